@@ -1,0 +1,56 @@
+"""Thin command-line entry point: parse, dispatch, and turn bad input into one line and exit code 2.
+
+Each subcommand lives in ``composer/commands/<name>.py`` with ``add_arguments(parser)`` and
+``run(args) -> int``; those modules import heavy dependencies (JAX, Optuna) inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from composer.errors import UsageError
+
+COMMANDS = {
+    "inspect": "Parameters, FLOPs and cache bytes of a spec or pattern.",
+    "train": "Train and evaluate a spec on a text file or folder.",
+    "evaluate": "Score a layout on the MAD proxy tasks.",
+    "extrapolate": "Scale a layout to a target size by stacking or stretching.",
+    "search": "Search layouts, aggregate the best, extrapolate the winner.",
+}
+
+
+def _module(name: str):
+    return importlib.import_module(f"composer.commands.{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="composer", description="Discover hybrid LM architectures.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        try:
+            mod = _module(name)
+        except ModuleNotFoundError:
+            continue  # a command whose module is not present in this build
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except UsageError as e:
+        print(f"composer {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"composer {args.command}: interrupted; stored results are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Causal grouped-query attention with RoPE (``A``) and its sliding-window variant (``W``).
+
+GQA: Ainslie et al. 2023; RoPE: Su et al. 2021; sliding window: Beltagy et al. 2020 (Longformer),
+as used by Mistral, Samba and Griffin's local attention. A token at position ``t`` attends to
+keys at ``s <= t`` (and ``s > t - window`` for ``W``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from primitives.base import Dims, Primitive, dense_init, register
+from primitives.rope import apply_rope
+
+__all__ = ["Attention", "SlidingWindowAttention"]
+
+_NEG = -1e30
+
+
+def _attend(q, k, v, mask, dtype):
+    """Softmax attention. q ``[b,t,n,g,k]``, k/v ``[b,s,n,k]``, mask broadcastable to ``[b,n,g,t,s]``."""
+    scale = q.shape[-1] ** -0.5
+    logits = jnp.einsum("btngk,bsnk->bngts", q, k, preferred_element_type=jnp.float32) * scale
+    logits = jnp.where(mask, logits, _NEG)
+    probs = jax.nn.softmax(logits, axis=-1).astype(dtype)
+    return jnp.einsum("bngts,bsnk->btngk", probs, v, preferred_element_type=jnp.float32).astype(dtype)
+
+
+def _mean_context(seq_len: int, window: int | None) -> float:
+    """Average number of keys a query attends to over a causal sequence of ``seq_len`` tokens."""
+    if window is None or window >= seq_len:
+        return (seq_len + 1) / 2
+    # positions 0..w-1 see t+1 keys, the rest see w keys
+    return (window * (window + 1) / 2 + (seq_len - window) * window) / seq_len
+
+
+@register
+class Attention(Primitive):
+    """Causal grouped-query attention with RoPE; Llama-style projections without bias."""
+
+    name = "attention"
+    shorthand = "A"
+    OPTIONS: dict = {}
+
+    def __init__(self, dims: Dims, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32, **options):
+        opts = self.check_options(options)
+        self.window: int | None = opts.get("window")
+        if dims.n_heads % dims.n_kv_heads:
+            raise ValueError(f"n_heads={dims.n_heads} must be a multiple of n_kv_heads={dims.n_kv_heads}")
+        d, h, n, k = dims.d_model, dims.n_heads, dims.n_kv_heads, dims.head_dim
+        self.n_heads, self.n_kv, self.head_dim, self.theta = h, n, k, dims.rope_theta
+        self.dtype = dtype
+        init = dense_init()
+        self.wq = nnx.Param(init(rngs.params(), (d, h, k), param_dtype))
+        self.wk = nnx.Param(init(rngs.params(), (d, n, k), param_dtype))
+        self.wv = nnx.Param(init(rngs.params(), (d, n, k), param_dtype))
+        self.wo = nnx.Param(init(rngs.params(), (h, k, d), param_dtype))
+
+    def _qkv(self, x, positions):
+        b, t, _ = x.shape
+        x = x.astype(self.dtype)
+        q = jnp.einsum("btd,dhk->bthk", x, self.wq[...].astype(self.dtype))
+        k = jnp.einsum("btd,dnk->btnk", x, self.wk[...].astype(self.dtype))
+        v = jnp.einsum("btd,dnk->btnk", x, self.wv[...].astype(self.dtype))
+        q, k = apply_rope(q, positions, self.theta), apply_rope(k, positions, self.theta)
+        q = q.reshape(b, t, self.n_kv, self.n_heads // self.n_kv, self.head_dim)
+        return q, k, v
+
+    def _out(self, o):
+        b, t = o.shape[:2]
+        o = o.reshape(b, t, self.n_heads, self.head_dim)
+        return jnp.einsum("bthk,hkd->btd", o, self.wo[...].astype(self.dtype))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        t = x.shape[1]
+        pos = jnp.arange(t)
+        q, k, v = self._qkv(x, pos)
+        mask = pos[:, None] >= pos[None, :]
+        if self.window is not None:
+            mask &= pos[:, None] - pos[None, :] < self.window
+        return self._out(_attend(q, k, v, mask, self.dtype))
+
+    def _cache_len(self, max_len: int) -> int:
+        return max_len if self.window is None else min(self.window, max_len)
+
+    def init_state(self, batch: int, max_len: int, dtype=jnp.float32):
+        size = self._cache_len(max_len)
+        shape = (batch, size, self.n_kv, self.head_dim)
+        # slot_pos: absolute position held by each cache slot (-1 = empty); makes the window ring
+        # buffer and the full cache share one masking rule.
+        return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
+                "slot_pos": jnp.full((size,), -1, jnp.int32)}
+
+    def step(self, x, state, pos):
+        q, k, v = self._qkv(x, jnp.reshape(pos, (1,)))
+        size = state["k"].shape[1]
+        slot = pos % size
+        kc = jax.lax.dynamic_update_slice_in_dim(state["k"], k.astype(state["k"].dtype), slot, axis=1)
+        vc = jax.lax.dynamic_update_slice_in_dim(state["v"], v.astype(state["v"].dtype), slot, axis=1)
+        slot_pos = state["slot_pos"].at[slot].set(pos)
+        valid = slot_pos >= 0
+        if self.window is not None:
+            valid &= slot_pos > pos - self.window
+        o = _attend(q, kc.astype(self.dtype), vc.astype(self.dtype), valid[None, :], self.dtype)
+        return self._out(o), {"k": kc, "v": vc, "slot_pos": slot_pos}
+
+    @classmethod
+    def param_count(cls, dims: Dims, **options) -> int:
+        d, h, n, k = dims.d_model, dims.n_heads, dims.n_kv_heads, dims.head_dim
+        return 2 * d * h * k + 2 * d * n * k
+
+    @classmethod
+    def flops_per_token(cls, dims: Dims, seq_len: int, **options) -> int:
+        opts = cls.check_options(options)
+        proj = 2 * cls.param_count(dims)
+        # QK^T and PV: 2 matmuls x 2 FLOPs per multiply-add x heads x head_dim x attended keys
+        ctx = _mean_context(seq_len, opts.get("window"))
+        return int(round(proj + 4 * dims.n_heads * dims.head_dim * ctx))
+
+    @classmethod
+    def state_bytes(cls, dims: Dims, seq_len: int, dtype_bytes: int, **options) -> int:
+        opts = cls.check_options(options)
+        window = opts.get("window")
+        kept = seq_len if window is None else min(window, seq_len)
+        return 2 * kept * dims.n_kv_heads * dims.head_dim * dtype_bytes
+
+
+@register
+class SlidingWindowAttention(Attention):
+    """Grouped-query attention restricted to the last ``window`` tokens; cache bounded by the window."""
+
+    name = "sliding_window_attention"
+    shorthand = "W"
+    OPTIONS = {"window": 512}
+
+    @classmethod
+    def check_options(cls, options):
+        opts = super().check_options(options)
+        w = opts["window"]
+        if not isinstance(w, int) or isinstance(w, bool) or w < 1:
+            raise ValueError(f"primitive {cls.name!r}: option 'window' must be a positive integer, got {w!r}")
+        return opts
