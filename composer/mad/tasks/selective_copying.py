@@ -1,0 +1,73 @@
+"""Selective copying (MAD §5, "SC").
+
+``n = num_tokens_to_copy`` content tokens ``c_1..c_n`` (from ``[0, V-2)``, with replacement) are
+scattered among ``B = T - 2n - 1`` blanks (``V - 2``); then the copy token (``V - 1``) and ``n``
+blanks follow. The model must emit ``c_j`` at the ``j``-th blank after the copy token. Targets
+(train = test, no shift): ``IGNORE`` on the first ``T - n`` positions, ``c_1..c_n`` on the last ``n``.
+
+Each blank independently joins one of the ``n`` gaps *before* some ``c_j`` (a multinomial), so no
+blank ever follows ``c_n``: it always sits right before the copy token, as in MAD.
+
+Deviations from MAD (fixes, mad_tasks.md §9): ``num_tokens_to_copy`` is a real knob (MAD's configs
+did not pass it to the generator before PR #8, so its 32/64/96 settings produced n=16 data), ``n=0``
+is rejected (it scores nothing), and one seeded Generator draws everything (MAD placed the blanks
+with NumPy's global RNG).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from composer.mad.tasks._common import IGNORE, Seed, TaskBatch, check_common, check_int, check_request, fail, make_batch
+
+NAME = "selective_copying"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SelectiveCopyingConfig:
+    """One selective copying setting; defaults are the MAD baseline (V16 T256 n16 N12800)."""
+
+    vocab_size: int = 16
+    """Content tokens ``[0, V-2)``, blank ``V-2``, copy ``V-1``; the model vocabulary."""
+    seq_len: int = 256
+    """Sequence (and model input) length ``T``; must exceed ``2 * num_tokens_to_copy + 1``."""
+    num_tokens_to_copy: int = 16
+    """Number ``n`` of content tokens to copy = scored positions per sequence."""
+    num_train_examples: int = 12800
+    """Size of the training split (``generate_split``)."""
+    num_test_examples: int = 1280
+    """Size of the test split (``generate_split``)."""
+
+    def __post_init__(self):
+        check_common(self, min_vocab=3, min_seq_len=4)
+        check_int(self, "num_tokens_to_copy", 1)
+        if self.seq_len <= 2 * self.num_tokens_to_copy + 1:
+            fail(self, "seq_len", f"must be > 2 * num_tokens_to_copy + 1 = "
+                 f"{2 * self.num_tokens_to_copy + 1}")
+
+    @property
+    def input_length(self) -> int:
+        return self.seq_len
+
+    @property
+    def num_blanks(self) -> int:
+        """Blanks among the content tokens, ``T - 2n - 1``."""
+        return self.seq_len - 2 * self.num_tokens_to_copy - 1
+
+
+def generate(config: SelectiveCopyingConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
+    """Generates ``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
+    check_request(n, seed)
+    rng = np.random.default_rng(seed)
+    V, T, k = config.vocab_size, config.seq_len, config.num_tokens_to_copy
+    content = rng.integers(0, V - 2, (n, k))
+    gaps = rng.multinomial(config.num_blanks, np.full(k, 1.0 / k), size=n)
+    pos = np.cumsum(gaps, axis=1) + np.arange(k)
+    inputs = np.full((n, T), V - 2, dtype=np.int64)
+    np.put_along_axis(inputs, pos, content, axis=1)
+    inputs[:, T - k - 1] = V - 1
+    targets = np.full((n, T), IGNORE, dtype=np.int64)
+    targets[:, T - k:] = content
+    return make_batch(inputs, targets, NAME, training)
