@@ -1,0 +1,83 @@
+"""``composer extrapolate``: scale a small layout to a named target scale by stacking or stretching."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+from composer.commands._common import add_spec_arguments, print_json, spec_from_args
+from composer.errors import UsageError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec_arguments(p)
+    # Validated in run (not argparse ``choices``) so a bad value is one line and exit code 2 in-process.
+    p.add_argument("--rule", default="auto",
+                   help="stack, stretch or auto (stack up to 8 layers, stretch deeper; default auto)")
+    p.add_argument("--out", help="write the extrapolated ArchSpec JSON to this file")
+    p.add_argument("--json", action="store_true", help="print one JSON object (inspect keys plus rule, scale, ...)")
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as e:
+        raise UsageError(f"--out: cannot write {path!r}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def result_dict(result) -> dict:
+    """The ``--json`` object: ``inspect --json`` keys plus how the layout was extrapolated."""
+    from composer.commands.inspect import inspect_dict
+
+    return {**inspect_dict(result.spec), "source_pattern": result.source_pattern, "rule": result.rule,
+            "scale": result.scale, "target_non_embedding_params": result.target_non_embedding_params,
+            "M": result.M, "m": result.m, "s": result.s, "overshoot_ratio": result.overshoot_ratio}
+
+
+def _print_human(result, requested: str) -> None:
+    from composer.spec import arch_id, run_length
+    from scaling.extrapolate import AUTO_STACK_MAX_DEPTH
+
+    how = {"stack": "stacking", "stretch": "stretching"}[result.rule]
+    n = len(result.source_pattern)
+    why = f" (auto: {n} layers {'<=' if n <= AUTO_STACK_MAX_DEPTH else '>'} {AUTO_STACK_MAX_DEPTH})"
+    why = why if requested == "auto" else ""
+    spec = result.spec
+    print(f"{run_length(result.source_pattern)} -> {result.scale} by {how}{why}")
+    print(f"  source  {run_length(result.source_pattern)}  ({len(result.source_pattern)} layers)")
+    print(f"  target  {run_length(spec.pattern)}  ({spec.n_layers} layers)  {arch_id(spec)}")
+    print(f"  params  {result.non_embedding_params:,} non-embedding vs {result.target_non_embedding_params:,} "
+          f"target (Llama {result.scale}): {100 * (result.overshoot_ratio - 1):+.3g} %")
+    print(f"  M = {result.M:,}  m = {result.m:,}  s = M/m = {result.s:.4f}  (layer params, final norm excluded)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from composer.presets import get_scale
+    from scaling.extrapolate import RULES, extrapolate
+
+    if not args.scale:
+        raise UsageError("--scale is required (the target scale, e.g. --scale 1B)")
+    get_scale(args.scale)
+    if args.rule not in RULES:
+        raise UsageError(f"--rule: unknown rule {args.rule!r}; valid rules: {', '.join(RULES)}")
+    spec = spec_from_args(args)
+    result = extrapolate(spec, args.scale, args.rule)
+    if args.out:
+        _write_atomic(args.out, result.spec.to_json() + "\n")
+    if args.json:
+        print_json(result_dict(result))
+    else:
+        _print_human(result, args.rule)
+        if args.out:
+            print(f"  wrote {args.out}")
+    return 0

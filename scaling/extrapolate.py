@@ -1,0 +1,184 @@
+"""Depth extrapolation of a small layout to a target scale: stacking and stretching (method.md §2.4).
+
+Widths first: every layer takes the target scale's widths and keeps its own options. Then depth,
+with ``M`` the parameter budget of the Llama baseline at that scale and ``m`` the cost of the small
+layout at the target widths, both from ``scaling.counting`` (so every registered primitive, present or
+future, is sized by its own ``param_count``).
+
+Choices the paper leaves open (recorded in docs/extrapolate.md):
+- **Norms.** ``M`` and ``m`` are *layer* parameters: each layer's pre-norm gain is counted with its
+  layer (``counting.layer_params``), the final norm is left out of both. The final norm is paid once
+  whatever the depth, so counting it in ``m`` would charge every stacked copy for a norm it does not
+  bring. With this rule ``M / m`` is exactly the number of Llama blocks when the layout is ``AM``.
+  The reported target and real counts are full non-embedding counts (final norm included).
+- **Runs** are maximal runs of identical layers (same primitive *and* options), so a layout that
+  mixes, say, two window sizes keeps each run's options.
+- **Remainder of stacking.** The appended remainder copy rounds each run half up
+  (``floor(r * h + 1/2)``) rather than up: the method drops "runs that round to zero length", which
+  only a rounding that can reach zero allows (``ceil`` is zero only when ``r = 0``). Stacking may
+  therefore land slightly under the target; stretching (``ceil``) never does.
+- **auto** stacks layouts of at most ``AUTO_STACK_MAX_DEPTH`` layers and stretches deeper ones: the
+  paper found stacking best for its 6-layer search and stretching for its 16-layer search; 8 splits
+  the two.
+All arithmetic is exact (``fractions.Fraction``): ``ceil(16.000000001)`` would add a layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from fractions import Fraction
+from itertools import groupby
+from typing import Sequence, TypeVar
+
+from composer.presets import Scale, get_scale, llama_spec, spec_from_pattern
+from composer.spec import ArchSpec, SpecError
+from scaling.counting import layer_params, non_embedding_params
+
+__all__ = ["RULES", "AUTO_STACK_MAX_DEPTH", "Extrapolation", "runs", "stretch", "stack", "choose_rule",
+           "at_widths", "extrapolate"]
+
+RULES = ("stack", "stretch", "auto")
+AUTO_STACK_MAX_DEPTH = 8
+"""``auto`` stacks layouts up to this depth and stretches deeper ones (paper: 6 -> stack, 16 -> stretch)."""
+
+T = TypeVar("T")
+
+
+def runs(pattern: Sequence[T]) -> list[tuple[T, int]]:
+    """Maximal runs ``(p_g, h_g)``: ``"AAMMMM"`` -> ``[("A", 2), ("M", 4)]``."""
+    return [(item, len(list(group))) for item, group in groupby(pattern)]
+
+
+def _exact(x: int | float | Fraction) -> Fraction:
+    # A float is read by its shortest decimal form, so stretch(p, 0.1) of a 10-run gives 1, not 2.
+    return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
+
+
+def _round_half_up(x: Fraction) -> int:
+    return math.floor(x + Fraction(1, 2))
+
+
+def _join(pattern: Sequence[T], items: list[T]):
+    return "".join(items) if isinstance(pattern, str) else tuple(items)
+
+
+def _scale_runs(pattern: Sequence[T], factor: Fraction, rounding) -> list[T]:
+    out: list[T] = []
+    for item, h in runs(pattern):
+        out.extend([item] * rounding(factor * h))
+    return out
+
+
+def stretch(pattern: Sequence[T], factor: int | float | Fraction):
+    """Stretch every run ``(p_g, h_g)`` to ``ceil(factor * h_g)`` (method.md §2.4).
+
+    Args:
+        pattern: a shorthand string (``"AAMMMM"``) or a sequence of layers (``LayerSpec``).
+        factor: ``s = M / m`` > 0.
+
+    Returns:
+        The same kind as ``pattern``: a string for a string, a tuple otherwise.
+    """
+    f = _exact(factor)
+    if f <= 0:
+        raise SpecError(f"factor: must be > 0, got {factor!r}")
+    return _join(pattern, _scale_runs(pattern, f, math.ceil))
+
+
+def stack(pattern: Sequence[T], M: int | Fraction, m: int | Fraction):
+    """``floor(M / m)`` whole copies, then the layout stretched by the remainder (method.md §2.4).
+
+    The remainder copy uses ``r = (M - m * floor(M / m)) / m`` and rounds each run half up,
+    dropping runs that round to zero (module docstring). ``M`` and ``m`` must be > 0.
+    """
+    M, m = _exact(M), _exact(m)
+    if M <= 0 or m <= 0:
+        raise SpecError(f"M, m: must be > 0, got M={M}, m={m}")
+    q = math.floor(M / m)
+    r = (M - m * q) / m
+    out = list(pattern) * q + _scale_runs(pattern, r, _round_half_up)
+    if not out:
+        raise SpecError(f"stack: target M={M} is under half the layout (m={m}); nothing is left, use stretch")
+    return _join(pattern, out)
+
+
+def choose_rule(rule: str, depth: int) -> str:
+    """The rule actually used: ``auto`` -> ``stack`` up to ``AUTO_STACK_MAX_DEPTH`` layers, else ``stretch``."""
+    if rule not in RULES:
+        raise SpecError(f"rule: unknown rule {rule!r}; valid rules: {', '.join(RULES)}")
+    if rule != "auto":
+        return rule
+    return "stack" if depth <= AUTO_STACK_MAX_DEPTH else "stretch"
+
+
+def at_widths(spec: ArchSpec, scale: str | Scale) -> ArchSpec:
+    """``spec``'s layers (options kept) at ``scale``'s widths, vocabulary, context and RoPE base.
+
+    ``tie_embeddings`` and ``norm_eps`` are architecture choices, not widths, and are kept.
+    """
+    sc = get_scale(scale) if isinstance(scale, str) else scale
+    return spec.replace(d_model=sc.d_model, n_heads=sc.n_heads, n_kv_heads=sc.n_kv_heads, head_dim=sc.head_dim,
+                        d_ffn=sc.d_ffn, vocab_size=sc.vocab_size, max_seq_len=sc.max_seq_len,
+                        rope_theta=sc.rope_theta)
+
+
+def _layer_budget(spec: ArchSpec) -> int:
+    """Parameters of the layers with their pre-norms; the once-paid final norm is left out."""
+    return sum(layer_params(spec, layer) for layer in spec.layers)
+
+
+@dataclasses.dataclass(frozen=True)
+class Extrapolation:
+    """A layout extrapolated to a target scale, with the numbers that sized it."""
+
+    spec: ArchSpec
+    """The extrapolated spec at the target widths."""
+    source_pattern: str
+    """Shorthands of the small layout."""
+    scale: str
+    """Name of the target scale."""
+    rule: str
+    """Rule actually used: ``stack`` or ``stretch`` (``auto`` resolved)."""
+    M: int
+    """Target layer parameters: the Llama baseline's non-embedding count less its final norm."""
+    m: int
+    """Layer parameters of the small layout at the target widths (final norm left out likewise)."""
+    target_non_embedding_params: int
+    """Non-embedding parameters of the Llama baseline at the target scale (final norm included)."""
+    non_embedding_params: int
+    """Real non-embedding parameters of ``spec``; above the target when ``ceil`` overshoots."""
+
+    @property
+    def s(self) -> float:
+        """The stretch factor ``M / m``."""
+        return self.M / self.m
+
+    @property
+    def overshoot_ratio(self) -> float:
+        """Real over target non-embedding parameters (1.0 = exact; stacking may fall just under)."""
+        return self.non_embedding_params / self.target_non_embedding_params
+
+
+def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str = "auto") -> Extrapolation:
+    """Extrapolate a small layout to ``scale`` by ``rule`` (``stack``, ``stretch`` or ``auto``).
+
+    A pattern (``"AAMMMM"`` or ``"2A4M"``) has no widths of its own and is taken at the target widths
+    directly; a spec is first moved to the target widths with its layer options kept (method.md §2.4).
+    """
+    sc = get_scale(scale) if isinstance(scale, str) else scale
+    if isinstance(spec_or_pattern, str):
+        small = spec_from_pattern(spec_or_pattern, sc)
+    else:
+        small = at_widths(spec_or_pattern, sc)
+    used = choose_rule(rule, small.n_layers)
+    llama = llama_spec(sc)
+    M, m = _layer_budget(llama), _layer_budget(small)
+    if used == "stack":
+        layers = stack(small.layers, M, m)
+    else:
+        layers = stretch(small.layers, Fraction(M, m))
+    out = small.replace(layers=layers)
+    return Extrapolation(spec=out, source_pattern=small.pattern, scale=sc.name, rule=used, M=M, m=m,
+                         target_non_embedding_params=non_embedding_params(llama),
+                         non_embedding_params=non_embedding_params(out))
