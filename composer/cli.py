@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from composer.errors import UsageError
@@ -47,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"composer {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print(f"composer {args.command}: interrupted; stored results are kept", file=sys.stderr)
         return 130

@@ -73,6 +73,21 @@ LAYOUTS = {
     # Composer's discovered layouts (method.md §3); fixed depth, repeated if a longer depth is asked.
     "composite_6": lambda n: _repeat("AAMMMM", n),
     "composite_16": lambda n: _repeat("AAMMMMMAAMMMAMMM", n),
+    # Hybrid families (method.md §4). Each mixer is followed by an MLP layer, as in the originals;
+    # MoE MLPs are plain SwiGLU here, and recurrences we do not ship are replaced by the nearest
+    # registered primitive (named below).
+    # Jamba (Lieber et al. 2024): 1 attention : 7 Mamba mixers, attention mid-block.
+    "jamba": lambda n: _repeat("SMSMSMSMAMSMSMSM", n),
+    # Qwen3-Next: 3 Gated DeltaNet : 1 gated attention.
+    "qwen3_next": lambda n: _repeat("GMGMGMAM", n),
+    # Griffin (De et al. 2024): 2 recurrent (RG-LRU; Mamba-2 here) : 1 local attention.
+    "griffin": lambda n: _repeat("SMSMWM", n),
+    # Samba (Ren et al. 2024): Mamba, MLP, sliding-window attention, MLP.
+    "samba": lambda n: _repeat("SMWM", n),
+    # MiniMax-01: 7 linear (lightning attention; GLA here) : 1 softmax attention.
+    "minimax": lambda n: _repeat("LMLMLMLMLMLMLMAM", n),
+    # Nemotron-H (NVIDIA 2025): Mamba-2 with about 8 % attention layers (1 in 12 here).
+    "nemotron_h": lambda n: _repeat("SMSMSMSMSMAM", n),
 }
 
 

@@ -92,6 +92,10 @@ def test_named_scales_and_layouts():
     assert layout("composite_16", 16) == "AAMMMMMAAMMMAMMM"
     sandwich = layout("sandwich", 8)
     assert sandwich.count("A") == sandwich.count("M") == 4 and sandwich.startswith("AA") and sandwich.endswith("MM")
+    assert layout("jamba", 16).count("A") == 1 and layout("jamba", 16).count("S") == 7
+    assert layout("qwen3_next", 8) == "GMGMGMAM" and layout("samba", 4) == "SMWM"
+    nemotron = layout("nemotron_h", 48)
+    assert 0.06 <= nemotron.count("A") / 48 <= 0.1
     for name in LAYOUTS:
         assert len(layout(name, 12)) == 12
     with pytest.raises(SpecError, match="valid layouts"):

@@ -1,0 +1,106 @@
+"""What a training run writes to its folder: Orbax checkpoints, metrics JSONL and JSON records.
+
+Run folder layout::
+
+    <out>/config.json      resolved TrainConfig (+ the data it read)
+    <out>/spec.json        the ArchSpec trained
+    <out>/metrics.jsonl    one JSON object per train step and per evaluation, flushed as written
+    <out>/checkpoints/<step>/   Orbax checkpoint of {params, opt_state, step}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["Checkpoints", "MetricsLog", "write_json", "read_json"]
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically (temp file + ``os.replace``)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class Checkpoints:
+    """Orbax ``CheckpointManager`` over ``directory`` holding ``{params, opt_state, step}``.
+
+    Saving is synchronous: the train step donates its buffers, and on CPU a "device to host" copy
+    may alias the donated memory that an asynchronous writer would still be reading.
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, keep: int = 2):
+        import orbax.checkpoint as ocp
+
+        self._ocp = ocp
+        self.directory = os.path.abspath(directory)  # Orbax requires absolute paths
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def save(self, step: int, params, opt_state) -> None:
+        tree = {"params": params, "opt_state": opt_state, "step": np.asarray(step, np.int64)}
+        self._manager.save(step, args=self._ocp.args.StandardSave(tree), force=True)
+
+    def restore(self, step: int, params_like, opt_state_like) -> tuple[Any, Any]:
+        """Restore checkpoint ``step`` into the structure, shapes and dtypes of the ``*_like`` trees."""
+        like = {"params": params_like, "opt_state": opt_state_like, "step": np.asarray(0, np.int64)}
+        abstract = jax.tree.map(self._ocp.utils.to_shape_dtype_struct, like)
+        tree = self._manager.restore(step, args=self._ocp.args.StandardRestore(abstract))
+        if int(tree["step"]) != step:
+            raise RuntimeError(f"checkpoint {step} in {self.directory} records step {int(tree['step'])}")
+        return tree["params"], tree["opt_state"]
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+class MetricsLog:
+    """Append-only JSONL of metric records, each with an integer ``step``; flushed on every write."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._file = None
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past ``step`` (a resumed run rewrites the steps after its checkpoint)."""
+        if not self.path.exists():
+            return
+        lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
+        kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(ln + "\n" for ln in kept))
+        os.replace(tmp, self.path)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._file is None:
+            self._file = open(self.path, "a")
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @staticmethod
+    def read(path: str | os.PathLike) -> list[dict[str, Any]]:
+        """All records of a metrics file."""
+        return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]

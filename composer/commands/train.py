@@ -1,0 +1,69 @@
+"""``composer train``: train a spec or pattern on a text file or folder with the byte tokenizer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from composer.commands._common import add_spec_arguments, print_json, spec_from_args
+
+# flag -> (TrainConfig field, type, help); defaults live in TrainConfig only.
+_FLAGS = {
+    "--steps": ("steps", int, "optimiser updates"),
+    "--batch-size": ("batch_size", int, "sequences per update"),
+    "--seq-len": ("seq_len", int, "tokens per sequence"),
+    "--lr": ("lr", float, "peak learning rate (warmup-stable-decay schedule)"),
+    "--warmup-frac": ("warmup_frac", float, "share of steps warming up"),
+    "--decay-frac": ("decay_frac", float, "share of steps decaying to the final rate"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--grad-clip": ("grad_clip", float, "global gradient-norm clip (0: off)"),
+    "--eval-every": ("eval_every", int, "steps between evaluations (0: only at the end)"),
+    "--eval-batches": ("eval_batches", int, "validation batches per evaluation"),
+    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (0: only at the end)"),
+    "--log-every": ("log_every", int, "steps between metric syncs"),
+    "--seed": ("seed", int, "seed of initialisation and data order"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec_arguments(p)
+    p.add_argument("--data", required=True, help="a text file or a folder of text files (byte tokenizer)")
+    for flag, (field, typ, help_text) in _FLAGS.items():
+        p.add_argument(flag, dest=field, type=typ, default=None, help=f"{help_text} (default: TrainConfig)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="compute dtype (default float32)")
+    p.add_argument("--out", default=None, help="run folder (default runs/<arch id>)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def _config(args: argparse.Namespace, spec):
+    from composer.spec import arch_id
+    from composer.train import TrainConfig
+
+    fields = {field: getattr(args, field) for field, _, _ in _FLAGS.values() if getattr(args, field) is not None}
+    if args.dtype is not None:
+        fields["dtype"] = args.dtype
+    return TrainConfig(out_dir=args.out or f"runs/{arch_id(spec)}", **fields)
+
+
+def run(args: argparse.Namespace) -> int:
+    from composer.data import TextSource
+    from composer.train import DivergenceError, train
+
+    spec = spec_from_args(args)
+    config = _config(args, spec)
+    source = TextSource(args.data)
+    try:
+        result = train(spec, source, config, resume=args.resume, progress=not args.no_progress)
+    except DivergenceError as e:
+        print(f"composer train: error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    if result.eval_loss is not None:
+        print(f"eval loss {result.eval_loss:.4f}  accuracy {result.eval_accuracy:.4f}  @ step {result.steps}")
+    print(f"train loss {result.final_train_loss:.4f}  {result.tokens_per_second:,.0f} tokens/s  "
+          f"compile {result.compile_seconds:.1f}s  run folder {result.out_dir}")
+    return 0

@@ -1,0 +1,128 @@
+"""Token streams for language-model training: a byte tokenizer and a plain-text source.
+
+A ``TokenSource`` is a pure function of ``(split, step, seed)``: batch ``step`` is the same array
+whenever it is asked for, so a run resumed at step ``s`` sees exactly the batches an uninterrupted
+run would have seen, with no iterator position to checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from composer.errors import UsageError
+
+__all__ = ["Split", "TokenSource", "ByteTokenizer", "TextSource", "VAL_FRACTION"]
+
+Split = Literal["train", "validation"]
+VAL_FRACTION = 0.1
+"""Share of the token stream (its tail) held out for validation."""
+
+_SPLIT_IDS = {"train": 0, "validation": 1}
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    """Deterministic, random-access batches of token windows."""
+
+    vocab_size: int
+    """Every token id is in ``[0, vocab_size)``."""
+
+    def batch(self, split: Split, step: int, batch_size: int, seq_len: int, *, seed: int) -> np.ndarray:
+        """int32 ``[batch_size, seq_len + 1]`` (inputs are ``[:, :-1]``, targets ``[:, 1:]``).
+
+        Must depend only on the arguments, so equal arguments give equal arrays.
+        """
+        ...
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as tokens: vocabulary 256, no special tokens, lossless on valid UTF-8."""
+
+    vocab_size = 256
+
+    def encode(self, text: str) -> np.ndarray:
+        """int32 ``[n]`` byte values of ``text`` encoded as UTF-8."""
+        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32)
+
+    def decode(self, ids) -> str:
+        """Text of the byte ids; invalid UTF-8 (e.g. a cut multi-byte character) becomes U+FFFD."""
+        arr = np.asarray(ids)
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(f"byte ids must be in [0, 255], got range [{arr.min()}, {arr.max()}]")
+        return arr.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+
+
+def _text_files(path: Path) -> list[Path]:
+    """``path`` itself, or every regular file under the folder ``path`` (recursive, sorted, no dot files)."""
+    if path.is_file():
+        return [path]
+    files = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        files += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
+    return files
+
+
+class TextSource:
+    """Byte-level windows over a text file or a folder of text files.
+
+    Split rule: the files are read in sorted path order and concatenated into one byte stream;
+    the last ``val_fraction`` of it (rounded, at least 2 tokens) is the validation split, the rest is
+    train. A folder's validation split is therefore its last files, i.e. held-out documents.
+    Each batch row is a window starting at a uniformly drawn offset of its split, drawn by a
+    NumPy generator seeded with ``(seed, split, step)``.
+    """
+
+    vocab_size = ByteTokenizer.vocab_size
+
+    def __init__(self, path: str | os.PathLike, *, val_fraction: float = VAL_FRACTION):
+        if not 0.0 < val_fraction < 1.0:
+            raise UsageError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise UsageError(f"--data: {str(path)!r} does not exist; give a text file or a folder of text files")
+        files = _text_files(p)
+        if not files:
+            raise UsageError(f"--data: folder {str(path)!r} holds no files")
+        self.path = str(p.resolve())
+        self.files = tuple(str(f) for f in files)
+        stream = np.concatenate([np.fromfile(f, dtype=np.uint8) for f in files])
+        if stream.size < 4:
+            raise UsageError(f"--data: {str(path)!r} holds {stream.size} bytes; need some text to train on")
+        self.val_fraction = val_fraction
+        n_val = max(2, int(round(stream.size * val_fraction)))
+        self._splits = {"train": stream[:-n_val], "validation": stream[-n_val:]}
+
+    def __repr__(self) -> str:
+        return f"TextSource({self.path!r}, files={len(self.files)}, tokens={self.num_tokens()})"
+
+    def describe(self) -> dict:
+        """JSON record of what was read (saved in a run's ``config.json``)."""
+        return {"source": "text", "path": self.path, "files": len(self.files), "val_fraction": self.val_fraction,
+                "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
+
+    def num_tokens(self, split: Split | None = None) -> int:
+        """Tokens in ``split`` (both splits when ``None``)."""
+        if split is None:
+            return sum(s.size for s in self._splits.values())
+        return int(self._splits[split].size)
+
+    def check_window(self, seq_len: int) -> None:
+        """Raise ``UsageError`` unless both splits hold at least one window of ``seq_len + 1`` tokens."""
+        for split, toks in self._splits.items():
+            if toks.size < seq_len + 1:
+                raise UsageError(
+                    f"--seq-len {seq_len}: the {split} split of {self.path!r} has only {toks.size} tokens, "
+                    f"fewer than one window of seq_len + 1; use a shorter --seq-len or more text")
+
+    def batch(self, split: Split, step: int, batch_size: int, seq_len: int, *, seed: int) -> np.ndarray:
+        toks = self._splits[split]
+        self.check_window(seq_len)
+        rng = np.random.default_rng([seed, _SPLIT_IDS[split], step])
+        starts = rng.integers(0, toks.size - seq_len, size=batch_size)
+        idx = starts[:, None] + np.arange(seq_len + 1)
+        return toks[idx].astype(np.int32)

@@ -1,0 +1,283 @@
+"""Score a layout on the MAD proxy tasks: ``evaluate(pattern)`` or a reusable ``Evaluator``.
+
+The candidate is rebuilt at the protocol's proxy widths with its own depth, trained on each task from
+scratch and scored by accuracy over the held-out scored positions; the search objective ``score`` is
+the unweighted mean of the task accuracies (method.md §2.2, MAD §1.6).
+
+An ``Evaluator`` keeps one compiled run per (task, depth, primitive space): its switch stack holds
+parameters for every primitive seen so far, so later candidates of that depth only pay for training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import zlib
+from collections import OrderedDict
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from composer.errors import UsageError
+from composer.mad.protocol import Protocol, get_protocol
+from composer.mad.tasks import IGNORE, TASKS, generate, generate_split
+from composer.spec import ArchSpec, LayerSpec, arch_id, parse_pattern
+
+__all__ = ["EvalResult", "Evaluator", "evaluate", "check_tasks"]
+
+Progress = Callable[[str | None, int, int], None]
+"""``progress(task, done, total)``: called before each task and once at the end with ``task=None``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """One candidate's proxy evaluation; ``to_dict()`` is JSON-ready."""
+
+    arch_id: str
+    """Id of the proxy spec that was trained (``composer inspect --scale proxy`` for ``cpu``)."""
+    pattern: str
+    protocol: str
+    seed: int
+    score: float
+    """Mean task accuracy: the search objective."""
+    tasks: dict[str, float]
+    """Task -> accuracy used in ``score`` (per the protocol's selection)."""
+    steps: dict[str, int]
+    """Task -> optimiser steps (summed over sweep runs and settings)."""
+    tokens: dict[str, int]
+    """Task -> training tokens."""
+    total_steps: int
+    total_tokens: int
+    wall_s: float
+    compile_s: float
+    details: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    """Task -> per setting: final and curve accuracies, losses, chosen (lr, wd), timings."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_tasks(tasks: Iterable[str] | str | None, protocol: Protocol) -> tuple[str, ...]:
+    """Validate task names (a list or a comma-separated string) against the protocol."""
+    if tasks is None:
+        return protocol.task_names
+    names = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
+    bad = [t for t in names if t not in protocol.settings]
+    if bad or not names:
+        raise UsageError(f"tasks: unknown task(s) {bad or names}; valid tasks: {', '.join(protocol.task_names)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _layers(candidate: str | ArchSpec) -> tuple[LayerSpec, ...]:
+    if isinstance(candidate, ArchSpec):
+        return candidate.layers
+    if not isinstance(candidate, str):
+        raise UsageError(f"candidate: expected a pattern string or ArchSpec, got {type(candidate).__name__}")
+    return tuple(LayerSpec(ch) for ch in parse_pattern(candidate))
+
+
+def _key(layer: LayerSpec) -> tuple:
+    return (layer.primitive, layer.options)
+
+
+class Evaluator:
+    """Reusable proxy evaluator; keeps compiled runs and generated data across candidates."""
+
+    def __init__(self, protocol: str | Protocol = "cpu", *, space: Iterable[str | LayerSpec] = (),
+                 data_cache: int = 12):
+        from composer.mad.jax_cache import enable_compilation_cache
+
+        self.protocol = get_protocol(protocol)
+        self.space: tuple[LayerSpec, ...] = ()
+        self._grow_space(tuple(l if isinstance(l, LayerSpec) else LayerSpec(l) for l in space))
+        self._stacks: dict[tuple, Any] = {}
+        self._compiled: dict[tuple, Any] = {}
+        self._data: OrderedDict[tuple, tuple] = OrderedDict()
+        self._data_cache = data_cache
+        self.trace_count = 0
+        """Python traces of the task run function (a new one means a new compile)."""
+        self.cache_dir = enable_compilation_cache()
+
+    def _grow_space(self, layers: tuple[LayerSpec, ...]) -> None:
+        merged = {_key(l): l for l in self.space + tuple(layers)}
+        self.space = tuple(merged[k] for k in sorted(merged, key=repr))
+
+    @property
+    def max_seq_len(self) -> int:
+        lengths = [TASKS[t].input_length(c) for t in self.protocol.task_names for c in self.protocol.configs(t)]
+        return max([256, *lengths])
+
+    def proxy_spec(self, candidate: str | ArchSpec) -> ArchSpec:
+        """The candidate at the protocol's widths (vocabulary 256; each task resizes the embedding)."""
+        p = self.protocol
+        return ArchSpec(layers=_layers(candidate), d_model=p.d_model, n_heads=p.n_heads,
+                        n_kv_heads=p.n_kv_heads, head_dim=p.head_dim, d_ffn=p.d_ffn, vocab_size=256,
+                        max_seq_len=self.max_seq_len, rope_theta=p.rope_theta,
+                        tie_embeddings=p.tie_embeddings)
+
+    def evaluate(self, candidate: str | ArchSpec, *, seed: int = 0, tasks: Iterable[str] | str | None = None,
+                 progress: Progress | None = None) -> EvalResult:
+        """Train and score ``candidate`` on ``tasks`` (default: all of the protocol's)."""
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise UsageError(f"seed: must be an integer >= 0, got {seed!r}")
+        names = check_tasks(tasks, self.protocol)
+        spec = self.proxy_spec(candidate)
+        self._grow_space(spec.layers)
+        start = time.perf_counter()
+        details, compile_s = {}, 0.0
+        for i, task in enumerate(names):
+            if progress:
+                progress(task, i, len(names))
+            details[task] = [self._run_setting(task, j, spec, seed) for j in range(len(self.protocol.configs(task)))]
+            compile_s += sum(d["compile_s"] for d in details[task])
+        if progress:
+            progress(None, len(names), len(names))
+        accs = {t: float(np.mean([d["acc"] for d in details[t]])) for t in names}
+        steps = {t: sum(d["steps"] for d in details[t]) for t in names}
+        tokens = {t: sum(d["tokens"] for d in details[t]) for t in names}
+        return EvalResult(arch_id=arch_id(spec), pattern=spec.pattern, protocol=self.protocol.name, seed=seed,
+                          score=float(np.mean(list(accs.values()))), tasks=accs, steps=steps, tokens=tokens,
+                          total_steps=sum(steps.values()), total_tokens=sum(tokens.values()),
+                          wall_s=time.perf_counter() - start, compile_s=compile_s, details=details)
+
+    def _stack(self):
+        from composer.mad.switch_model import SwitchStack
+
+        key = tuple(_key(l) for l in self.space)
+        if key not in self._stacks:
+            self._stacks[key] = SwitchStack(self.space, self.proxy_spec("M").dims,
+                                            unroll=self.protocol.layer_unroll)
+        return self._stacks[key]
+
+    def _run_setting(self, task: str, index: int, spec: ArchSpec, seed: int) -> dict[str, Any]:
+        """Train on one setting of ``task`` at every (lr, wd) of the sweep; keep the best run."""
+        import jax
+
+        p, config = self.protocol, self.protocol.configs(task)[index]
+        t0 = time.perf_counter()
+        data = self._data_for(task, index, config, seed)
+        stack = self._stack()
+        types = jax.numpy.asarray(stack.types(spec.layers))
+        runner, compile_s, plan = self._compiled_for(task, config, stack, types, data)
+        key = jax.random.fold_in(jax.random.key(seed), zlib.crc32(task.encode()))
+        runs = []
+        for lr in p.lrs:
+            for wd in p.weight_decays:
+                curves = runner(key, types, *data, np.float32(lr), np.float32(wd))
+                runs.append(self._summarise(task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
+        best = max(runs, key=lambda r: r["acc"])
+        n_runs = len(runs)
+        return {**best, "steps": plan.steps * n_runs, "runs": n_runs,
+                "tokens": plan.steps * n_runs * p.batch_size * data[0].shape[1],
+                "compile_s": compile_s, "wall_s": time.perf_counter() - t0,
+                "sweep": [{k: r[k] for k in ("lr", "wd", "acc")} for r in runs] if n_runs > 1 else None}
+
+    def _summarise(self, task: str, plan, curves: dict[str, np.ndarray], lr: float, wd: float) -> dict:
+        acc, test_loss = curves["acc"], curves["test_loss"]
+        last = len(acc)
+        if self.protocol.early_stop is not None:
+            hit = np.nonzero(acc >= self.protocol.early_stop)[0]
+            last = int(hit[0]) + 1 if hit.size else last
+        selection = self.protocol.selection_for(task)
+        if selection == "auc":
+            chosen = float(np.mean(acc[:last]))
+        elif selection == "min_test_loss":
+            chosen = float(acc[int(np.nanargmin(test_loss[:last]))])
+        else:
+            chosen = float(acc[last - 1])
+        return {"acc": chosen, "selection": selection, "acc_final": float(acc[-1]), "auc": float(np.mean(acc)),
+                "lr": lr, "wd": wd, "curve_steps": [(i + 1) * plan.eval_interval for i in range(len(acc))],
+                "curve_acc": [round(float(a), 5) for a in acc],
+                "train_loss": float(curves["train_loss"][-1]), "test_loss": float(test_loss[-1])}
+
+    def _plan(self, task: str, config: Any, n_test: int):
+        from composer.mad.training import Plan
+
+        p = self.protocol
+        return Plan(steps=p.train_steps(task, config), eval_interval=p.eval_interval(task, config),
+                    eval_batch=min(p.eval_batch, n_test), metric=p.metric, schedule=p.schedule,
+                    betas=tuple(p.betas), eps=p.eps, warmup_frac=p.warmup_frac,
+                    final_lr_frac=p.final_lr_frac, min_lr=p.min_lr, steps_per_epoch=p.steps_per_epoch(config))
+
+    def _compiled_for(self, task, config, stack, types, data):
+        import jax
+
+        from composer.mad.proxy_model import ProxyModel
+        from composer.mad.training import make_run
+
+        plan = self._plan(task, config, self._n_test(config))
+        shapes = tuple(a.shape for a in data)
+        key = (task, config, plan, tuple(_key(l) for l in stack.space), types.shape, shapes)
+        if key in self._compiled:
+            return self._compiled[key], 0.0, plan
+        model = ProxyModel(stack, TASKS[task].vocab_size(config), autoencoder=TASKS[task].autoencoder,
+                           tie_embeddings=self.protocol.tie_embeddings)
+
+        def traced():
+            self.trace_count += 1
+
+        t0 = time.perf_counter()
+        args = (jax.random.key(0), types, *data, np.float32(0), np.float32(0))
+        compiled = jax.jit(make_run(model, plan, on_trace=traced)).lower(*args).compile()
+        self._compiled[key] = compiled
+        return compiled, time.perf_counter() - t0, plan
+
+    def _n_test(self, config: Any) -> int:
+        return self.protocol.num_test or config.num_test_examples
+
+    def _data_for(self, task: str, index: int, config: Any, seed: int) -> tuple:
+        """Device arrays ``(train_x, train_y, batch_idx, test_x, test_y)``, cached per (task, seed)."""
+        key = (task, index, seed, self.protocol.name)
+        if key in self._data:
+            self._data.move_to_end(key)
+            return self._data[key]
+        arrays = tuple(self._generate(task, config, seed))
+        import jax
+
+        self._data[key] = tuple(jax.device_put(a) for a in arrays)
+        while len(self._data) > self._data_cache:
+            self._data.popitem(last=False)
+        return self._data[key]
+
+    def _generate(self, task: str, config: Any, seed: int):
+        from composer.mad.training import pad_rows
+
+        p = self.protocol
+        steps, batch = p.train_steps(task, config), p.batch_size
+        if p.data == "stream":
+            train = generate(config, steps * batch, np.random.SeedSequence(seed).spawn(2)[0], training=True)
+            idx = np.arange(steps * batch, dtype=np.int32).reshape(steps, batch)
+        else:
+            train = generate_split(config, "train", seed)
+            idx = _epoch_indices(len(train), batch, p.epochs, np.random.default_rng(seed))
+        n_test = self._n_test(config)
+        test = generate_split(dataclasses.replace(config, num_test_examples=n_test), "test", seed)
+        eb = min(p.eval_batch, n_test)
+        yield from (train.inputs, train.targets, idx)
+        yield from (pad_rows(test.inputs, eb, 0), pad_rows(test.targets, eb, IGNORE))
+
+
+def _epoch_indices(n: int, batch: int, epochs: int, rng: np.random.Generator) -> np.ndarray:
+    """``[epochs * ceil(n / batch), batch]``: a fresh permutation per epoch; a short last batch is
+    filled by wrapping to the start of the same permutation."""
+    per_epoch = -(-n // batch)
+    rows = [rng.permutation(n)[np.arange(per_epoch * batch) % n] for _ in range(epochs)]
+    return np.concatenate(rows).astype(np.int32).reshape(epochs * per_epoch, batch)
+
+
+_DEFAULT: dict[str, Evaluator] = {}
+
+
+def evaluate(candidate: str | ArchSpec, *, protocol: str | Protocol = "cpu",
+             tasks: Iterable[str] | str | None = None, seed: int = 0,
+             progress: Progress | None = None) -> EvalResult:
+    """Score one layout (pattern like ``AAMMMM``/``2A4M`` or an ``ArchSpec``) on the MAD proxy tasks.
+
+    Reuses one module-level ``Evaluator`` per named protocol, so repeated calls share compiled runs.
+    """
+    proto = get_protocol(protocol)
+    if not isinstance(protocol, str):
+        return Evaluator(proto).evaluate(candidate, seed=seed, tasks=tasks, progress=progress)
+    if proto.name not in _DEFAULT:
+        _DEFAULT[proto.name] = Evaluator(proto)
+    return _DEFAULT[proto.name].evaluate(candidate, seed=seed, tasks=tasks, progress=progress)

@@ -1,0 +1,181 @@
+"""Proxy training protocols: how a candidate layout is trained and scored on the MAD tasks.
+
+Two presets (mad_tasks.md §1.5 and §11):
+
+* ``paper``: MAD's baseline settings for GPUs (width 128, batch 128, 200 epochs over a fixed training
+  set, the 3 x 2 (lr, wd) grid with the best run kept, per-epoch cosine to 1e-6, the checkpoint with
+  the lowest test loss, early stop at 0.999 test accuracy, macro accuracy).
+* ``cpu``: the reduced proxy measured on 2 CPU cores (cpu-v1 task settings, d=64, batch 32, one pass
+  over a fresh seeded stream, micro accuracy, recall tasks trained on scored positions only). Its
+  choices and the measurements behind them are in ``experiments/results/mad_discrimination.md``.
+
+A protocol only describes; ``composer.mad.evaluate`` runs it. Override fields with
+``dataclasses.replace`` (tests shrink ``steps``/``epochs`` this way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal, Mapping
+
+from composer.errors import UsageError
+from composer.mad.tasks import CPU_SETTINGS, CPU_STEPS, PAPER_SETTINGS, PAPER_SWEEPS, TASKS
+
+__all__ = ["Protocol", "CPU", "PAPER", "PROTOCOLS", "get_protocol", "RECALL_TASKS"]
+
+RECALL_TASKS = ("in_context_recall", "noisy_in_context_recall", "fuzzy_in_context_recall")
+"""Tasks with a phase transition whose score may be smoothed by the accuracy curve (§11.4)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """Everything that fixes a proxy score apart from the layout and the seed."""
+
+    name: str
+    """Label stored with every result."""
+    settings: Mapping[str, Any]
+    """Task name -> one task config, or a tuple of configs whose task score is their mean (MAD §1.6)."""
+    d_model: int
+    """Proxy residual width."""
+    n_heads: int
+    """Query heads of attention-like primitives."""
+    n_kv_heads: int
+    """Key/value heads."""
+    head_dim: int
+    """Per-head width."""
+    d_ffn: int
+    """SwiGLU inner width."""
+    batch_size: int
+    """Training batch size (sequences)."""
+    lrs: tuple[float, ...]
+    """Peak learning rates of the sweep; the task keeps its best run."""
+    weight_decays: tuple[float, ...]
+    """AdamW decoupled weight decays of the sweep (applied to every parameter, as MAD does)."""
+    data: Literal["stream", "epochs"]
+    """``stream``: one pass over ``steps * batch_size`` fresh sequences; ``epochs``: ``epochs`` shuffled
+    passes over the config's ``num_train_examples``."""
+    steps: Mapping[str, int] | None = None
+    """Training steps per task (``stream`` data)."""
+    epochs: int | None = None
+    """Passes over the training set (``epochs`` data)."""
+    betas: tuple[float, float] = (0.9, 0.98)
+    """AdamW betas (MAD paper: 0.9, 0.98)."""
+    eps: float = 1e-8
+    """AdamW epsilon."""
+    schedule: Literal["warmup_cosine", "epoch_cosine"] = "warmup_cosine"
+    """``warmup_cosine``: linear warmup over ``warmup_frac`` then per-step cosine to ``final_lr_frac * lr``;
+    ``epoch_cosine``: MAD's ``CosineAnnealingLR(T_max=epochs, eta_min=min_lr)`` stepped per epoch."""
+    warmup_frac: float = 0.1
+    """Warmup share of the steps (``warmup_cosine``)."""
+    final_lr_frac: float = 0.1
+    """Final learning rate as a fraction of the peak (``warmup_cosine``)."""
+    min_lr: float = 1e-6
+    """Floor of ``epoch_cosine``."""
+    eval_every: Mapping[str, int] | None = None
+    """Task -> steps between test evaluations (a test-accuracy curve); absent: evaluate once at the end.
+    ``epochs`` data always evaluates once per epoch."""
+    selection: Mapping[str, Literal["final", "auc", "min_test_loss"]] | None = None
+    """Task -> which number of the curve is the task accuracy (default ``final``): ``auc`` = mean test
+    accuracy over the curve (rewards an early recall transition, §11.4); ``min_test_loss`` = accuracy
+    at the evaluation with the lowest test loss (MAD's reported checkpoint, §1.4)."""
+    early_stop: float | None = None
+    """Ignore evaluations after the first whose accuracy reaches this (MAD: 0.999)."""
+    metric: Literal["micro", "macro"] = "micro"
+    """Accuracy over scored positions: ``micro`` (per token) or MAD's ``macro`` (mean per-class recall per
+    eval batch, averaged over batches; §1.4)."""
+    num_test: int | None = None
+    """Test sequences per task (default: the config's ``num_test_examples``)."""
+    eval_batch: int = 512
+    """Sequences per evaluation batch (also the batch of the macro average)."""
+    rope_theta: float = 10_000.0
+    """RoPE base of the proxy model."""
+    tie_embeddings: bool = True
+    """Share the embedding with the LM head, as the project's ``LM``."""
+    layer_unroll: int | bool = 1
+    """``lax.scan`` unroll over layers (``True``: fully unrolled; faster steps, longer compile)."""
+
+    def __post_init__(self):
+        unknown = sorted(set(self.settings) - set(TASKS))
+        if unknown:
+            raise UsageError(f"protocol {self.name}: unknown task(s) {unknown}; valid: {', '.join(TASKS)}")
+        if self.data == "stream" and (self.steps is None or set(self.settings) - set(self.steps)):
+            raise UsageError(f"protocol {self.name}: stream data needs steps for every task")
+        if self.data == "epochs" and not self.epochs:
+            raise UsageError(f"protocol {self.name}: epochs data needs epochs >= 1")
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(self.settings)
+
+    def configs(self, task: str) -> tuple[Any, ...]:
+        cfg = self.settings[task]
+        return tuple(cfg) if isinstance(cfg, (tuple, list)) else (cfg,)
+
+    def steps_per_epoch(self, config: Any) -> int:
+        return math.ceil(config.num_train_examples / self.batch_size)
+
+    def train_steps(self, task: str, config: Any) -> int:
+        if self.data == "stream":
+            return int(self.steps[task])
+        return self.epochs * self.steps_per_epoch(config)
+
+    def eval_interval(self, task: str, config: Any) -> int:
+        """Steps between evaluations; always divides ``train_steps``."""
+        total = self.train_steps(task, config)
+        if self.data == "epochs":
+            return self.steps_per_epoch(config)
+        every = (self.eval_every or {}).get(task) or total
+        every = min(every, total)
+        while total % every:
+            every -= 1
+        return every
+
+    def selection_for(self, task: str) -> str:
+        return (self.selection or {}).get(task, "final")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["settings"] = {k: [dataclasses.asdict(c) for c in self.configs(k)] for k in self.settings}
+        for key in ("steps", "eval_every", "selection"):
+            d[key] = dict(d[key]) if d[key] is not None else None
+        return d
+
+
+CPU = Protocol(
+    name="cpu",
+    settings=dict(CPU_SETTINGS),
+    d_model=64, n_heads=4, n_kv_heads=4, head_dim=16, d_ffn=176,
+    batch_size=32, lrs=(1e-3,), weight_decays=(0.0,),
+    data="stream", steps=dict(CPU_STEPS),
+    eval_every={t: 50 for t in RECALL_TASKS},
+    selection={t: "auc" for t in RECALL_TASKS},
+)
+"""The reduced CPU proxy (cpu-v1 of mad_tasks.md §11.3, plus curve scoring of recall)."""
+
+PAPER = Protocol(
+    name="paper",
+    settings=dict(PAPER_SETTINGS),
+    d_model=128, n_heads=16, n_kv_heads=16, head_dim=8, d_ffn=352,
+    batch_size=128, lrs=(1e-4, 5e-4, 1e-3), weight_decays=(0.0, 0.1),
+    data="epochs", epochs=200,
+    schedule="epoch_cosine", min_lr=1e-6,
+    selection={t: "min_test_loss" for t in TASKS},
+    early_stop=0.999, metric="macro", eval_batch=128,
+)
+"""MAD's baseline settings (mad_tasks.md §1.5); ``PAPER_FULL`` adds all 66 settings."""
+
+PAPER_FULL = dataclasses.replace(PAPER, name="paper-full", settings=dict(PAPER_SWEEPS))
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (CPU, PAPER, PAPER_FULL)}
+
+
+def get_protocol(protocol: str | Protocol) -> Protocol:
+    """A protocol by name (``cpu``, ``paper``, ``paper-full``) or the instance itself."""
+    if isinstance(protocol, Protocol):
+        return protocol
+    try:
+        return PROTOCOLS[protocol]
+    except KeyError:
+        raise UsageError(f"protocol: unknown protocol {protocol!r}; valid protocols: "
+                         f"{', '.join(PROTOCOLS)}") from None

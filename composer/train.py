@@ -1,0 +1,234 @@
+"""Train an ``ArchSpec`` language model on a ``TokenSource``: the loop behind ``composer train``.
+
+Resume is exact by construction: batch ``s`` is a pure function of ``(seed, s)``, the checkpoint
+holds parameters, optimiser state (with the schedule's step count) and the step, and the compiled
+step is the same program, so an interrupted and resumed run repeats the uninterrupted loss curve
+bit for bit. The host syncs only every ``log_every`` steps (and before evaluations and checkpoints),
+fetching and checking the metrics of every step since the last sync; a non-finite loss or gradient
+stops the run before anything after it is checkpointed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+
+from composer.checkpoint import Checkpoints, MetricsLog, read_json, write_json
+from composer.data import TokenSource
+from composer.errors import UsageError
+from composer.model import LM
+from composer.optim import make_optimizer
+from composer.spec import ArchSpec, arch_id
+from composer.steps import eval_step_fn, train_step_fn
+from composer.train_config import DTYPES, TrainConfig, TrainResult
+
+__all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params"]
+
+Record = dict[str, Any]
+
+
+class DivergenceError(RuntimeError):
+    """The loss or gradient became NaN/inf; the message names the step and the last good checkpoint."""
+
+
+def init_params(spec: ArchSpec, config: TrainConfig):
+    """``(graphdef, params)``: the static model graph and its float32 parameters as a nested dict."""
+    model = LM(spec, rngs=nnx.Rngs(config.seed), dtype=DTYPES[config.dtype])
+    graphdef, state = nnx.split(model)
+    return graphdef, nnx.to_pure_dict(state)
+
+
+def _commit(tree):
+    """Place arrays explicitly on the default device, as restored checkpoints are: a fresh and a
+    resumed run then share one compiled step (committed-ness is part of jit's cache key)."""
+    return jax.device_put(tree, jax.devices()[0])
+
+
+def _check_inputs(spec: ArchSpec, source: TokenSource, config: TrainConfig) -> None:
+    if source.vocab_size > spec.vocab_size:
+        raise UsageError(f"vocab_size: the data has {source.vocab_size} token ids but the spec's vocab_size is "
+                         f"{spec.vocab_size}; set vocab_size >= {source.vocab_size} (or use a proxy scale)")
+    if config.seq_len > spec.max_seq_len:
+        raise UsageError(f"seq_len: {config.seq_len} exceeds the spec's max_seq_len {spec.max_seq_len}")
+    if hasattr(source, "check_window"):
+        source.check_window(config.seq_len)
+
+
+def _describe(source: TokenSource) -> Any:
+    return source.describe() if hasattr(source, "describe") else repr(source)
+
+
+class _Run:
+    """The run folder: config/spec records, metrics log and checkpoints (all no-ops without one)."""
+
+    def __init__(self, spec: ArchSpec, source: TokenSource, config: TrainConfig, resume: bool):
+        self.dir = Path(config.out_dir).expanduser().resolve() if config.out_dir else None
+        self.metrics = self.ckpts = None
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ckpts = Checkpoints(self.dir / "checkpoints", keep=config.keep_checkpoints)
+        latest = self.ckpts.latest_step()
+        if latest is not None and not resume:
+            raise UsageError(f"{self.dir} already holds a run (checkpoint at step {latest}); "
+                             "pass --resume to continue it, or choose another --out")
+        if latest is not None:
+            self._check_same_run(spec, config)
+        record = {**config.to_dict(), "out_dir": str(self.dir), "arch_id": arch_id(spec), "data": _describe(source)}
+        write_json(self.dir / "config.json", record)
+        write_json(self.dir / "spec.json", spec.to_dict())
+        self.metrics = MetricsLog(self.dir / "metrics.jsonl")
+
+    def _check_same_run(self, spec: ArchSpec, config: TrainConfig) -> None:
+        old_spec = ArchSpec.from_dict(read_json(self.dir / "spec.json"))
+        if arch_id(old_spec) != arch_id(spec):
+            raise UsageError(f"--resume: {self.dir} trained {arch_id(old_spec)}, not {arch_id(spec)}")
+        saved = {k: v for k, v in read_json(self.dir / "config.json").items() if k not in ("arch_id", "data")}
+        diff = config.trajectory_diff(TrainConfig.from_dict(saved))
+        if diff:
+            raise UsageError(f"--resume: {', '.join(diff)} differ from the run in {self.dir}; an exact resume "
+                             "needs the same settings (only eval/checkpoint/log intervals may change)")
+
+    def restore(self, params, opt_state):
+        """``(step, params, opt_state)`` of the newest checkpoint, or step 0 and the inputs."""
+        latest = self.ckpts.latest_step() if self.ckpts else None
+        if latest is not None:
+            params, opt_state = self.ckpts.restore(latest, params, opt_state)
+        if self.metrics:
+            self.metrics.truncate_after(latest or 0)
+        return latest or 0, params, opt_state
+
+    def close(self) -> None:
+        for part in (self.metrics, self.ckpts):
+            if part is not None:
+                part.close()
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int, completed: int):
+    if not enabled:
+        yield lambda **kw: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
+               TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("train", total=total, completed=completed, loss="-", tps="-")
+        yield lambda **kw: bar.update(task, **kw)
+
+
+def _evaluate(eval_fn, params, source: TokenSource, config: TrainConfig) -> tuple[float, float]:
+    losses, accs = [], []
+    for i in range(config.eval_batches):
+        tokens = source.batch("validation", i, config.batch_size, config.seq_len, seed=config.seed)
+        loss, acc = eval_fn(params, tokens)
+        losses.append(loss)
+        accs.append(acc)
+    return float(np.mean(jax.device_get(losses))), float(np.mean(jax.device_get(accs)))
+
+
+def _compile(step_fn, eval_fn, params, opt_state, source: TokenSource, config: TrainConfig):
+    t0 = time.perf_counter()
+    tokens = source.batch("train", 0, config.batch_size, config.seq_len, seed=config.seed)
+    step = step_fn.lower(params, opt_state, tokens, np.int32(0)).compile()
+    evaluate = eval_fn.lower(params, tokens).compile() if config.eval_batches else None
+    return step, evaluate, time.perf_counter() - t0
+
+
+def _due(done: int, every: int, steps: int) -> bool:
+    """Whether a periodic action runs after step ``done`` (always after the last step)."""
+    return done == steps or (every > 0 and done % every == 0)
+
+
+def _diverged(step: int, record: Record, config: TrainConfig, run: _Run) -> DivergenceError:
+    good = run.ckpts.latest_step() if run.ckpts else None
+    kept = f"the last good checkpoint (step {good}) is kept in {run.ckpts.directory}" if good else "no checkpoint kept"
+    return DivergenceError(
+        f"training diverged at step {step}: loss {record['loss']}, gradient norm {record['grad_norm']} "
+        f"(lr {record['lr']:.3g}). Lower the learning rate (e.g. --lr {config.lr / 3:.2g}) or lengthen the "
+        f"warmup; {kept}.")
+
+
+def train(spec: ArchSpec, source: TokenSource, config: TrainConfig, *, resume: bool = False,
+          progress: bool = False, callback: Callable[[Record], None] | None = None) -> TrainResult:
+    """Train ``spec`` on ``source`` under ``config``; see the module docstring for guarantees.
+
+    Args:
+        resume: continue from the newest checkpoint in ``config.out_dir`` (if any).
+        progress: show a rich progress bar with loss, tokens/s and ETA.
+        callback: called with every metrics record (train steps and evaluations) as it is written;
+            an exception raised there stops the run (e.g. pruning, or a simulated interruption).
+
+    Raises:
+        UsageError: inputs that cannot work (vocabulary, sequence length, an occupied run folder).
+        DivergenceError: a non-finite loss or gradient norm.
+    """
+    _check_inputs(spec, source, config)
+    run = _Run(spec, source, config, resume)
+    try:
+        graphdef, params = init_params(spec, config)
+        params = _commit(params)
+        opt_state = _commit(make_optimizer(config).init(params))
+        start, params, opt_state = run.restore(params, opt_state)
+        return _loop(graphdef, params, opt_state, start, source, config, run, progress, callback)
+    finally:
+        run.close()
+
+
+def _loop(graphdef, params, opt_state, start, source, config, run, progress, callback) -> TrainResult:
+    step_fn, eval_fn, compile_s = _compile(train_step_fn(graphdef, config.optimizer_view()),
+                                           eval_step_fn(graphdef), params, opt_state, source, config)
+    b, t, steps = config.batch_size, config.seq_len, config.steps
+    losses, pending, train_s, evaluation = [], [], 0.0, (None, None)
+
+    def emit(record: Record) -> None:
+        if run.metrics:
+            run.metrics.write(record)
+        if callback:
+            callback(record)
+
+    with _progress_bar(progress, steps, start) as update:
+        t0 = time.perf_counter()
+        for s in range(start, steps):
+            tokens = source.batch("train", s, b, t, seed=config.seed)
+            params, opt_state, metrics = step_fn(params, opt_state, tokens, np.int32(s))
+            pending.append(metrics)
+            done = s + 1
+            do_eval = config.eval_batches > 0 and _due(done, config.eval_every, steps)
+            do_ckpt = run.ckpts is not None and _due(done, config.checkpoint_every, steps)
+            if not (do_eval or do_ckpt or done % config.log_every == 0):
+                continue
+            fetched = jax.device_get(pending)
+            train_s += time.perf_counter() - t0
+            for i, m in enumerate(fetched):
+                k = done - len(fetched) + i
+                record = {"step": k + 1, "split": "train", **{n: float(v) for n, v in m.items()}}
+                if not (math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])):
+                    raise _diverged(k + 1, record, config, run)
+                losses.append(record["loss"])
+                emit(record)
+            pending = []
+            tps = (done - start) * b * t / max(train_s, 1e-9)
+            update(completed=done, loss=f"{losses[-1]:.3f}", tps=f"{tps:,.0f}")
+            if do_eval:
+                evaluation = _evaluate(eval_fn, params, source, config)
+                emit({"step": done, "split": "validation", "loss": evaluation[0], "accuracy": evaluation[1]})
+            if do_ckpt:
+                run.ckpts.save(done, params, opt_state)
+            t0 = time.perf_counter()
+    ran = steps - start
+    return TrainResult(steps=steps, start_step=start, final_train_loss=losses[-1] if losses else math.nan,
+                       eval_loss=evaluation[0], eval_accuracy=evaluation[1],
+                       tokens_per_second=ran * b * t / train_s if train_s else 0.0, compile_seconds=compile_s,
+                       train_seconds=train_s, train_losses=tuple(losses),
+                       out_dir=str(run.dir) if run.dir else None)
