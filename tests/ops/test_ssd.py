@@ -57,9 +57,11 @@ def _impl(impl, chunk_size):
 
 def _assert_close(actual, expected, dtype, what):
     np.testing.assert_allclose(
-        np.asarray(actual, np.float32), np.asarray(expected, np.float32),
-        err_msg=what, **tol("ssd", dtype),
-    )  # fmt: skip
+        np.asarray(actual, np.float32),
+        np.asarray(expected, np.float32),
+        err_msg=what,
+        **tol("ssd", dtype),
+    )
 
 
 @functools.cache

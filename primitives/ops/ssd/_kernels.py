@@ -68,18 +68,30 @@ def fwd_kernel(x_ref, dt_ref, a_ref, b_ref, c_ref, s0_ref, y_ref, st_ref, *state
 
 
 def bwd_kernel(
-    x_ref, dt_ref, a_ref, b_ref, c_ref, states_ref, dy_ref, dst_ref,
-    dx_ref, ddt_ref, da_ref, db_ref, dc_ref, ds0_ref, *, chunk,
-):  # fmt: skip
+    x_ref,
+    dt_ref,
+    a_ref,
+    b_ref,
+    c_ref,
+    states_ref,
+    dy_ref,
+    dst_ref,
+    dx_ref,
+    ddt_ref,
+    da_ref,
+    db_ref,
+    dc_ref,
+    ds0_ref,
+    *,
+    chunk,
+):
     """Backward: the VJP of :func:`fwd_kernel`, chunks in reverse, carrying ``dS``."""
     num_chunks = x_ref.shape[0] // chunk
 
     def body(step, d_state):
         ci = num_chunks - 1 - step
         start = pl.multiple_of(ci * chunk, chunk)
-        x, dt, a, B, C, dy = _load_chunk(
-            (x_ref, dt_ref, a_ref, b_ref, c_ref, dy_ref), start, chunk
-        )
+        x, dt, a, B, C, dy = _load_chunk((x_ref, dt_ref, a_ref, b_ref, c_ref, dy_ref), start, chunk)
         state = states_ref[ci]
         causal, g, mask_decay, total = _decays(a)
         e_in, e_end = jnp.exp(g), jnp.exp(total - g)
@@ -102,7 +114,7 @@ def bwd_kernel(
         inner_dt = inner * dt[None, :]
         d_g = jnp.sum(inner_dt, axis=1) - jnp.sum(inner_dt, axis=0) + to_out - to_state
         d_total = jnp.exp(total) * jnp.sum(state * d_state) + jnp.sum(to_state)
-        da = jnp.sum(jnp.where(causal.T, d_g[None, :], 0.0), axis=1) + d_total
+        da = jnp.sum(jnp.where(causal, d_g[:, None], 0.0), axis=0) + d_total  # reverse cumsum
 
         for ref, val in ((dx_ref, dx), (ddt_ref, ddt), (da_ref, da), (db_ref, db), (dc_ref, dc)):
             ref[pl.ds(start, chunk)] = val.astype(ref.dtype)

@@ -76,9 +76,7 @@ def ssd_chunked_core(x, dt, a, B, C, initial_state, chunk):
         (jnp.moveaxis(chunk_decay, 1, 0), jnp.moveaxis(chunk_states, 1, 0)),
     )
     entry_states = jnp.moveaxis(entry_states, 0, 1)  # [b, c, h, p, n], state entering chunk c
-    y_off = jnp.einsum(
-        "bclhn,bchpn,bchl->bclhp", Cc, entry_states, cum_decay, precision=_HIGHEST
-    )
+    y_off = jnp.einsum("bclhn,bchpn,bchl->bclhp", Cc, entry_states, cum_decay, precision=_HIGHEST)
     return (y_diag + y_off).reshape(b, t, h, p), final_state
 
 

@@ -49,6 +49,11 @@ def _state_spec(*shape):
     return pl.BlockSpec((None, None, *shape), lambda i, j: (i, j) + (0,) * len(shape))
 
 
+def _input_specs(t, p, n):
+    """Specs of x, dt, a, B, C (and of their gradients)."""
+    return [_spec(t, p), _spec(t), _spec(t), _spec(t, n), _spec(t, n)]
+
+
 def _to_heads_major(*arrays):
     """[b, t, h, ...] -> [b, h, t, ...]."""
     return tuple(jnp.swapaxes(v, 1, 2) for v in arrays)
@@ -68,7 +73,7 @@ def _fwd_call(x, dt, a, B, C, s0, chunk, save_states):
         functools.partial(_kernels.fwd_kernel, chunk=chunk),
         out_shape=out_shape,
         grid=(b, h),
-        in_specs=[_spec(t, p), _spec(t), _spec(t), _spec(t, n), _spec(t, n), _state_spec(p, n)],
+        in_specs=[*_input_specs(t, p, n), _state_spec(p, n)],
         out_specs=out_specs,
         interpret=_interpret(),
         name="ssd_fwd",
@@ -83,13 +88,13 @@ def _bwd_call(x, dt, a, B, C, states, dy, d_final, chunk):
     nc = t // chunk
     out_shape = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in (x, dt, a, B, C)]
     out_shape.append(jax.ShapeDtypeStruct((b, h, p, n), jnp.float32))
+    input_specs = _input_specs(t, p, n)
     return pl.pallas_call(
         functools.partial(_kernels.bwd_kernel, chunk=chunk),
         out_shape=out_shape,
         grid=(b, h),
-        in_specs=[_spec(t, p), _spec(t), _spec(t), _spec(t, n), _spec(t, n),
-                  _state_spec(nc, p, n), _spec(t, p), _state_spec(p, n)],  # fmt: skip
-        out_specs=[_spec(t, p), _spec(t), _spec(t), _spec(t, n), _spec(t, n), _state_spec(p, n)],
+        in_specs=[*input_specs, _state_spec(nc, p, n), _spec(t, p), _state_spec(p, n)],
+        out_specs=[*input_specs, _state_spec(p, n)],
         interpret=_interpret(),
         name="ssd_bwd",
     )(x, dt, a, B, C, states, dy, d_final)
