@@ -126,10 +126,16 @@ def test_repeated_step_matches_reference():
     _assert_close(state, s_ref, jnp.float32, "final_state")
 
 
-def test_pallas_path_runs_the_kernel():
-    (q, k, v, log_g, s0), _ = _inputs(16, jnp.float32)
-    jaxpr = jax.make_jaxpr(functools.partial(gla, impl="pallas", chunk_size=16))(q, k, v, log_g)
-    assert "gla_fwd" in str(jaxpr)
+def test_pallas_path_runs_the_kernels():
+    """impl="pallas" reaches the forward kernel, and its gradient the backward kernel."""
+    (q, k, v, log_g, _), _ = _inputs(16, jnp.float32)
+
+    def loss(q, k, v, log_g):
+        o, state = gla(q, k, v, log_g, impl="pallas", chunk_size=16)
+        return jnp.sum(o) + jnp.sum(state)
+
+    jaxpr = str(jax.make_jaxpr(jax.grad(loss, argnums=(0, 1, 2, 3)))(q, k, v, log_g))
+    assert "gla_fwd" in jaxpr and "gla_bwd" in jaxpr
 
 
 def test_unknown_impl_raises():

@@ -25,8 +25,7 @@ def gla(q, k, v, log_g, *, initial_state=None, scale=None, impl="chunked", chunk
         initial_state: [b, h, k, v] state entering the sequence, or None for zeros.
         scale: factor on ``q``; defaults to ``k ** -0.5``. A Python number for ``impl="pallas"``.
         impl: ``"reference"`` (sequential scan, to be read), ``"chunked"`` (XLA chunkwise form)
-            or ``"pallas"`` (Pallas forward kernel; backward by recomputation through
-            ``"chunked"``).
+            or ``"pallas"`` (Pallas kernels for the forward and the backward pass).
         chunk_size: steps per chunk for ``"chunked"``, and the kernel's ``block_t`` for
             ``"pallas"``; ignored by ``"reference"``.
 

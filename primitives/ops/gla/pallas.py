@@ -1,18 +1,18 @@
-"""GLA forward as a Pallas kernel; the backward recomputes through the chunked XLA path.
+"""GLA with Pallas kernels for the forward and the backward pass.
 
-The kernel runs one program per (batch, head) and walks that sequence chunk by chunk, carrying the
-[k, v] state in registers/VMEM (Yang et al. 2024, the chunkwise form: inter-chunk terms through the
-state, intra-chunk terms through a causal score matrix). Inside a chunk the decayed scores
-``A_ij = sum_k q_ik k_jk exp(G_ik - G_jk)`` are built one key column ``j`` at a time from the exact
-pairwise decays, with the exponent masked to 0 above the diagonal, so no exponent is ever
-positive and strongly decaying gates cannot overflow. ``G`` (the cumulative log-gate from the chunk
-start) is computed outside the kernel by XLA.
+Both kernels run one program per (batch, head) and loop over chunks inside, carrying the [k, v]
+state (forward) or its cotangent (backward, last chunk first); see ``_pallas_kernels.py``. The
+chunkwise form is that of Yang et al. 2024; intra-chunk decays are exact pairwise ``exp(G_i - G_j)``
+with non-positive exponents, so strongly decaying gates cannot overflow.
 
-**Backward: not a Pallas kernel.** ``jax.custom_vjp`` pairs the kernel forward with the VJP of
-``gla_chunked`` on the same inputs (recomputation through the chunked XLA path); only the inputs are
-kept as residuals.
+**Backward: a Pallas kernel** (``gla_bwd``), wired in with ``jax.custom_vjp``. The forward saves
+each chunk's entering state for it (float32, n * v * k per batch and head). The kernel yields dq,
+dk, dv and the initial-state cotangent; the log-gate gradient follows from those in XLA by the
+identity ``dlog_g_t = sum_{s >= t} (q_s * dq_s - k_s * dk_s) + sum_v (dS_T * S_T)``: every path
+from ``log_g_t`` to the loss passes through the decays ``exp(B_s - B_j)`` with ``j < t <= s`` or
+through ``S_T`` (``B`` the cumulative log-gate, ``S_T`` the final state).
 
-On CPU the kernel runs in Pallas interpret mode. For the GPU (Triton) lowering, the key and value
+On CPU the kernels run in Pallas interpret mode. For the GPU (Triton) lowering, the key and value
 dims are zero-padded to a power of two of at least 16 (Triton loads, stores and dots need that) and
 ``block_t`` should be a power of two of at least 16; zero channels leave the results unchanged.
 """
@@ -25,19 +25,18 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
 from primitives.ops.gla._common import pad_time, resolve_scale, zero_state
-from primitives.ops.gla.chunked import gla_chunked
+from primitives.ops.gla._pallas_kernels import bwd_kernel, fwd_kernel
 
-_PRECISION = jax.lax.Precision.HIGHEST  # float32 parity with the reference; see chunked.py
 _MIN_FEATURE = 16
 
 
 @dataclasses.dataclass(frozen=True)
 class BlockSizes:
-    """Block sizes of the GLA Pallas kernel."""
+    """Block sizes of the GLA Pallas kernels."""
 
     block_t: int = 16
-    """Steps per chunk in the in-kernel loop; ``t`` is zero-padded to a multiple of it. The
-    intra-chunk score loop runs ``block_t`` iterations of [block_t, k] work."""
+    """Steps per chunk in the in-kernel loops; ``t`` is zero-padded to a multiple of it. Each
+    chunk's intra-chunk loop runs ``block_t`` iterations of [block_t, k] work."""
 
     def __post_init__(self):
         if self.block_t < 1:
@@ -45,7 +44,7 @@ class BlockSizes:
 
 
 def gla_pallas(q, k, v, log_g, initial_state=None, scale=None, block_sizes=BlockSizes()):
-    """GLA with the Pallas forward kernel; same contract as ``gla_reference``.
+    """GLA with the Pallas kernels; same contract as ``gla_reference``.
 
     Args:
         q: [b, t, h, k] queries.
@@ -62,26 +61,84 @@ def gla_pallas(q, k, v, log_g, initial_state=None, scale=None, block_sizes=Block
     if initial_state is None:
         initial_state = zero_state(q, v)
     scale = float(resolve_scale(scale, q.shape[-1]))
-    return _gla(q, k, v, log_g, initial_state.astype(jnp.float32), scale, block_sizes)
+    f32 = jnp.float32
+    return _gla(q, k, v, log_g.astype(f32), initial_state.astype(f32), scale, block_sizes)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
 def _gla(q, k, v, log_g, initial_state, scale, block_sizes):
-    return _forward(q, k, v, log_g, initial_state, scale, block_sizes)
+    out, _ = _gla_fwd(q, k, v, log_g, initial_state, scale, block_sizes, save_states=False)
+    return out
 
 
-def _gla_fwd(q, k, v, log_g, initial_state, scale, block_sizes):
-    out = _forward(q, k, v, log_g, initial_state, scale, block_sizes)
-    return out, (q, k, v, log_g, initial_state)
+def _gla_fwd(q, k, v, log_g, initial_state, scale, block_sizes, save_states=True):
+    t, dk, dv, bt = q.shape[1], q.shape[-1], v.shape[-1], block_sizes.block_t
+    kp, vp = _feature_size(dk), _feature_size(dv)
+    qs, ks, gs = (_to_kernel_layout(x, bt, kp) for x in (q, k, _chunk_cumsum(log_g, bt)))
+    vs = _to_kernel_layout(v, bt, vp)
+    b, h, tp, _ = qs.shape
+    out_shape = [_struct(b, h, tp, vp, dtype=q.dtype), _struct(b, h, vp, kp)]
+    out_specs = [_seq_spec(tp, vp), _state_spec(vp, kp)]
+    if save_states:
+        out_shape.append(_struct(b, h, tp // bt * vp, kp))
+        out_specs.append(_state_spec(tp // bt * vp, kp))
+    o, final_t, *starts = pl.pallas_call(
+        functools.partial(fwd_kernel, scale=scale, block_t=bt),
+        out_shape=tuple(out_shape),
+        grid=(b, h),
+        in_specs=[_seq_spec(tp, kp)] * 2 + [_seq_spec(tp, vp), _seq_spec(tp, kp), _state_spec(vp, kp)],
+        out_specs=tuple(out_specs),
+        name="gla_fwd",
+        interpret=_interpret(),
+    )(qs, ks, vs, gs, _state_to_kernel(initial_state, kp, vp))
+    final_state = jnp.swapaxes(final_t, -1, -2)[:, :, :dk, :dv]
+    return (_from_kernel_layout(o, t, dv), final_state), (qs, ks, vs, gs, *starts, final_state)
 
 
 def _gla_bwd(scale, block_sizes, residuals, cotangents):
-    chunked = functools.partial(gla_chunked, scale=scale, chunk_size=block_sizes.block_t)
-    _, vjp = jax.vjp(chunked, *residuals)
-    return vjp(cotangents)
+    qs, ks, vs, gs, starts, final_state = residuals
+    do, d_final = cotangents
+    b, h, tp, kp = qs.shape
+    t, dk, dv, vp, bt = do.shape[1], d_final.shape[2], do.shape[-1], vs.shape[-1], block_sizes.block_t
+    seq_k, seq_v, state = _seq_spec(tp, kp), _seq_spec(tp, vp), _state_spec(vp, kp)
+    d_q, d_k, d_v, d_s0_t = pl.pallas_call(
+        functools.partial(bwd_kernel, scale=scale, block_t=bt),
+        out_shape=(_struct(b, h, tp, kp), _struct(b, h, tp, kp), _struct(b, h, tp, vp), _struct(b, h, vp, kp)),
+        grid=(b, h),
+        in_specs=[seq_k, seq_k, seq_v, seq_k, _state_spec(tp // bt * vp, kp), seq_v, state],
+        out_specs=(seq_k, seq_k, seq_v, state),
+        name="gla_bwd",
+        interpret=_interpret(),
+    )(qs, ks, vs, gs, starts, _to_kernel_layout(do, bt, vp), _state_to_kernel(d_final, kp, vp))
+    d_decay = qs.astype(jnp.float32) * d_q - ks.astype(jnp.float32) * d_k
+    d_log_g = _from_kernel_layout(jax.lax.cumsum(d_decay, axis=2, reverse=True), t, dk)
+    d_log_g += jnp.sum(d_final * final_state, axis=-1)[:, None]  # every gate scales S_T
+    return (
+        _from_kernel_layout(d_q, t, dk).astype(qs.dtype),
+        _from_kernel_layout(d_k, t, dk).astype(ks.dtype),
+        _from_kernel_layout(d_v, t, dv).astype(vs.dtype),
+        d_log_g,
+        jnp.swapaxes(d_s0_t, -1, -2)[:, :, :dk, :dv],
+    )
 
 
 _gla.defvjp(_gla_fwd, _gla_bwd)
+
+
+def _interpret() -> bool:
+    return jax.default_backend() == "cpu"
+
+
+def _struct(*shape, dtype=jnp.float32):
+    return jax.ShapeDtypeStruct(shape, dtype)
+
+
+def _seq_spec(tp: int, d: int):
+    return pl.BlockSpec((None, None, tp, d), lambda i, j: (i, j, 0, 0))
+
+
+def _state_spec(rows: int, cols: int):
+    return pl.BlockSpec((None, None, rows, cols), lambda i, j: (i, j, 0, 0))
 
 
 def _feature_size(d: int) -> int:
@@ -95,81 +152,20 @@ def _to_kernel_layout(x, block_t: int, d: int):
     return x.transpose(0, 2, 1, 3)
 
 
+def _from_kernel_layout(x, t: int, d: int):
+    """[b, h, tp, dp] -> [b, t, h, d], dropping the padding."""
+    return x.transpose(0, 2, 1, 3)[:, :t, :, :d]
+
+
+def _state_to_kernel(state, kp: int, vp: int):
+    """[b, h, k, v] -> [b, h, vp, kp]: transposed (see ``_pallas_kernels``) and zero-padded."""
+    state_t = jnp.swapaxes(state, -1, -2)
+    return jnp.pad(state_t, [(0, 0), (0, 0), (0, vp - state_t.shape[2]), (0, kp - state_t.shape[3])])
+
+
 def _chunk_cumsum(log_g, block_t: int):
     """Float32 cumulative log-gate from each chunk's start, inclusive; [b, tp, h, k]."""
     g = pad_time(log_g.astype(jnp.float32), block_t)
     b, tp, h, dk = g.shape
     g = jnp.cumsum(g.reshape(b, tp // block_t, block_t, h, dk), axis=2)
     return g.reshape(b, tp, h, dk)
-
-
-def _forward(q, k, v, log_g, initial_state, scale, block_sizes):
-    b, t, h, dk = q.shape
-    dv = v.shape[-1]
-    bt = block_sizes.block_t
-    kp, vp = _feature_size(dk), _feature_size(dv)
-    g = _chunk_cumsum(log_g, bt)
-    qs, ks, gs = (_to_kernel_layout(x, bt, kp) for x in (q, k, g))
-    vs = _to_kernel_layout(v, bt, vp)
-    tp = qs.shape[2]
-    # The kernel carries the state transposed, [v, k], so the per-key decay broadcasts along
-    # the minor axis.
-    pad_state = [(0, 0), (0, 0), (0, vp - dv), (0, kp - dk)]
-    state_t = jnp.pad(jnp.swapaxes(initial_state, -1, -2), pad_state)
-
-    def seq_spec(d):
-        return pl.BlockSpec((None, None, tp, d), lambda i, j: (i, j, 0, 0))
-
-    state_spec = pl.BlockSpec((None, None, vp, kp), lambda i, j: (i, j, 0, 0))
-    o, final_t = pl.pallas_call(
-        functools.partial(_fwd_kernel, scale=scale, block_t=bt),
-        out_shape=(
-            jax.ShapeDtypeStruct((b, h, tp, vp), q.dtype),
-            jax.ShapeDtypeStruct((b, h, vp, kp), jnp.float32),
-        ),
-        grid=(b, h),
-        in_specs=[seq_spec(kp), seq_spec(kp), seq_spec(vp), seq_spec(kp), state_spec],
-        out_specs=(seq_spec(vp), state_spec),
-        name="gla_fwd",
-        interpret=jax.default_backend() == "cpu",
-    )(qs, ks, vs, gs, state_t)
-    o = o.transpose(0, 2, 1, 3)[:, :t, :, :dv]
-    final_state = jnp.swapaxes(final_t, -1, -2)[:, :, :dk, :dv]
-    return o, final_state
-
-
-def _fwd_kernel(q_ref, k_ref, v_ref, g_ref, s0_ref, o_ref, s_ref, *, scale, block_t):
-    """One (batch, head): refs are q, k, g [tp, k], v and o [tp, v], states [v, k]."""
-    c = block_t
-    f32 = jnp.float32
-    rows = jax.lax.broadcasted_iota(jnp.int32, (c, c), 0)
-    cols = jax.lax.broadcasted_iota(jnp.int32, (c, c), 1)
-    key_rows = jax.lax.broadcasted_iota(jnp.int32, (c, k_ref.shape[-1]), 0)
-
-    def chunk(i, state_t):
-        start = pl.multiple_of(i * c, c)
-        span = pl.ds(start, c)
-        q = q_ref[span, :].astype(f32) * scale
-        k = k_ref[span, :].astype(f32)
-        v = v_ref[span, :].astype(f32)
-        g = g_ref[span, :]
-        g_last = g_ref[pl.ds(start + c - 1, 1), :]  # [1, k]
-
-        def column(j, scores):
-            k_j = k_ref[pl.ds(start + j, 1), :].astype(f32)
-            g_j = g_ref[pl.ds(start + j, 1), :]
-            decay = jnp.exp(jnp.where(key_rows >= j, g - g_j, 0.0))  # exponent <= 0
-            score_j = jnp.sum(q * decay * k_j, axis=1, keepdims=True)  # [c, 1]
-            return scores + jnp.where(cols == j, score_j, 0.0)
-
-        scores = jax.lax.fori_loop(0, c, column, jnp.zeros((c, c), f32))
-        scores = jnp.where(rows >= cols, scores, 0.0)
-        o = jnp.dot(scores, v, precision=_PRECISION)
-        o += jax.lax.dot_general(q * jnp.exp(g), state_t, (((1,), (1,)), ((), ())), precision=_PRECISION)
-        o_ref[span, :] = o.astype(o_ref.dtype)
-        k_to_end = k * jnp.exp(g_last - g)
-        update_t = jax.lax.dot_general(v, k_to_end, (((0,), (0,)), ((), ())), precision=_PRECISION)
-        return state_t * jnp.exp(g_last) + update_t
-
-    n_chunks = q_ref.shape[0] // c
-    s_ref[...] = jax.lax.fori_loop(0, n_chunks, chunk, s0_ref[...].astype(f32))
