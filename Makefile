@@ -11,7 +11,10 @@ export XLA_PYTHON_CLIENT_PREALLOCATE ?= false
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,ray]'
+	# The CPU build of PyTorch (for optuna.GPSampler and the throughput benchmark), pinned so pip
+	# takes it rather than a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,gp]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,8 +32,9 @@ search: $(STAMP)
 	$(BIN)/composer search --budget 200 --scale 350M
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(BIN)/python experiments/bench/train_throughput.py
+	$(BIN)/python experiments/bench/kernels.py
+	$(BIN)/python experiments/bench/evaluator.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

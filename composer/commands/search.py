@@ -28,7 +28,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--protocol", help="MAD protocol of the evaluator (default cpu)")
     a("--tasks", type=_csv, help="subset of MAD tasks (default: all six)")
     a("--steps-scale", type=float, help="multiply the protocol's training steps (cheaper proxy)")
-    a("--fidelity", choices=("full", "halving"), help="full (default) or successive halving, see docs/search.md")
     a("--seed", type=int, help="seed of samplers, aggregator and evaluator (default 0)")
     a("--name", help="run name: folder runs/<name> (default <method>-<depth>L-<scale>-seed<seed>)")
     a("--runs-dir", help="parent folder of runs (default runs)")
@@ -66,7 +65,7 @@ def _given(args: argparse.Namespace) -> dict:
     from search.settings import parse_count
 
     keys = ("budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "objectives",
-            "primitives", "protocol", "tasks", "steps_scale", "fidelity", "seed", "name", "runs_dir", "storage",
+            "primitives", "protocol", "tasks", "steps_scale", "seed", "name", "runs_dir", "storage",
             "resume", "workers", "backend", "quiet", "evaluator")
     given = {k: getattr(args, k) for k in keys}
     limits = {}

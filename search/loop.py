@@ -1,0 +1,226 @@
+"""The search loop of one stage: ask, skip what is known, evaluate, tell (conventions.md §7).
+
+Reproducibility: before every ask the study gets a fresh sampler seeded from
+``(run seed, stage, number of trials so far)``, interrupted trials excluded. All sampler state thus
+lives in the storage, and a run killed and resumed proposes exactly the layouts an uninterrupted run
+would (interrupted layouts are re-queued and asked first). With ``workers > 1`` the loop proposes a
+batch, evaluates it concurrently and tells the results in trial order, so batches are reproducible too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from search.budget import count_evaluations
+from search.evaluators import EvalOutcome, dedup_key
+from search.rows import RunInfo, build_row, objective_values
+from search.searchers.exhaustive import taken_blocks
+from search.space import SearchSpace
+from search.study import Evaluated, EvaluatedIndex
+from search.study_attrs import (
+    DUPLICATE,
+    DUPLICATE_OF,
+    ERROR,
+    INFEASIBLE,
+    INTERRUPTED,
+    KEY,
+    OK,
+    REASON,
+    REPAIRED,
+    REQUEUED_FROM,
+    ROW,
+    STATUS,
+)
+
+__all__ = ["MAX_IDLE", "Stage", "Engine", "derive_seed"]
+
+MAX_IDLE = 3
+"""Consecutive known or infeasible proposals after which the loop queues the nearest untried feasible
+layout to the last proposal instead (a sampler that does not learn from failed trials, such as the GP,
+would otherwise keep proposing the same infeasible region)."""
+
+
+def derive_seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One search over ``space`` with its own study and budget."""
+
+    index: int
+    study_name: str
+    space: SearchSpace
+    budget: int
+    searcher: Any
+    """A ``search.searchers.Searcher``."""
+    phase: str = "search"
+
+
+@dataclasses.dataclass
+class _Pending:
+    trial: optuna.Trial
+    block: str
+    full: str
+    key: str
+
+
+class Engine:
+    """Runs stages against one evaluator and backend, keeping the run-wide dedup index."""
+
+    def __init__(self, *, run: str, evaluator, backend, index: EvaluatedIndex, objectives: tuple[str, ...],
+                 seed: int, scale: str, rule: str, sampler_name: str, info: RunInfo | None = None,
+                 on_record: Callable[[dict[str, Any]], None] | None = None, heartbeat=None):
+        self.run, self.evaluator, self.backend, self.index = run, evaluator, backend, index
+        self.objectives, self.seed, self.scale, self.rule = objectives, seed, scale, rule
+        self.sampler_name = sampler_name
+        self.info = info or RunInfo.collect()
+        self.on_record = on_record or (lambda row: None)
+        self.heartbeat = heartbeat
+
+    def used(self, study: optuna.Study) -> int:
+        return count_evaluations(study.get_trials(deepcopy=False))
+
+    def run_stage(self, study: optuna.Study, stage: Stage, workers: int = 1) -> int:
+        """Evaluate until the stage budget is used or the space is exhausted; return evaluations made."""
+        made = 0
+        while (left := stage.budget - self.used(study)) > 0:
+            batch = self._propose(study, stage, min(workers, left))
+            if not batch:
+                break
+            outcomes = self._evaluate(study, batch)
+            for pending, outcome in zip(batch, outcomes):
+                self._record(study, stage, pending, outcome)
+                made += 1
+        return made
+
+    def _evaluate(self, study: optuna.Study, batch: list[_Pending]) -> list[EvalOutcome]:
+        # Trial._trial_id is the storage id the heartbeat needs; Optuna's own loop uses it the same way.
+        ids = [p.trial._trial_id for p in batch]
+        try:
+            if self.heartbeat is not None:
+                for i in ids:
+                    self.heartbeat.track(i)
+            return self.backend.run([p.full for p in batch])
+        except BaseException:  # Ctrl-C / SystemExit: leave the study resumable, nothing RUNNING
+            for p in batch:
+                p.trial.set_user_attr(INTERRUPTED, True)
+                study.tell(p.trial, state=TrialState.FAIL, skip_if_finished=True)
+                study.enqueue_trial(dict(p.trial.params), user_attrs={REQUEUED_FROM: p.trial.number})
+            raise
+        finally:
+            if self.heartbeat is not None:
+                for i in ids:
+                    self.heartbeat.untrack(i)
+
+    def _ask(self, study: optuna.Study, stage: Stage) -> optuna.Trial:
+        n = sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(INTERRUPTED))
+        seed = derive_seed(self.seed, stage.index, n)
+        study.sampler = stage.searcher.make(stage.space, seed, stage.budget, len(self.objectives))
+        return study.ask(stage.space.distributions())
+
+    def _exhausted(self, study: optuna.Study, stage: Stage, batch: list[_Pending]) -> bool:
+        n = stage.space.n_feasible
+        if n is None:
+            return False
+        done = {stage.space.block(t.params) for t in study.get_trials(deepcopy=False)
+                if t.user_attrs.get(STATUS) in (OK, ERROR, DUPLICATE) and len(t.params) == stage.space.depth}
+        return len(done) + len(batch) >= n
+
+    def _propose(self, study: optuna.Study, stage: Stage, k: int) -> list[_Pending]:
+        batch: list[_Pending] = []
+        idle = 0
+        while len(batch) < k and not self._exhausted(study, stage, batch):
+            trial = self._ask(study, stage)
+            pending = self._screen(study, stage, trial, batch)
+            if pending is not None:
+                batch.append(pending)
+                idle = 0
+                continue
+            idle += 1
+            if idle >= MAX_IDLE:
+                if not self._queue_repair(study, stage, batch, stage.space.block(trial.params)):
+                    break
+                idle = 0
+        return batch
+
+    def _screen(self, study, stage: Stage, trial: optuna.Trial, batch: list[_Pending]) -> _Pending | None:
+        """A new layout to evaluate, or ``None`` after telling an infeasible or known one."""
+        block = stage.space.block(trial.params)
+        reason = stage.space.violation(block)
+        if reason:
+            trial.set_user_attr(STATUS, INFEASIBLE)
+            trial.set_user_attr(REASON, reason)
+            study.tell(trial, state=TrialState.FAIL)
+            return None
+        full = stage.space.full(block)
+        key = dedup_key(self.evaluator, full)
+        known = self.index.get(key)
+        if known is None and all(p.key != key for p in batch):
+            return _Pending(trial, block, full, key)
+        trial.set_user_attr(STATUS, DUPLICATE)
+        if known is None:  # proposed twice within one batch: the first one answers later
+            study.tell(trial, state=TrialState.FAIL)
+            return None
+        trial.set_user_attr(DUPLICATE_OF, f"{known.study}#{known.number}")
+        if known.ok:
+            study.tell(trial, objective_values(known.row, self.objectives))
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+        return None
+
+    def _queue_repair(self, study: optuna.Study, stage: Stage, batch: list[_Pending], proposed: str) -> bool:
+        taken = taken_blocks(study, stage.space) | {p.block for p in batch}
+        rng = np.random.default_rng(derive_seed(self.seed, stage.index, len(study.trials), 1))
+        block = stage.space.nearest(proposed, taken, rng)
+        if block is None:
+            return False
+        study.enqueue_trial(stage.space.params(block), user_attrs={REPAIRED: True})
+        return True
+
+    def evaluate_layouts(self, study: optuna.Study, patterns: list[str], stage_index: int) -> None:
+        """Evaluate given full layouts once each (the final phase), skipping known ones."""
+        space = SearchSpace(tuple(sorted(set("".join(patterns)))), depth=len(patterns[0]))
+        stage = Stage(stage_index, study.study_name, space, len(patterns), None, phase="final")
+        for _ in range(len(patterns) + 1):
+            todo = list(dict.fromkeys(p for p in patterns if dedup_key(self.evaluator, p) not in self.index))
+            if not todo:
+                return
+            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if not waiting:  # re-queued layouts of an interrupted final phase come first
+                for p in todo:
+                    study.enqueue_trial(space.params(p))
+            batch = []
+            for _ in range(len(waiting) or len(todo)):
+                study.sampler = optuna.samplers.RandomSampler(seed=self.seed)
+                trial = study.ask(space.distributions())
+                block = space.block(trial.params)
+                batch.append(_Pending(trial, block, block, dedup_key(self.evaluator, block)))
+            for pending, outcome in zip(batch, self._evaluate(study, batch)):
+                if pending.key not in self.index:
+                    self._record(study, stage, pending, outcome)
+                else:
+                    pending.trial.set_user_attr(STATUS, DUPLICATE)
+                    study.tell(pending.trial, state=TrialState.FAIL)
+
+    def _record(self, study: optuna.Study, stage: Stage, pending: _Pending, outcome: EvalOutcome) -> None:
+        where = {"run": self.run, "study": study.study_name, "phase": stage.phase, "stage": stage.index,
+                 "trial_number": pending.trial.number, "eval_index": len(self.index) + 1,
+                 "search_seed": self.seed, "sampler": self.sampler_name}
+        row = build_row(outcome=outcome, evaluator=self.evaluator, pattern=pending.full, where=where,
+                        info=self.info, scale=self.scale, rule=self.rule)
+        trial = pending.trial
+        trial.set_user_attr(KEY, pending.key)
+        trial.set_user_attr(STATUS, row["status"])
+        trial.set_user_attr(ROW, row)  # last: a trial with its row is a finished evaluation (search.budget)
+        if row["status"] == OK:
+            study.tell(trial, objective_values(row, self.objectives))
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+        self.index.add(Evaluated(pending.key, study.study_name, trial.number, row))
+        self.on_record(row)

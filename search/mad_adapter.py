@@ -1,0 +1,62 @@
+"""Adapter from ``composer.mad.evaluate.Evaluator`` to the search's evaluator protocol (imports JAX).
+
+One adapter per process keeps one MAD ``Evaluator``, created with the whole primitive space, so every
+candidate of a depth reuses one compiled run per task (its switch stack initialises each layer from
+the layer's own key, so the space does not change a candidate's result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from search.evaluators import EvaluatorConfig
+
+__all__ = ["MadEvaluator", "scaled_protocol"]
+
+
+def scaled_protocol(protocol: Any, steps_scale: float | None, label: str) -> Any:
+    """``protocol`` with every task's training shortened or lengthened by ``steps_scale``."""
+    if steps_scale is None or steps_scale == 1.0:
+        return protocol
+    if steps_scale <= 0:
+        raise ValueError(f"steps_scale: must be > 0, got {steps_scale}")
+    if protocol.data == "stream":
+        steps = {t: max(1, round(s * steps_scale)) for t, s in protocol.steps.items()}
+        return dataclasses.replace(protocol, name=label, steps=steps)
+    return dataclasses.replace(protocol, name=label, epochs=max(1, round(protocol.epochs * steps_scale)))
+
+
+def _device() -> str:
+    import jax
+
+    d = jax.devices()[0]
+    return f"{d.platform}:{getattr(d, 'device_kind', '?')} x{jax.device_count()}"
+
+
+class MadEvaluator:
+    """The real MAD proxy behind ``search.evaluators.Evaluator``."""
+
+    def __init__(self, config: EvaluatorConfig):
+        from composer.mad.evaluate import Evaluator, check_tasks
+        from composer.mad.protocol import get_protocol
+
+        self.config = config
+        self.protocol = config.label
+        proto = scaled_protocol(get_protocol(config.protocol), config.steps_scale, config.label)
+        check_tasks(config.tasks, proto)  # a bad task name is a usage error now, not an error row later
+        self._inner = Evaluator(proto, space=config.space)
+        self._device: str | None = None
+
+    def spec(self, pattern: str) -> Any:
+        return self._inner.proxy_spec(pattern)
+
+    def __call__(self, pattern: str) -> dict[str, Any]:
+        result = self._inner.evaluate(pattern, seed=self.config.seed, tasks=self.config.tasks)
+        d = result.to_dict()
+        if self._device is None:
+            self._device = _device()
+        return {"arch_id": d["arch_id"], "pattern": d["pattern"], "protocol": self.protocol, "seed": d["seed"],
+                "score": d["score"], "tasks": d["tasks"], "steps": d["total_steps"], "tokens": d["total_tokens"],
+                "wall_s": d["wall_s"], "compile_s": d["compile_s"], "device": self._device,
+                "details": d.get("details") or {}}

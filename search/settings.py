@@ -1,0 +1,139 @@
+"""Resolved settings of a search run: a frozen dataclass, saved in the study and in ``summary.json``.
+
+Flags left out take the stored value when a run is resumed, else the default below. Only the fields in
+``MUTABLE_ON_RESUME`` may change on ``--resume``; the rest define the experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+from search.space import Constraints
+
+__all__ = ["SearchSettings", "METHODS", "MUTABLE_ON_RESUME", "parse_count", "resolve"]
+
+METHODS = ("oneshot", "end", "middle")
+MUTABLE_ON_RESUME = ("budget", "workers", "backend", "storage", "runs_dir", "resume", "quiet")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+    """Everything that fixes a search run (CLI flags of ``composer search``)."""
+
+    budget: int = 200
+    """Evaluations of distinct layouts (``search.budget``); capped at the size of the space."""
+    scale: str = "350M"
+    """Target scale of the winner (and of the cost objectives and caps)."""
+    depth: int = 6
+    """Layers searched per stage (``oneshot``: the proxy depth)."""
+    total_depth: int | None = None
+    """Final proxy depth of incremental methods (default ``2 * depth``)."""
+    method: str = "oneshot"
+    """``oneshot``, ``end`` (end-layer incremental) or ``middle`` (middle-layer incremental)."""
+    sampler: str = "gp"
+    """``gp``, ``tpe``, ``random``, ``nsga2`` or ``exhaustive`` (used anyway when the space fits the budget)."""
+    aggregate: str = "N0"
+    """Aggregator: ``N0``, ``N1``, ``Nall`` or ``best``."""
+    rule: str = "auto"
+    """Extrapolation rule: ``stack``, ``stretch`` or ``auto``."""
+    objectives: tuple[str, ...] = ("score",)
+    """Objectives; ``score`` first, then costs at the target scale (``kv_cache``, ``flops``, ``params``)."""
+    primitives: tuple[str, ...] = ("A", "M")
+    """Shorthands to search over."""
+    protocol: str = "cpu"
+    """MAD protocol of the evaluator."""
+    seed: int = 0
+    """Seed of the samplers, the aggregator and the evaluator."""
+    name: str | None = None
+    """Run name (folder ``runs/<name>``); default from method, depth, scale and seed."""
+    storage: str | None = None
+    """SQLAlchemy URL of the Optuna storage (default: SQLite in the run folder)."""
+    workers: int = 1
+    """Evaluations in flight at once."""
+    backend: str = "local"
+    """``local`` (processes) or ``ray``."""
+    evaluator: str = "mad"
+    """``mad`` or ``fake`` (tests)."""
+    constraints: Constraints = Constraints()
+    tasks: tuple[str, ...] | None = None
+    """Subset of MAD tasks (default all)."""
+    steps_scale: float | None = None
+    """Multiply the protocol's training steps (a cheaper, lower-fidelity proxy)."""
+    runs_dir: str = "runs"
+    resume: bool = False
+    quiet: bool = False
+
+    def __post_init__(self):
+        from search.rows import OBJECTIVES
+
+        if self.budget < 1:
+            raise ValueError(f"--budget: must be >= 1, got {self.budget}")
+        if self.depth < 1:
+            raise ValueError(f"--depth: must be >= 1, got {self.depth}")
+        if self.method not in METHODS:
+            raise ValueError(f"--method: must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.total_depth is not None and self.total_depth < self.depth:
+            raise ValueError(f"--total-depth: must be >= --depth {self.depth}, got {self.total_depth}")
+        if not self.objectives or self.objectives[0] != "score" or len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"--objectives: must start with score and not repeat, got {','.join(self.objectives)}")
+        bad = [o for o in self.objectives if o not in OBJECTIVES]
+        if bad:
+            raise ValueError(f"--objectives: unknown {bad}; valid: {', '.join(OBJECTIVES)}")
+        if self.steps_scale is not None and self.steps_scale <= 0:
+            raise ValueError(f"--steps-scale: must be > 0, got {self.steps_scale}")
+        if self.workers < 1:
+            raise ValueError(f"--workers: must be >= 1, got {self.workers}")
+        if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
+            raise ValueError(f"--name: use letters, digits, '.', '_' and '-', got {self.name!r}")
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.method}-{self.depth}L-{self.scale}-seed{self.seed}"
+
+    @property
+    def final_depth(self) -> int:
+        if self.method == "oneshot":
+            return self.depth
+        return self.total_depth or 2 * self.depth
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["constraints"] = self.constraints.to_dict()
+        d["objectives"], d["primitives"] = list(self.objectives), list(self.primitives)
+        d["tasks"] = list(self.tasks) if self.tasks else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchSettings":
+        d = dict(d)
+        d["constraints"] = Constraints.from_dict(d.get("constraints") or {})
+        for key in ("objectives", "primitives"):
+            d[key] = tuple(d[key])
+        d["tasks"] = tuple(d["tasks"]) if d.get("tasks") else None
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def differences(self, other: "SearchSettings") -> list[str]:
+        """Fields outside ``MUTABLE_ON_RESUME`` on which the two settings disagree."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: stored {a[k]!r}, given {b[k]!r}" for k in a if k not in MUTABLE_ON_RESUME and a[k] != b[k]]
+
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
+
+
+def parse_count(text: str, flag: str) -> int:
+    """``400M``, ``1.2B``, ``64K``, ``5e8`` or ``123456`` -> an integer."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([KMBGT]?)i?B?\s*", str(text), flags=re.IGNORECASE)
+    if not m:
+        raise ValueError(f"{flag}: expected a count like 400M or 1.2B, got {text!r}")
+    return int(float(m.group(1)) * _SUFFIX[m.group(2).upper()])
+
+
+def resolve(given: dict[str, Any], stored: dict[str, Any] | None) -> SearchSettings:
+    """Settings from the flags ``given`` (``None`` = not given) over ``stored`` or the defaults."""
+    base = SearchSettings.from_dict(stored).to_dict() if stored else SearchSettings().to_dict()
+    base.update({k: v for k, v in given.items() if v is not None})
+    return SearchSettings.from_dict(base)

@@ -1,0 +1,207 @@
+"""Durable studies: Optuna RDB storage as the source of truth (method.md §5).
+
+One run ``<name>`` owns the studies ``<name>/stage<i>`` (one per search stage) and ``<name>/final``
+(the aggregated layout and the Llama baseline). Every evaluation's row lives in its trial, so the
+dedup index and the leaderboard are rebuilt from storage. On start, a trial left RUNNING by a killed
+process is finished from its stored row if the evaluation had completed, else failed (``interrupted``)
+and its layout queued again, so the resumed run evaluates the same layouts in the same order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import optuna
+from optuna.trial import TrialState
+
+from search.budget import is_evaluation
+from search.study_attrs import INTERRUPTED, KEY, REQUEUED_FROM, ROW, STATUS
+
+__all__ = ["HEARTBEAT_S", "GRACE_S", "default_url", "open_storage", "run_lock", "study_name", "recover",
+           "requeue", "set_attr", "Evaluated", "EvaluatedIndex", "Heartbeat"]
+
+HEARTBEAT_S = 30
+"""Seconds between heartbeats of a running trial."""
+GRACE_S = 120
+"""A RUNNING trial without a heartbeat for this long belongs to a dead process (shared storages)."""
+
+
+def default_url(run_dir: Path) -> str:
+    return f"sqlite:///{Path(run_dir).resolve() / 'study.db'}"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL with synchronous=NORMAL survives a killed process (only a power cut can drop the last commits)
+    # and makes each write about 3x cheaper than the default rollback journal with a full sync.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage with heartbeats (for stale-trial detection on shared storages)."""
+    from sqlalchemy import event
+
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # the heartbeat thread and the driver share one file
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                             grace_period=GRACE_S)
+    if url.startswith("sqlite"):
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # connections opened before the listener get the pragmas too
+    return storage
+
+
+def study_name(run: str, part: str) -> str:
+    return f"{run}/{part}"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir/.lock`` for the whole run: one driver per run folder."""
+    from composer.errors import UsageError
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(run_dir) / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"run folder {run_dir} is in use by another `composer search`") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def set_attr(study: optuna.Study, trial: optuna.trial.FrozenTrial, key: str, value: Any) -> None:
+    # Optuna has no public setter for a trial known only by its FrozenTrial; the storage call is stable.
+    study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Mark ``trial`` interrupted (FAIL) and queue its layout again."""
+    set_attr(study, trial, INTERRUPTED, True)
+    if trial.state == TrialState.RUNNING:
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+    study.enqueue_trial(dict(trial.params), user_attrs={REQUEUED_FROM: trial.number})
+
+
+def recover(study: optuna.Study, objectives: tuple[str, ...], *, all_running_are_stale: bool) -> int:
+    """Close the trials a dead process left behind; return how many were re-queued.
+
+    ``all_running_are_stale``: the caller holds the run lock and the storage is private to the run,
+    so no live process can own a RUNNING trial. Otherwise only heartbeat-stale trials are closed.
+    """
+    from search.rows import objective_values
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    requeued = 0
+    for t in study.get_trials(deepcopy=False):
+        orphan = t.state == TrialState.RUNNING and all_running_are_stale
+        stale = t.state == TrialState.FAIL and STATUS not in t.user_attrs and not t.user_attrs.get(INTERRUPTED)
+        if not (orphan or stale):
+            continue
+        if is_evaluation(t.user_attrs):
+            if t.state == TrialState.RUNNING:  # killed between storing the row and telling: finish it
+                row = t.user_attrs[ROW]
+                ok = row["status"] == "ok"
+                study.tell(t.number, objective_values(row, objectives) if ok else None,
+                           state=TrialState.COMPLETE if ok else TrialState.FAIL)
+            continue
+        requeue(study, t)
+        requeued += 1
+    return requeued
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluated:
+    """One stored evaluation, found by its dedup key."""
+
+    key: str
+    study: str
+    number: int
+    row: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.row.get("status") == "ok"
+
+
+class EvaluatedIndex:
+    """Every evaluation of the run by dedup key (``<arch_id>|<protocol>``), across its studies."""
+
+    def __init__(self):
+        self._by_key: dict[str, Evaluated] = {}
+
+    @classmethod
+    def load(cls, studies: list[optuna.Study]) -> "EvaluatedIndex":
+        index = cls()
+        for study in studies:
+            for t in study.get_trials(deepcopy=False):
+                if is_evaluation(t.user_attrs):
+                    index.add(Evaluated(t.user_attrs[KEY], study.study_name, t.number, t.user_attrs[ROW]))
+        return index
+
+    def add(self, entry: Evaluated) -> None:
+        self._by_key.setdefault(entry.key, entry)
+
+    def get(self, key: str) -> Evaluated | None:
+        return self._by_key.get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._by_key
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return sorted((e.row for e in self._by_key.values()), key=lambda r: r["eval_index"])
+
+
+class Heartbeat:
+    """Records a heartbeat for the in-flight trials so another process can tell they are alive."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, interval: float = HEARTBEAT_S):
+        self._storage, self._interval = storage, interval
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="composer-heartbeat")
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def track(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.add(trial_id)
+        self._storage.record_heartbeat(trial_id)
+
+    def untrack(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.discard(trial_id)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                ids = list(self._ids)
+            for trial_id in ids:
+                with contextlib.suppress(Exception):  # a finished trial or a busy database: try again later
+                    self._storage.record_heartbeat(trial_id)

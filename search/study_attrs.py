@@ -1,0 +1,34 @@
+"""Names of the trial attributes the search stores in the Optuna study (its source of truth).
+
+Every trial carries ``status``; evaluated trials also carry ``key`` and the full leaderboard ``row``,
+so the leaderboard and the dedup index are rebuilt from the storage alone.
+"""
+
+__all__ = ["STATUS", "KEY", "ROW", "INTERRUPTED", "DUPLICATE_OF", "REASON", "REQUEUED_FROM", "REPAIRED",
+           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT"]
+
+STATUS = "status"
+"""One of ``OK``, ``ERROR``, ``DUPLICATE``, ``INFEASIBLE`` (interrupted trials carry ``INTERRUPTED``)."""
+KEY = "key"
+"""Dedup key ``<arch_id>|<protocol>`` of the evaluated layout."""
+ROW = "row"
+"""The leaderboard row of an evaluation (a JSON object)."""
+INTERRUPTED = "interrupted"
+"""Set on a trial failed because its process stopped mid-evaluation; its layout was re-queued."""
+DUPLICATE_OF = "duplicate_of"
+"""``<study>#<trial number>`` of the evaluation whose stored values answered a duplicate."""
+REASON = "reason"
+"""Why a layout was infeasible."""
+REQUEUED_FROM = "requeued_from"
+"""Number of the interrupted trial a queued trial repeats."""
+REPAIRED = "repaired"
+"""Set on a layout queued as the nearest untried neighbour of a proposal that was infeasible or known."""
+
+OK, ERROR, DUPLICATE, INFEASIBLE = "ok", "error", "duplicate", "infeasible"
+
+SETTINGS = "composer_settings"
+"""Study attribute: the resolved search settings (JSON)."""
+STAGE_WINNER = "stage_winner"
+"""Study attribute: the frozen winner of a finished stage (incremental methods)."""
+FORMAT = "composer_format"
+"""Study attribute: version of this layout of attributes."""

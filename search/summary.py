@@ -1,0 +1,73 @@
+"""``summary.json``: the settings, the winner at proxy and target scale, and the Llama baseline beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search.budget import UNIT
+from search.rows import OBJECTIVES, objective_values
+from search.settings import SearchSettings
+
+__all__ = ["build_summary", "pareto_front", "target_block"]
+
+_TARGET_KEYS = ("pattern", "n_layers", "params", "non_embedding_params", "kv_cache_bytes", "flops_per_token",
+                "arch_id", "rule")
+
+
+def target_block(pattern: str, scale: str, rule: str) -> dict[str, Any]:
+    """Costs of ``pattern`` extrapolated to ``scale`` (the ``target_*`` row columns, without the prefix)."""
+    from composer.spec import run_length
+    from search.rows import target_columns
+
+    cols = target_columns(pattern, scale, rule)
+    out = {k: cols[f"target_{k}"] for k in _TARGET_KEYS}
+    out.update(scale=scale, run_length=run_length(out["pattern"]))
+    return out
+
+
+def pareto_front(rows: list[dict[str, Any]], objectives: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Non-dominated ``ok`` rows under ``objectives`` (each with its direction), by eval order."""
+    signs = [1.0 if OBJECTIVES[o][1] == "maximize" else -1.0 for o in objectives]
+    pts = [(r, [s * v for s, v in zip(signs, objective_values(r, objectives))]) for r in rows if r["status"] == "ok"]
+
+    def dominated(a: list[float]) -> bool:
+        return any(all(x >= y for x, y in zip(b, a)) and any(x > y for x, y in zip(b, a)) for _, b in pts)
+
+    return [{"pattern": r["pattern"], "arch_id": r["arch_id"],
+             **{o: v for o, v in zip(objectives, objective_values(r, objectives))}}
+            for r, p in pts if not dominated(p)]
+
+
+def _proxy_block(row: dict[str, Any]) -> dict[str, Any]:
+    return {"pattern": row.get("pattern"), "run_length": row.get("run_length"), "arch_id": row.get("arch_id"),
+            "score": row.get("score"), "tasks": row.get("tasks"), "status": row.get("status"),
+            "eval_index": row.get("eval_index")}
+
+
+def build_summary(settings: SearchSettings, stages: list[dict[str, Any]], final: dict[str, dict[str, Any]],
+                  rows: list[dict[str, Any]], *, wall_s: float) -> dict[str, Any]:
+    winner, llama = final["winner"], final["llama"]
+    target = target_block(winner["pattern"], settings.scale, settings.rule)
+    llama_target = target_block(llama["pattern"], settings.scale, settings.rule)
+    search_rows = [r for r in rows if r["phase"] == "search"]
+    last = [r for r in search_rows if r["stage"] == stages[-1]["index"]]
+    summary = {
+        "name": settings.run_name,
+        "settings": settings.to_dict(),
+        "budget": {"requested": settings.budget, "effective": sum(s["budget"] for s in stages),
+                   "used": len(search_rows), "unit": UNIT},
+        "stages": stages,
+        "proxy": _proxy_block(winner),
+        "winner_choice": final.get("choice", {"source": "aggregate"}),
+        "aggregated": _proxy_block(final.get("aggregated", winner)),
+        "target": target,
+        "llama": {"proxy": _proxy_block(llama), "target": llama_target},
+        "kv_cache_ratio_llama_over_winner": (llama_target["kv_cache_bytes"] / target["kv_cache_bytes"]
+                                             if target["kv_cache_bytes"] else None),
+        "evaluations": {"search": len(search_rows), "final": len(rows) - len(search_rows),
+                        "errors": sum(1 for r in rows if r["status"] != "ok")},
+        "wall_s": round(wall_s, 1),
+    }
+    if len(settings.objectives) > 1:
+        summary["pareto_front"] = pareto_front(last, settings.objectives)
+    return summary

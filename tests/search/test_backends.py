@@ -1,0 +1,46 @@
+"""The real MAD evaluator end to end at tiny size, and the parallel backends."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
+
+TINY_REAL = ("--depth", "2", "--budget", "2", "--tasks", "in_context_recall", "--steps-scale", "0.04",
+             "--sampler", "random", "--scale", "100M")
+
+
+def test_real_mad_evaluator_tiny_search(tmp_path, monkeypatch):
+    from composer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--quiet", *TINY_REAL, "--name", "real"]) == 0
+    df = read_leaderboard(tmp_path / "runs" / "real")
+    summary = json.loads((tmp_path / "runs" / "real" / "summary.json").read_text())
+    assert len(df[df.phase == "search"]) == 2 and (df.status == "ok").all()
+    assert df.protocol.eq("cpu[in_context_recall]@steps*0.04").all()
+    assert (df.steps == 10).all() and (df.tokens > 0).all() and df.compile_s.notna().all()
+    assert df.score.between(0, 1).all() and df.task_in_context_recall.notna().all()
+    assert summary["proxy"]["score"] is not None and summary["target"]["scale"] == "100M"
+
+
+def _exhaustive(cli, tmp_path, name, *extra):
+    assert cli("--depth", "3", "--budget", "8", "--name", name, *extra) == 0
+    return read_leaderboard(tmp_path / "runs" / name)
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    cols = [c for c in DETERMINISTIC_COLUMNS]
+    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
+
+
+def test_worker_processes_give_the_same_leaderboard(cli, tmp_path):
+    _same(_exhaustive(cli, tmp_path, "one"), _exhaustive(cli, tmp_path, "two", "--workers", "2"))
+
+
+@pytest.mark.ray
+@pytest.mark.slow  # starting Ray takes most of a minute on 2 cores
+def test_ray_backend_gives_the_same_leaderboard(cli, tmp_path):
+    pytest.importorskip("ray")
+    _same(_exhaustive(cli, tmp_path, "local"), _exhaustive(cli, tmp_path, "ray", "--backend", "ray", "--workers", "2"))

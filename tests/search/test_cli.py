@@ -1,0 +1,124 @@
+"""``composer search`` end to end with the fake evaluator (in process, so imports are paid once)."""
+
+import json
+
+import pytest
+
+from composer.spec import load_spec
+from search.leaderboard import read_leaderboard
+
+
+def _summary(tmp_path, name):
+    return json.loads((tmp_path / "runs" / name / "summary.json").read_text())
+
+
+def test_oneshot_writes_every_output(cli, tmp_path):
+    assert cli("--budget", "6", "--depth", "4", "--scale", "100M", "--sampler", "tpe", "--name", "one") == 0
+    run = tmp_path / "runs" / "one"
+    s = _summary(tmp_path, "one")
+    df = read_leaderboard(run)
+    assert s["budget"]["used"] == 6 and len(df[df.phase == "search"]) == 6
+    assert df.arch_id.is_unique and (df.status == "ok").all()
+    spec = load_spec(str(run / "winner_100M.json"))
+    assert spec.d_model == 1024 and spec.pattern == s["target"]["pattern"]
+    assert s["proxy"]["pattern"] in set(df.pattern)  # the winner and the Llama layout are always evaluated
+    assert s["llama"]["proxy"]["pattern"] == "AMAM" and s["llama"]["proxy"]["score"] is not None
+    assert s["llama"]["target"]["params"] > 0 and s["target"]["kv_cache_bytes"] > 0
+    for col in ("spec_json", "git_sha", "versions_json", "target_params", "target_flops_per_token",
+                "target_kv_cache_bytes", "task_in_context_recall", "seed", "protocol", "started_at"):
+        assert df[col].notna().all(), col
+
+
+def test_budget_is_capped_at_the_space_and_exhaustive_is_automatic(cli, tmp_path):
+    assert cli("--budget", "50", "--depth", "3", "--name", "small") == 0
+    s = _summary(tmp_path, "small")
+    assert s["budget"]["effective"] == 8 and s["budget"]["used"] == 8
+    assert s["stages"][0]["sampler"] == "exhaustive"
+
+
+def test_a_vote_that_scores_below_the_top_cluster_is_not_the_winner(cli, tmp_path):
+    # The fake scores are flat among layouts with two attention layers anywhere, so the per-position
+    # vote over the top cluster says "M" everywhere; the guard keeps the best candidate instead.
+    assert cli("--budget", "64", "--depth", "6", "--name", "vote") == 0
+    s = _summary(tmp_path, "vote")
+    assert s["aggregated"]["pattern"] == "MMMMMM" and s["winner_choice"]["source"] == "best"
+    assert s["proxy"]["score"] >= s["stages"][0]["winner"]["cluster_min_score"]
+    assert "A" in s["proxy"]["pattern"] and s["target"]["kv_cache_bytes"] > 0
+
+
+@pytest.mark.parametrize("method", ["end", "middle"])
+def test_incremental_methods_freeze_the_previous_winner(cli, tmp_path, method):
+    args = ("--method", method, "--depth", "2", "--total-depth", "5", "--budget", "9", "--sampler", "random")
+    assert cli(*args, "--name", method) == 0
+    s = _summary(tmp_path, method)
+    stages = s["stages"]
+    assert [st["space"]["depth"] for st in stages] == [2, 2, 1]
+    for before, after in zip(stages, stages[1:]):
+        frozen = before["winner"]["pattern"]
+        space = after["space"]
+        assert space["prefix"] + space["suffix"] == frozen
+        if method == "middle":
+            assert len(space["prefix"]) == len(frozen) // 2
+        else:
+            assert space["suffix"] == ""
+    assert len(s["proxy"]["pattern"]) == 5
+
+
+def test_multi_objective_reports_a_pareto_front(cli, tmp_path):
+    assert cli("--objectives", "score,kv_cache", "--sampler", "nsga2", "--budget", "8", "--depth", "4",
+               "--name", "mo") == 0
+    front = _summary(tmp_path, "mo")["pareto_front"]
+    assert front and all({"score", "kv_cache"} <= set(p) for p in front)
+    kv = [p["kv_cache"] for p in sorted(front, key=lambda p: p["score"])]
+    assert kv == sorted(kv)  # a better score costs more cache along the front
+
+
+def test_resume_rules(cli, tmp_path, capsys):
+    assert cli("--budget", "3", "--depth", "3", "--sampler", "random", "--name", "r") == 0
+    # The same command continues the run (nothing left to do); other settings are refused.
+    assert cli("--budget", "3", "--depth", "3", "--sampler", "random", "--name", "r") == 0
+    assert cli("--budget", "3", "--depth", "3", "--name", "r") == 2
+    assert "sampler: stored 'random', given 'gp'" in capsys.readouterr().err
+    assert cli("--depth", "4", "--name", "r", "--resume") == 2
+    assert "depth: stored 3, given 4" in capsys.readouterr().err
+    assert cli("--name", "nothing", "--resume") == 2
+    assert cli("--name", "r", "--resume", "--budget", "5") == 0  # the budget may grow; the rest is stored
+    assert _summary(tmp_path, "r")["budget"]["used"] == 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objectives", "kv_cache"], "must start with score"),
+    (["--min-share", "A"], "KEY=VALUE"),
+    (["--fixed", "9=A", "--depth", "3"], "position 9"),
+    (["--sampler", "exhaustive", "--depth", "20"], "too large to enumerate"),
+    (["--scale", "2B"], "unknown scale"),
+    (["--primitives", "A,Q"], "unknown primitive"),
+    (["--budget", "0"], "--budget"),
+    (["--max-params", "lots"], "--max-params"),
+    (["--steps-scale", "0"], "--steps-scale"),
+    (["--evaluator", "mad", "--protocol", "nope"], "unknown protocol"),
+    (["--evaluator", "mad", "--tasks", "sudoku"], "unknown task"),
+])
+def test_bad_input_is_one_line_and_exit_2(cli, capsys, args, message):
+    assert cli(*args, "--name", "bad") == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_constraints_reach_the_space(cli, tmp_path):
+    assert cli("--depth", "4", "--budget", "20", "--fixed", "0=A", "--max-share", "A=0.5",
+               "--max-kv-bytes", "60M", "--name", "cap") == 0
+    df = read_leaderboard(tmp_path / "runs" / "cap")
+    search = df[df.phase == "search"]
+    assert (search.pattern.str[0] == "A").all() and (search.pattern.str.count("A") <= 2).all()
+    assert (search.target_kv_cache_bytes <= 60_000_000).all()
+
+
+def test_any_sqlalchemy_storage(cli, tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    assert cli("--budget", "3", "--depth", "3", "--sampler", "random", "--storage", url, "--name", "ext") == 0
+    import optuna
+
+    assert {"ext", "ext/stage0", "ext/final"} <= set(optuna.get_all_study_names(url))
+    assert not (tmp_path / "runs" / "ext" / "study.db").exists()
+    assert (tmp_path / "runs" / "ext" / "leaderboard.parquet").exists()

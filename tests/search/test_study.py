@@ -1,0 +1,56 @@
+"""Storage-level pieces: stale-trial recovery, the heartbeat and the dedup index."""
+
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.space import SearchSpace
+from search.study import EvaluatedIndex, Heartbeat, open_storage, recover
+from search.study_attrs import INTERRUPTED, KEY, REQUEUED_FROM, ROW, STATUS
+
+pytestmark = [pytest.mark.filterwarnings("ignore:Heartbeat of storage"),
+              pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
+
+
+def _study(tmp_path, name="r/stage0"):
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    return optuna.create_study(storage=storage, study_name=name, direction="maximize"), storage
+
+
+def test_recover_requeues_orphans_and_finishes_stored_evaluations(tmp_path):
+    study, _ = _study(tmp_path)
+    dists = SearchSpace(depth=2).distributions()
+    orphan = study.ask(dists)
+    finished = study.ask(dists)  # killed after storing its row, before telling
+    finished.set_user_attr(KEY, "k|cpu")
+    finished.set_user_attr(STATUS, "ok")
+    finished.set_user_attr(ROW, {"status": "ok", "score": 0.75, "eval_index": 1})
+    assert recover(study, ("score",), all_running_are_stale=True) == 1
+    trials = study.get_trials()
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs[INTERRUPTED]
+    assert trials[1].state == TrialState.COMPLETE and trials[1].value == 0.75
+    assert trials[2].state == TrialState.WAITING and trials[2].user_attrs[REQUEUED_FROM] == orphan.number
+    assert study.ask(dists).params == orphan.params
+    assert [e.row["score"] for e in [EvaluatedIndex.load([study]).get("k|cpu")]] == [0.75]
+
+
+def test_shared_storage_only_recovers_heartbeat_stale_trials(tmp_path):
+    study, _ = _study(tmp_path)
+    study.ask(SearchSpace(depth=2).distributions())
+    assert recover(study, ("score",), all_running_are_stale=False) == 0  # another process may own it
+    assert study.trials[0].state == TrialState.RUNNING
+
+
+def test_heartbeat_keeps_a_tracked_trial_alive(tmp_path):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="hb")
+    trial = study.ask(SearchSpace(depth=2).distributions())
+    with Heartbeat(storage, interval=0.1) as hb:
+        hb.track(trial._trial_id)
+        time.sleep(1.5)
+        assert trial._trial_id not in storage._get_stale_trial_ids(study._study_id)
+        hb.untrack(trial._trial_id)
+        time.sleep(1.5)
+        assert trial._trial_id in storage._get_stale_trial_ids(study._study_id)
