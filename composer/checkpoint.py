@@ -6,6 +6,8 @@ Run folder layout::
     <out>/spec.json        the ArchSpec trained
     <out>/metrics.jsonl    one JSON object per train step and per evaluation, flushed as written
     <out>/checkpoints/<step>/   Orbax checkpoint of {params, opt_state, step}
+
+``RunFolder`` ties them together for ``composer.train``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["Checkpoints", "MetricsLog", "write_json", "read_json"]
+from composer.data import TokenSource
+from composer.errors import UsageError
+from composer.spec import ArchSpec, arch_id
+from composer.train_config import TrainConfig
+
+__all__ = ["Checkpoints", "MetricsLog", "RunFolder", "write_json", "read_json"]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -104,3 +111,57 @@ class MetricsLog:
     def read(path: str | os.PathLike) -> list[dict[str, Any]]:
         """All records of a metrics file."""
         return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def _describe(source: TokenSource) -> Any:
+    return source.describe() if hasattr(source, "describe") else repr(source)
+
+
+class RunFolder:
+    """The run folder of ``config.out_dir``: records, metrics log and checkpoints (all off without one).
+
+    Refuses a folder that already holds a checkpoint unless ``resume``, and a resume whose spec or
+    loss-curve settings differ from the saved ones.
+    """
+
+    def __init__(self, spec: ArchSpec, source: TokenSource, config: TrainConfig, resume: bool):
+        self.dir = Path(config.out_dir).expanduser().resolve() if config.out_dir else None
+        self.metrics = self.ckpts = None
+        if self.dir is None:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ckpts = Checkpoints(self.dir / "checkpoints", keep=config.keep_checkpoints)
+        latest = self.ckpts.latest_step()
+        if latest is not None and not resume:
+            raise UsageError(f"{self.dir} already holds a run (checkpoint at step {latest}); "
+                             "pass --resume to continue it, or choose another --out")
+        if latest is not None:
+            self._check_same_run(spec, config)
+        record = {**config.to_dict(), "out_dir": str(self.dir), "arch_id": arch_id(spec), "data": _describe(source)}
+        write_json(self.dir / "config.json", record)
+        write_json(self.dir / "spec.json", spec.to_dict())
+        self.metrics = MetricsLog(self.dir / "metrics.jsonl")
+
+    def _check_same_run(self, spec: ArchSpec, config: TrainConfig) -> None:
+        old_spec = ArchSpec.from_dict(read_json(self.dir / "spec.json"))
+        if arch_id(old_spec) != arch_id(spec):
+            raise UsageError(f"--resume: {self.dir} trained {arch_id(old_spec)}, not {arch_id(spec)}")
+        saved = {k: v for k, v in read_json(self.dir / "config.json").items() if k not in ("arch_id", "data")}
+        diff = config.trajectory_diff(TrainConfig.from_dict(saved))
+        if diff:
+            raise UsageError(f"--resume: {', '.join(diff)} differ from the run in {self.dir}; an exact resume "
+                             "needs the same settings (only eval/checkpoint/log intervals may change)")
+
+    def restore(self, params, opt_state):
+        """``(step, params, opt_state)`` of the newest checkpoint, or step 0 and the inputs."""
+        latest = self.ckpts.latest_step() if self.ckpts else None
+        if latest is not None:
+            params, opt_state = self.ckpts.restore(latest, params, opt_state)
+        if self.metrics:
+            self.metrics.truncate_after(latest or 0)
+        return latest or 0, params, opt_state
+
+    def close(self) -> None:
+        for part in (self.metrics, self.ckpts):
+            if part is not None:
+                part.close()

@@ -150,11 +150,13 @@ class TrainResult:
     eval_accuracy: float | None
     """Validation next-token accuracy of the final evaluation."""
     tokens_per_second: float
-    """Training tokens per second of step time (compilation excluded)."""
+    """Training tokens per second over the steps after the first (data included)."""
     compile_seconds: float
-    """Seconds to lower and compile the train and eval steps (0 when cached in this process)."""
+    """Seconds to lower and compile the train and eval steps (near 0 when cached in this process)."""
+    first_step_seconds: float
+    """Seconds of this invocation's first step, which also loads the executable."""
     train_seconds: float
-    """Seconds spent in train steps, data included."""
+    """Seconds spent in the train steps after the first, data included."""
     train_losses: tuple[float, ...]
     """Loss of every step run by this invocation."""
     out_dir: str | None

@@ -61,9 +61,17 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print_json(result.to_dict())
-        return 0
+    else:
+        _print_result(result)
+    return 0
+
+
+def _print_result(result) -> None:
     if result.eval_loss is not None:
         print(f"eval loss {result.eval_loss:.4f}  accuracy {result.eval_accuracy:.4f}  @ step {result.steps}")
+    if result.start_step == result.steps:
+        print(f"{result.out_dir} had already completed {result.steps} steps; nothing trained")
+        return
     print(f"train loss {result.final_train_loss:.4f}  {result.tokens_per_second:,.0f} tokens/s  "
-          f"compile {result.compile_seconds:.1f}s  run folder {result.out_dir}")
-    return 0
+          f"compile {result.compile_seconds:.1f}s")
+    print(f"run folder {result.out_dir} (metrics.jsonl, checkpoints/)")

@@ -1,0 +1,181 @@
+"""Training loop, schedule, checkpoints, data and the ``composer train`` CLI at proxy size on CPU.
+
+Runs share one spec and one optimiser setting so the compiled train step is reused across tests
+(``composer.steps`` caches it); compile time dominates this file.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from composer.checkpoint import Checkpoints, MetricsLog
+from composer.cli import main
+from composer.data import ByteTokenizer, TextSource
+from composer.errors import UsageError
+from composer.presets import spec_from_pattern
+from composer.train import DivergenceError, TrainConfig, train
+
+SPEC = spec_from_pattern("AM", "proxy")
+CFG = TrainConfig(steps=8, batch_size=4, seq_len=32, lr=1e-2, eval_every=4, eval_batches=2, checkpoint_every=4,
+                  log_every=2)
+CLI_SHAPE = ["--steps", "8", "--batch-size", "4", "--seq-len", "32", "--lr", "1e-2"]
+
+
+def _text(n_lines: int, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    words = ["the", "model", "mixes", "attention", "and", "memory", "layers", "to", "recall", "tokens"]
+    return "".join(" ".join(rng.choice(words, 8)) + f" {i}.\n" for i in range(n_lines))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "corpus.txt"
+    path.write_text(_text(400))
+    return path
+
+
+@pytest.fixture(scope="module")
+def baseline(corpus, tmp_path_factory):
+    """An uninterrupted run with a run folder: (result, metrics records)."""
+    out = tmp_path_factory.mktemp("runs") / "baseline"
+    result = train(SPEC, TextSource(corpus), CFG.replace(out_dir=str(out)))
+    return result, MetricsLog.read(out / "metrics.jsonl")
+
+
+def test_pulse_loss_decreases_and_is_finite(baseline):
+    result, records = baseline
+    losses = result.train_losses
+    assert len(losses) == CFG.steps and all(math.isfinite(x) for x in losses)
+    assert np.mean(losses[-2:]) < losses[0] - 0.5
+    assert result.eval_loss is not None and math.isfinite(result.eval_loss)
+    assert 0.0 <= result.eval_accuracy <= 1.0
+    assert result.tokens_per_second > 0 and result.compile_seconds >= 0
+    assert [r["step"] for r in records if r["split"] == "validation"] == [4, 8]
+
+
+def test_run_folder_records(baseline):
+    out = baseline[0].out_dir
+    saved = json.loads(open(f"{out}/config.json").read())
+    assert saved["steps"] == CFG.steps and saved["data"]["source"] == "text"
+    assert json.loads(open(f"{out}/spec.json").read())["d_model"] == SPEC.d_model
+    assert Checkpoints(f"{out}/checkpoints").all_steps() == [4, 8]
+
+
+def test_resume_is_exact(corpus, baseline, tmp_path):
+    cfg = CFG.replace(out_dir=str(tmp_path / "run"))
+
+    def interrupt(record):
+        if record["step"] == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(SPEC, TextSource(corpus), cfg, callback=interrupt)
+    resumed = train(SPEC, TextSource(corpus), cfg, resume=True)
+    assert resumed.start_step == 4
+    # Records hold no wall-clock fields, so the whole logs (train and eval) compare exactly.
+    assert MetricsLog.read(tmp_path / "run" / "metrics.jsonl") == baseline[1]
+
+
+def test_same_seed_same_curve_other_seed_differs(corpus, baseline):
+    again = train(SPEC, TextSource(corpus), CFG)
+    assert again.train_losses == baseline[0].train_losses
+    other = train(SPEC, TextSource(corpus), CFG.replace(seed=1, eval_batches=0, log_every=3))
+    assert len(other.train_losses) == CFG.steps and other.train_losses != baseline[0].train_losses
+
+
+def test_bfloat16_runs_and_is_finite(corpus):
+    result = train(SPEC, TextSource(corpus), CFG.replace(dtype="bfloat16", steps=4, eval_batches=0))
+    assert len(result.train_losses) == 4 and all(math.isfinite(x) for x in result.train_losses)
+    assert result.train_losses[-1] < result.train_losses[0]
+
+
+def test_wsd_schedule_shape():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_frac=0.1, decay_frac=0.3, final_lr_ratio=0.1)
+    lr = np.array([float(cfg.schedule()(s)) for s in range(cfg.steps + 1)])
+    assert lr[0] == 0.0 and np.all(np.diff(lr[:11]) > 0) and lr[10] == pytest.approx(1.0)
+    assert np.all(lr[10:71] == 1.0)
+    assert np.all(np.diff(lr[70:]) < 0) and lr[100] == pytest.approx(0.1)
+    flat = TrainConfig(steps=10, lr=2.0, warmup_frac=0.0, decay_frac=0.0)
+    assert [float(flat.schedule()(s)) for s in (0, 9)] == [2.0, 2.0]
+
+
+class _Poisoned:
+    """A text source whose train batches from step 5 on hold an out-of-range id (NaN embedding)."""
+
+    def __init__(self, source):
+        self.source, self.vocab_size = source, source.vocab_size
+
+    def batch(self, split, step, batch_size, seq_len, *, seed):
+        tokens = self.source.batch(split, step, batch_size, seq_len, seed=seed)
+        if split == "train" and step >= 5:
+            tokens[0, 0] = 10**6
+        return tokens
+
+
+def test_nonfinite_loss_stops_with_clear_error_and_keeps_checkpoint(corpus, tmp_path):
+    cfg = CFG.replace(out_dir=str(tmp_path / "run"), checkpoint_every=2)
+    with pytest.raises(DivergenceError, match=r"diverged at step 6: loss nan.*Lower the learning rate.*step 4"):
+        train(SPEC, _Poisoned(TextSource(corpus)), cfg)
+    assert Checkpoints(tmp_path / "run" / "checkpoints").latest_step() == 4
+
+
+def test_text_source_split_and_determinism(corpus):
+    src = TextSource(corpus)
+    stream = np.frombuffer(corpus.read_bytes(), np.uint8)
+    n_val = src.num_tokens("validation")
+    assert n_val == round(stream.size * 0.1) and src.num_tokens() == stream.size
+    a = src.batch("validation", 3, 5, 16, seed=7)
+    assert a.shape == (5, 17) and a.dtype == np.int32
+    np.testing.assert_array_equal(a, src.batch("validation", 3, 5, 16, seed=7))
+    assert not np.array_equal(a, src.batch("validation", 4, 5, 16, seed=7))
+    val = stream[-n_val:].tobytes()
+    assert all(bytes(row.astype(np.uint8)) in val for row in a)
+
+
+def test_text_source_folder_and_bad_paths(tmp_path):
+    (tmp_path / "b.txt").write_text("second file " * 20)
+    (tmp_path / "a.txt").write_text("first file " * 20)
+    (tmp_path / ".hidden").write_text("ignored")
+    src = TextSource(tmp_path)
+    assert [p.rsplit("/", 1)[1] for p in src.files] == ["a.txt", "b.txt"]
+    assert src.num_tokens() == len("first file " * 20) + len("second file " * 20)
+    with pytest.raises(UsageError, match="does not exist"):
+        TextSource(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="holds no files"):
+        TextSource(tmp_path / "empty")
+    with pytest.raises(UsageError, match="seq-len"):
+        src.check_window(10_000)
+
+
+def test_byte_tokenizer_round_trip():
+    tok = ByteTokenizer()
+    text = "Hybrid layers: AAMMMM, é, 你好, 🚀"
+    ids = tok.encode(text)
+    assert ids.dtype == np.int32 and ids.max() < tok.vocab_size == 256
+    assert tok.decode(ids) == text
+
+
+def test_cli_train(corpus, tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = ["train", "--pattern", "AM", "--scale", "proxy", "--data", str(corpus), *CLI_SHAPE, "--out", str(out),
+            "--eval-every", "4", "--eval-batches", "1", "--no-progress", "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 8
+    assert (out / "metrics.jsonl").exists()
+    assert main(argv) == 2  # occupied run folder without --resume
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_cli_train_bad_input(corpus, tmp_path, capsys):
+    base = ["train", "--pattern", "AM", "--scale", "proxy", "--no-progress", "--out", str(tmp_path / "o")]
+    assert main([*base, "--data", str(tmp_path / "nope.txt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([*base, "--data", str(corpus), "--steps", "0"]) == 2
+    assert "steps" in capsys.readouterr().err
+    spec = tmp_path / "spec.json"
+    spec.write_text(SPEC.replace(vocab_size=100).to_json())
+    assert main(["train", str(spec), "--data", str(corpus), "--no-progress"]) == 2
+    assert "vocab_size >= 256" in capsys.readouterr().err
