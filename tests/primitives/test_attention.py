@@ -24,7 +24,7 @@ def test_window_limits_receptive_field():
 
 def test_window_cache_is_bounded_by_window():
     m = primitives.get("W")(DIMS, rngs=nnx.Rngs(0), window=3)
-    assert m.init_state(2, 1000)["k"].shape[1] == 3
+    assert m.init_state(2, 1000)["k"].shape[2] == 3
     assert primitives.get("W").state_bytes(DIMS, 1000, 2, window=3) == 2 * 3 * 2 * 4 * 2
 
 
@@ -39,24 +39,24 @@ def test_attention_matches_naive_per_head_loop():
     m = primitives.get("A")(DIMS, rngs=nnx.Rngs(3))
     x = jax.random.normal(jax.random.key(2), (1, 7, 16))
     pos = jnp.arange(7)
-    q = apply_rope(jnp.einsum("btd,dhk->bthk", x, m.wq[...]), pos, DIMS.rope_theta)
-    k = apply_rope(jnp.einsum("btd,dnk->btnk", x, m.wk[...]), pos, DIMS.rope_theta)
-    v = jnp.einsum("btd,dnk->btnk", x, m.wv[...])
+    q = apply_rope(jnp.einsum("btd,dhk->bhtk", x, m.wq[...]), pos, DIMS.rope_theta)
+    k = apply_rope(jnp.einsum("btd,dnk->bntk", x, m.wk[...]), pos, DIMS.rope_theta)
+    v = jnp.einsum("btd,dnk->bntk", x, m.wv[...])
     heads = []
     for h in range(4):
         kv = h // 2  # two query heads share each kv head
-        s = q[0, :, h] @ k[0, :, kv].T / 2.0
+        s = q[0, h] @ k[0, kv].T / 2.0
         s = jnp.where(jnp.tril(jnp.ones((7, 7), bool)), s, -jnp.inf)
-        heads.append(jax.nn.softmax(s, -1) @ v[0, :, kv])
+        heads.append(jax.nn.softmax(s, -1) @ v[0, kv])
     o = jnp.stack(heads, 1)  # [t, h, k]
     ref = jnp.einsum("thk,hkd->td", o, m.wo[...])
     np.testing.assert_allclose(np.asarray(m(x)[0]), np.asarray(ref), atol=1e-5)
 
 
 def test_rope_preserves_norm_and_is_relative():
-    x = jax.random.normal(jax.random.key(0), (1, 5, 1, 8))
+    x = jax.random.normal(jax.random.key(0), (1, 1, 5, 8))
     r = apply_rope(x, jnp.arange(5), 10_000.0)
     np.testing.assert_allclose(np.linalg.norm(r, axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-5)
-    q, k = x[:, :1], x[:, 1:2]
+    q, k = x[:, :, :1], x[:, :, 1:2]
     dot = lambda a, b: float(jnp.sum(apply_rope(q, jnp.array([a]), 1e4) * apply_rope(k, jnp.array([b]), 1e4)))
     assert abs(dot(3, 5) - dot(10, 12)) < 1e-4
