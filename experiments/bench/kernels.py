@@ -4,7 +4,7 @@ Runs without Optuna or Ray (it is also run on the lent GPU machine). On CPU the 
 in interpret mode, which measures nothing useful about the kernel, so they are only timed at the
 shortest length there (``--pallas-on-cpu`` forces all lengths).
 
-    python experiments/bench/kernels.py [--lengths 256,1024,4096] [--out PATH]
+    python experiments/bench/kernels.py [--lengths 256,1024,4096] [--ops ssd,gla,delta] [--out PATH]
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def _fns(op: str, impl: str):
     return fwd, bwd
 
 
-def run(lengths, impls, pallas_on_cpu: bool, dtype) -> list[dict]:
+def run(lengths, impls, pallas_on_cpu: bool, dtype, ops=tuple(OPS)) -> list[dict]:
     rows = []
     cpu = jax.default_backend() == "cpu"
-    for op in OPS:
+    for op in ops:
         for t in lengths:
             args = _inputs(op, t, dtype)
             for impl in impls:
@@ -84,7 +84,7 @@ def run(lengths, impls, pallas_on_cpu: bool, dtype) -> list[dict]:
 def speedups(rows: list[dict], t: int) -> dict:
     """chunked/reference and pallas/chunked throughput ratios at length ``t``."""
     out = {}
-    for op in OPS:
+    for op in dict.fromkeys(r["op"] for r in rows):  # the ops that ran (see --ops), in order
         for mode in ("fwd", "fwd+bwd"):
             get = lambda impl: next((r["tokens_per_s"] for r in rows
                                      if (r["op"], r["impl"], r["T"], r["mode"]) == (op, impl, t, mode)), None)
@@ -98,12 +98,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lengths", default="256,1024,4096")
     ap.add_argument("--impls", default="reference,chunked,pallas")
+    ap.add_argument("--ops", default=",".join(OPS), help="comma-separated subset of " + ",".join(OPS))
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--pallas-on-cpu", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
-    rows = run(lengths, args.impls.split(","), args.pallas_on_cpu, jnp.dtype(args.dtype))
+    ops = args.ops.split(",")
+    unknown = sorted(set(ops) - set(OPS))
+    if unknown:
+        ap.error(f"--ops: unknown op(s) {unknown}; choose from {list(OPS)}")
+    rows = run(lengths, args.impls.split(","), args.pallas_on_cpu, jnp.dtype(args.dtype), ops)
     ratios = speedups(rows, max(lengths))
     for k, v in ratios.items():
         print(f"T={max(lengths)} {k:14s} chunked/reference {v['chunked_over_reference'] or float('nan'):7.2f}x   "
