@@ -38,6 +38,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from primitives.ops._chunks import chunk_loop as _chunk_loop
+from primitives.ops._chunks import mm as _mm
+from primitives.ops._chunks import store_chunk as _store
+
 # fp32 parity with the reference on every backend: TF32 matmul passes would exceed the tolerance.
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -110,39 +114,6 @@ def _unit_lower_inverse_bwd(inv, d_inv):
 
 
 _unit_lower_inverse_blocked.defvjp(_unit_lower_inverse_fwd, _unit_lower_inverse_bwd)
-
-
-def _mm(spec, a, b):
-    return jnp.einsum(spec, a, b, precision=_HIGHEST, preferred_element_type=jnp.float32)
-
-
-def _load(x, c, l):
-    """Chunk ``c`` of a [b, t, h, ...] array as a [b, h, l, ...] tile."""
-    return jnp.moveaxis(lax.dynamic_slice_in_dim(x, c * l, l, axis=1), 2, 1)
-
-
-def _store(buf, x, c, l):
-    """Writes the [b, h, l, ...] tile ``x`` into chunk ``c`` of the [b, t, h, ...] ``buf``."""
-    return lax.dynamic_update_slice_in_dim(buf, jnp.moveaxis(x, 1, 2), c * l, axis=1)
-
-
-def _chunk_loop(n, l, arrays, body, init, reverse=False):
-    """``fori_loop`` over the ``n`` chunks of ``arrays`` [b, t, h, ...], the last first if ``reverse``.
-
-    ``body(c, tiles, carry) -> carry`` gets chunk ``c``'s [b, h, l, ...] tiles. They are loaded one
-    iteration ahead and handed over through the loop carry, which makes them materialised buffers:
-    a tile loaded and consumed in the same iteration gets its [b, l, h] -> [b, h, l] transpose
-    fused into its elementwise consumers, which XLA:CPU compiles to slow strided code.
-    """
-    chunk = (lambda i: n - 1 - i) if reverse else (lambda i: i)
-
-    def step(i, state):
-        tiles, carry = state
-        following = tuple(_load(x, chunk(jnp.minimum(i + 1, n - 1)), l) for x in arrays)
-        return following, body(chunk(i), tiles, carry)
-
-    first = tuple(_load(x, chunk(0), l) for x in arrays)
-    return lax.fori_loop(0, n, step, (first, init))[1]
 
 
 def _chunk(q, k, v, beta, g, state):

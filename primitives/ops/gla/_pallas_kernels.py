@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-_PRECISION = jax.lax.Precision.HIGHEST  # float32 parity with the reference; see chunked.py
+_PRECISION = jax.lax.Precision.HIGHEST  # float32 parity with the reference; see ops/_chunks.py
 _F32 = jnp.float32
 
 

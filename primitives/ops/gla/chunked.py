@@ -37,11 +37,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from primitives.ops._chunks import chunk_loop as _chunk_loop
+from primitives.ops._chunks import mm as _mm
+from primitives.ops._chunks import store_chunk as _store
 from primitives.ops.gla._common import pad_time, resolve_scale, zero_state
-
-# The paths are checked against the sequential reference at float32 tolerances; TF32 matmuls
-# (the default for float32 on GPU) would not meet them. On CPU this changes nothing.
-_PRECISION = lax.Precision.HIGHEST
 
 # Largest total in-chunk decay -G_c (any batch, head, channel) that uses the factorised scores:
 # factors stay below e^30 ~ 1e13, far from float32 overflow (~3e38) even after summing a
@@ -76,39 +75,6 @@ def gla_chunked(q, k, v, log_g, initial_state=None, scale=None, chunk_size=64, s
     qs, ks, vs, gs = (pad_time(x.astype(f32), chunk) for x in (scaled_q, k, v, log_g))
     o, final_state = _gla_core(chunk, sub, qs, ks, vs, gs, initial_state.astype(f32))
     return o[:, :t].astype(q.dtype), final_state
-
-
-def _mm(spec, a, b):
-    return jnp.einsum(spec, a, b, precision=_PRECISION, preferred_element_type=jnp.float32)
-
-
-def _load(x, c, l):
-    """Chunk ``c`` of a [b, t, h, d] array as a [b, h, l, d] tile."""
-    return jnp.moveaxis(lax.dynamic_slice_in_dim(x, c * l, l, axis=1), 2, 1)
-
-
-def _store(buf, x, c, l):
-    """Writes the [b, h, l, d] tile ``x`` into chunk ``c`` of the [b, t, h, d] ``buf``."""
-    return lax.dynamic_update_slice_in_dim(buf, jnp.moveaxis(x, 1, 2), c * l, axis=1)
-
-
-def _chunk_loop(n, l, arrays, body, init, reverse=False):
-    """``fori_loop`` over the ``n`` chunks of ``arrays`` [b, t, h, ...], the last first if ``reverse``.
-
-    ``body(c, tiles, carry) -> carry`` gets chunk ``c``'s [b, h, l, ...] tiles. They are loaded one
-    iteration ahead and handed over through the loop carry, which makes them materialised buffers:
-    a tile loaded and consumed in the same iteration gets its [b, l, h] -> [b, h, l] transpose
-    fused into its elementwise consumers, which XLA:CPU compiles to slow strided code.
-    """
-    chunk = (lambda i: n - 1 - i) if reverse else (lambda i: i)
-
-    def step(i, state):
-        tiles, carry = state
-        following = tuple(_load(x, chunk(jnp.minimum(i + 1, n - 1)), l) for x in arrays)
-        return following, body(chunk(i), tiles, carry)
-
-    first = tuple(_load(x, chunk(0), l) for x in arrays)
-    return lax.fori_loop(0, n, step, (first, init))[1]
 
 
 def _cumsum(g):

@@ -30,9 +30,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-# The paths are checked against the sequential reference at float32 tolerances; TF32 matmuls
-# (the default for float32 on GPU) would not meet them. On CPU this changes nothing.
-_HIGHEST = lax.Precision.HIGHEST
+from primitives.ops._chunks import chunk_loop as _chunk_loop
+from primitives.ops._chunks import mm as _mm
+from primitives.ops._chunks import store_chunk as _store
 
 
 def pad_time(arrays, chunk):
@@ -46,39 +46,6 @@ def pad_time(arrays, chunk):
     if pad == 0:
         return arrays
     return tuple(jnp.pad(a, [(0, 0), (0, pad)] + [(0, 0)] * (a.ndim - 2)) for a in arrays)
-
-
-def _mm(spec, a, b):
-    return jnp.einsum(spec, a, b, precision=_HIGHEST, preferred_element_type=jnp.float32)
-
-
-def _load(v, c, l):
-    """Chunk ``c`` of a [b, t, h, ...] array as [b, h, l, ...]."""
-    return jnp.moveaxis(lax.dynamic_slice_in_dim(v, c * l, l, axis=1), 2, 1)
-
-
-def _store(buf, v, c, l):
-    """Writes a [b, h, l, ...] chunk ``v`` into chunk ``c`` of the [b, t, h, ...] ``buf``."""
-    return lax.dynamic_update_slice_in_dim(buf, jnp.moveaxis(v, 1, 2), c * l, axis=1)
-
-
-def _chunk_loop(n, l, arrays, body, init, reverse=False):
-    """``fori_loop`` over the ``n`` chunks of ``arrays`` [b, t, h, ...], the last first if ``reverse``.
-
-    ``body(c, tiles, carry) -> carry`` gets chunk ``c``'s [b, h, l, ...] tiles. They are loaded one
-    iteration ahead and handed over through the loop carry, which makes them materialised buffers:
-    a tile loaded and consumed in the same iteration gets its [b, l, h] -> [b, h, l] transpose
-    fused into its elementwise consumers, which XLA:CPU compiles to slow strided code.
-    """
-    chunk = (lambda i: n - 1 - i) if reverse else (lambda i: i)
-
-    def step(i, state):
-        tiles, carry = state
-        following = tuple(_load(v, chunk(jnp.minimum(i + 1, n - 1)), l) for v in arrays)
-        return following, body(chunk(i), tiles, carry)
-
-    first = tuple(_load(v, chunk(0), l) for v in arrays)
-    return lax.fori_loop(0, n, step, (first, init))[1]
 
 
 class _Chunk:
