@@ -179,3 +179,15 @@ def test_cli_train_bad_input(corpus, tmp_path, capsys):
     spec.write_text(SPEC.replace(vocab_size=100).to_json())
     assert main(["train", str(spec), "--data", str(corpus), "--no-progress"]) == 2
     assert "vocab_size >= 256" in capsys.readouterr().err
+
+
+def test_cli_train_refuses_a_model_too_big_for_host_memory(tmp_path, capsys):
+    from composer.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world " * 200)
+    code = main(["train", "--pattern", "AM" * 16, "--scale", "8B", "--data", str(corpus), "--steps", "1",
+                 "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "GiB" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from composer.commands._common import add_spec_arguments, print_json, spec_from_args
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = spec_from_args(args)
     config = _config(args, spec)
+    _check_memory(spec)
     source = TextSource(args.data)
     try:
         result = train(spec, source, config, resume=args.resume, progress=not args.no_progress)
@@ -64,6 +66,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_result(result)
     return 0
+
+
+def _check_memory(spec) -> None:
+    """Refuse up front a model whose weights, gradients and AdamW moments cannot fit in host RAM.
+
+    Only on the CPU backend, where the alternative is the kernel's OOM killer mid-compile.
+    """
+    import jax
+
+    from composer.errors import UsageError
+    from scaling.counting import total_params
+
+    if jax.default_backend() != "cpu":
+        return
+    # fp32 params + grads + two AdamW moments (16 B), plus about one more copy for XLA temporaries
+    need = 20 * total_params(spec)
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > 0.7 * have:
+        raise UsageError(f"training {total_params(spec) / 1e9:.2f}B parameters needs about {need / 2**30:.0f} GiB "
+                         "(weights, gradients, optimizer state, temporaries), more than 70 % of this machine's "
+                         f"{have / 2**30:.0f} GiB. "
+                         "Train a smaller scale here (e.g. --scale tiny) or use an accelerator")
 
 
 def _print_result(result) -> None:
