@@ -1,4 +1,4 @@
-"""MAD synthetic tasks for scoring candidate layouts (numpy only; no JAX import)."""
+"""MAD synthetic tasks (numpy generators in `tasks`) and the proxy evaluator (`evaluate`, JAX)."""
 
 from composer.mad.tasks import (
     CPU_BATCH_SIZE,

@@ -4,8 +4,12 @@ The candidate is rebuilt at the protocol's proxy widths with its own depth, trai
 scratch and scored by accuracy over the held-out scored positions; the search objective ``score`` is
 the unweighted mean of the task accuracies (method.md §2.2, MAD §1.6).
 
-An ``Evaluator`` keeps one compiled run per (task, depth, primitive space): its switch stack holds
-parameters for every primitive seen so far, so later candidates of that depth only pay for training.
+An ``Evaluator`` keeps one compiled run per (task, depth, primitive space). The space is the
+candidate's own set of primitives (plus ``space`` if given): its switch stack holds parameters for
+each of them and picks one per layer at run time, so every later candidate of the same depth and
+primitive set only pays for training. Keeping the space exact (not the union of everything seen) makes
+a score a function of (layout, seed, protocol) alone, and unused branches are not free: under
+``grad`` a ``lax.switch`` materialises every branch's residuals (zeros for the unselected ones).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ class EvalResult:
     """One candidate's proxy evaluation; ``to_dict()`` is JSON-ready."""
 
     arch_id: str
-    """Id of the proxy spec that was trained (``composer inspect --scale proxy`` for ``cpu``)."""
+    """Id of the candidate: of the ``ArchSpec`` passed in, or for a pattern of ``Evaluator.proxy_spec``
+    (for ``cpu`` the id ``composer inspect --pattern P --scale proxy`` prints)."""
     pattern: str
     protocol: str
     seed: int
@@ -88,8 +93,8 @@ class Evaluator:
         from composer.mad.jax_cache import enable_compilation_cache
 
         self.protocol = get_protocol(protocol)
-        self.space: tuple[LayerSpec, ...] = ()
-        self._grow_space(tuple(l if isinstance(l, LayerSpec) else LayerSpec(l) for l in space))
+        self.base_space = tuple(l if isinstance(l, LayerSpec) else LayerSpec(l) for l in space)
+        """Primitives every candidate's switch stack holds besides its own (fewer compiles, slower steps)."""
         self._stacks: dict[tuple, Any] = {}
         self._compiled: dict[tuple, Any] = {}
         self._data: OrderedDict[tuple, tuple] = OrderedDict()
@@ -98,9 +103,10 @@ class Evaluator:
         """Python traces of the task run function (a new one means a new compile)."""
         self.cache_dir = enable_compilation_cache()
 
-    def _grow_space(self, layers: tuple[LayerSpec, ...]) -> None:
-        merged = {_key(l): l for l in self.space + tuple(layers)}
-        self.space = tuple(merged[k] for k in sorted(merged, key=repr))
+    def space_for(self, layers: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
+        """The switch space of a candidate: its own primitives plus ``base_space``, in a fixed order."""
+        merged = {_key(l): l for l in self.base_space + tuple(layers)}
+        return tuple(merged[k] for k in sorted(merged, key=repr))
 
     @property
     def max_seq_len(self) -> int:
@@ -108,12 +114,15 @@ class Evaluator:
         return max([256, *lengths])
 
     def proxy_spec(self, candidate: str | ArchSpec) -> ArchSpec:
-        """The candidate at the protocol's widths (vocabulary 256; each task resizes the embedding)."""
+        """The candidate's layers at the protocol's widths (vocabulary 256; each task resizes the embedding).
+
+        Training choices (head tying, init) belong to the protocol, so for ``cpu`` this is exactly
+        ``spec_from_pattern(pattern, "proxy")`` and shares its ``arch_id``.
+        """
         p = self.protocol
         return ArchSpec(layers=_layers(candidate), d_model=p.d_model, n_heads=p.n_heads,
                         n_kv_heads=p.n_kv_heads, head_dim=p.head_dim, d_ffn=p.d_ffn, vocab_size=256,
-                        max_seq_len=self.max_seq_len, rope_theta=p.rope_theta,
-                        tie_embeddings=p.tie_embeddings)
+                        max_seq_len=self.max_seq_len, rope_theta=p.rope_theta)
 
     def evaluate(self, candidate: str | ArchSpec, *, seed: int = 0, tasks: Iterable[str] | str | None = None,
                  progress: Progress | None = None) -> EvalResult:
@@ -122,7 +131,6 @@ class Evaluator:
             raise UsageError(f"seed: must be an integer >= 0, got {seed!r}")
         names = check_tasks(tasks, self.protocol)
         spec = self.proxy_spec(candidate)
-        self._grow_space(spec.layers)
         start = time.perf_counter()
         details, compile_s = {}, 0.0
         for i, task in enumerate(names):
@@ -135,18 +143,20 @@ class Evaluator:
         accs = {t: float(np.mean([d["acc"] for d in details[t]])) for t in names}
         steps = {t: sum(d["steps"] for d in details[t]) for t in names}
         tokens = {t: sum(d["tokens"] for d in details[t]) for t in names}
-        return EvalResult(arch_id=arch_id(spec), pattern=spec.pattern, protocol=self.protocol.name, seed=seed,
+        ident = candidate if isinstance(candidate, ArchSpec) else spec
+        return EvalResult(arch_id=arch_id(ident), pattern=spec.pattern, protocol=self.protocol.name, seed=seed,
                           score=float(np.mean(list(accs.values()))), tasks=accs, steps=steps, tokens=tokens,
                           total_steps=sum(steps.values()), total_tokens=sum(tokens.values()),
                           wall_s=time.perf_counter() - start, compile_s=compile_s, details=details)
 
-    def _stack(self):
+    def _stack(self, layers: tuple[LayerSpec, ...]):
         from composer.mad.switch_model import SwitchStack
 
-        key = tuple(_key(l) for l in self.space)
+        space = self.space_for(layers)
+        key = tuple(_key(l) for l in space)
         if key not in self._stacks:
-            self._stacks[key] = SwitchStack(self.space, self.proxy_spec("M").dims,
-                                            unroll=self.protocol.layer_unroll)
+            self._stacks[key] = SwitchStack(space, self.proxy_spec("M").dims, unroll=self.protocol.layer_unroll,
+                                            init=self.protocol.init)
         return self._stacks[key]
 
     def _run_setting(self, task: str, index: int, spec: ArchSpec, seed: int) -> dict[str, Any]:
@@ -156,14 +166,16 @@ class Evaluator:
         p, config = self.protocol, self.protocol.configs(task)[index]
         t0 = time.perf_counter()
         data = self._data_for(task, index, config, seed)
-        stack = self._stack()
-        types = jax.numpy.asarray(stack.types(spec.layers))
-        runner, compile_s, plan = self._compiled_for(task, config, stack, types, data)
-        key = jax.random.fold_in(jax.random.key(seed), zlib.crc32(task.encode()))
+        stack = self._stack(spec.layers)
+        types = stack.types(spec.layers)
+        model = self._model(task, config, stack)
+        root = jax.random.key(seed)
+        params = model.init(jax.random.fold_in(root, zlib.crc32(task.encode())), types, stack_key=root)
+        runner, compile_s, plan = self._compiled_for(task, config, model, params, types, data)
         runs = []
         for lr in p.lrs:
             for wd in p.weight_decays:
-                curves = runner(key, types, *data, np.float32(lr), np.float32(wd))
+                curves = runner(params, types, *data, np.float32(lr), np.float32(wd))
                 runs.append(self._summarise(task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
         best = max(runs, key=lambda r: r["acc"])
         n_runs = len(runs)
@@ -199,25 +211,28 @@ class Evaluator:
                     betas=tuple(p.betas), eps=p.eps, warmup_frac=p.warmup_frac,
                     final_lr_frac=p.final_lr_frac, min_lr=p.min_lr, steps_per_epoch=p.steps_per_epoch(config))
 
-    def _compiled_for(self, task, config, stack, types, data):
+    def _model(self, task: str, config: Any, stack):
+        from composer.mad.proxy_model import ProxyModel
+
+        return ProxyModel(stack, TASKS[task].vocab_size(config), autoencoder=TASKS[task].autoencoder,
+                          tie_embeddings=self.protocol.tie_embeddings, embed_std=self.protocol.embed_std)
+
+    def _compiled_for(self, task, config, model, params, types, data):
         import jax
 
-        from composer.mad.proxy_model import ProxyModel
         from composer.mad.training import make_run
 
         plan = self._plan(task, config, self._n_test(config))
         shapes = tuple(a.shape for a in data)
-        key = (task, config, plan, tuple(_key(l) for l in stack.space), types.shape, shapes)
+        key = (task, config, plan, tuple(_key(l) for l in model.stack.space), types.shape, shapes)
         if key in self._compiled:
             return self._compiled[key], 0.0, plan
-        model = ProxyModel(stack, TASKS[task].vocab_size(config), autoencoder=TASKS[task].autoencoder,
-                           tie_embeddings=self.protocol.tie_embeddings)
 
         def traced():
             self.trace_count += 1
 
         t0 = time.perf_counter()
-        args = (jax.random.key(0), types, *data, np.float32(0), np.float32(0))
+        args = (params, types, *data, np.float32(0), np.float32(0))
         compiled = jax.jit(make_run(model, plan, on_trace=traced)).lower(*args).compile()
         self._compiled[key] = compiled
         return compiled, time.perf_counter() - t0, plan

@@ -1,13 +1,15 @@
-"""One task's whole training run as a single jitted function: init, ``lax.scan`` over steps, test curve.
+"""One task's whole training run as a single jitted function: ``lax.scan`` over steps and a test curve.
 
-The data arrive pre-generated (``train_x/y`` and a ``[steps, batch]`` index array), the layout as the
-int array ``types`` and the learning rate and weight decay as scalars, so every candidate and every
-point of an (lr, wd) sweep reuses one executable per (task shapes, depth, primitive space).
+The initial parameters and the data arrive as arrays (``train_x/y`` and a ``[steps, batch]`` index
+array), the layout as the int array ``types`` and the learning rate and weight decay as scalars, so
+every candidate and every point of an (lr, wd) sweep reuses one executable per (task shapes, depth,
+primitive space).
 """
 
 from __future__ import annotations
 
 import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -96,7 +98,7 @@ def _evaluate(model: ProxyModel, plan: Plan, params, types, test_x, test_y):
 
 
 def make_run(model: ProxyModel, plan: Plan, on_trace=None):
-    """``run(key, types, train_x, train_y, batch_idx, test_x, test_y, lr, wd) -> curves`` (un-jitted).
+    """``run(params, types, train_x, train_y, batch_idx, test_x, test_y, lr, wd) -> curves`` (un-jitted).
 
     ``batch_idx`` ``[steps, batch]`` indexes rows of ``train_x/y``; ``test_*`` rows are a multiple of
     ``plan.eval_batch`` (pad targets with ``IGNORE``). Returns per evaluation point the mean training
@@ -107,10 +109,9 @@ def make_run(model: ProxyModel, plan: Plan, on_trace=None):
         total, count = cross_entropy(model.logits(params, types, x), y)
         return total / jnp.maximum(count, 1)
 
-    def run(key, types, train_x, train_y, batch_idx, test_x, test_y, lr, wd):
+    def run(params, types, train_x, train_y, batch_idx, test_x, test_y, lr, wd):
         if on_trace is not None:
             on_trace()
-        params = model.init(key, types)
         opt = _optimizer(plan, lr, wd)
 
         def step(carry, idx):

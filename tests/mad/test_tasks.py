@@ -103,8 +103,10 @@ def test_splits_sizes_and_independence(name):
     assert len(mad.generate_split(bigger, "test", 0)) == 48
 
 
-def test_no_module_imports_jax():
-    root = pathlib.Path(mad.__file__).parent
+def test_no_task_module_imports_jax():
+    # The task generators are numpy only; the proxy evaluator beside them is what needs JAX.
+    root = pathlib.Path(mad.__file__).parent / "tasks"
+    assert list(root.glob("*.py"))
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
