@@ -86,8 +86,8 @@ def speedups(rows: list[dict], t: int) -> dict:
     out = {}
     for op in dict.fromkeys(r["op"] for r in rows):  # the ops that ran (see --ops), in order
         for mode in ("fwd", "fwd+bwd"):
-            get = lambda impl: next((r["tokens_per_s"] for r in rows
-                                     if (r["op"], r["impl"], r["T"], r["mode"]) == (op, impl, t, mode)), None)
+            get = lambda impl, key=(op, t, mode): next(
+                (r["tokens_per_s"] for r in rows if (r["op"], r["T"], r["mode"]) == key and r["impl"] == impl), None)
             ref, ch, pl = get("reference"), get("chunked"), get("pallas")
             out[f"{op}/{mode}"] = {"chunked_over_reference": ch / ref if ref and ch else None,
                                    "pallas_over_chunked": pl / ch if pl and ch else None}

@@ -4,8 +4,8 @@ Keys are ``(op, dtype)``; values are ``(atol, rtol)`` applied to outputs, final 
 Never relax an entry without writing the reason beside it.
 """
 
-import numpy as np
 import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy.dtype)
+import numpy as np
 
 TOLERANCES: dict[tuple[str, str], tuple[float, float]] = {
     # fp32: chunked and Pallas paths reorder sums (intra-chunk matmuls vs a sequential scan).
