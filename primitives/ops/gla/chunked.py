@@ -97,7 +97,9 @@ def _chunk(q, k, v, g, state, *, factorised, sub):
     l = q.shape[-2]
     causal = jnp.tril(jnp.ones((l, l), bool))
     if factorised:
-        scores = _mm("bhik,bhjk->bhij", q_in, k_out * jnp.exp(-g_last))
+        # Keys measured from the chunk start directly (not k_out * exp(-g_last)): mathematically the
+        # same, but going through g_last would leak round-off gradients into later positions' gates.
+        scores = _mm("bhik,bhjk->bhij", q_in, k * jnp.exp(-big_g))
     else:
         scores = _exact_scores(q, k, big_g, sub)
     scores = jnp.where(causal, scores, 0.0)
