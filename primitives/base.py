@@ -87,11 +87,16 @@ class Primitive(nnx.Module):
 
 
 REGISTRY: dict[str, type[Primitive]] = {}
+# The abstract contract: ``register`` refuses a class that leaves any of these to the base.
+_REQUIRED = ("__call__", "init_state", "step", "param_count", "flops_per_token", "state_bytes")
 _BY_SHORTHAND: dict[str, type[Primitive]] = {}
 
 
 def register(cls: type[Primitive]) -> type[Primitive]:
     """Class decorator: register a primitive under its ``name`` and one-letter ``shorthand``."""
+    missing = [m for m in _REQUIRED if getattr(cls, m) is getattr(Primitive, m)]
+    if missing:
+        raise TypeError(f"primitive {cls.__name__} must implement {', '.join(missing)} (see Primitive)")
     if len(cls.shorthand) != 1 or not cls.shorthand.isupper():
         raise ValueError(f"shorthand of {cls.name!r} must be one upper-case letter, got {cls.shorthand!r}")
     for table, key in ((REGISTRY, cls.name), (_BY_SHORTHAND, cls.shorthand)):

@@ -124,3 +124,15 @@ def test_costs_are_positive_and_monotone(name):
 def test_unknown_option_is_rejected(name):
     with pytest.raises(ValueError, match="unknown option"):
         primitives.get(name).check_options({"no_such_option": 1})
+
+
+def test_register_refuses_an_incomplete_primitive():
+    class Half(primitives.Primitive):
+        name, shorthand = "half", "H"
+
+        def __call__(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="must implement init_state"):
+        primitives.register(Half)
+    assert "half" not in primitives.REGISTRY
