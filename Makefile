@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
 export XLA_PYTHON_CLIENT_PREALLOCATE ?= false
 
-.PHONY: install test test-slow lint search bench clean
+.PHONY: install test test-slow lint search bench clean data fidelity
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,21 @@ lint: $(STAMP)
 
 search: $(STAMP)
 	$(BIN)/composer search --budget 200 --scale 350M
+
+data: $(STAMP)
+	$(BIN)/composer data
+
+# The committed ground-truth study (docs/fidelity.md): 12 layouts x 2 seeds at the small scale, 1M
+# tokens a run, 4 of them again at 4M tokens. Resumable: run it again to continue. Its report is
+# copied to experiments/results/fidelity_small.* whenever it stops.
+FIDELITY_ARGS ?= --name fidelity-small --scale small --tokens 1M --seeds 2 \
+	--patterns MMMMMM,AMMMMM,AAAAAA,AMAMAM,AMMAMM,AAMMMM,MMMMAA,MAMAMA,AAAMMM,MAAMMM,SMSMAM,GMGMAM \
+	--winner AAAMMM --proxy-from experiments/results/mad_discrimination.jsonl --proxy-seeds 3 \
+	--long-patterns AAAMMM,AMAMAM,MMMMAA,AMMMMM --long-tokens 4M
+fidelity: $(STAMP)
+	$(BIN)/composer fidelity $(FIDELITY_ARGS); status=$$?; \
+	$(BIN)/python experiments/fidelity_publish.py runs/fidelity-small experiments/results/fidelity_small; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/train_throughput.py

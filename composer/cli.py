@@ -19,6 +19,8 @@ COMMANDS = {
     "evaluate": "Score a layout on the MAD proxy tasks.",
     "extrapolate": "Scale a layout to a target size by stacking or stretching.",
     "search": "Search layouts, aggregate the best, extrapolate the winner.",
+    "data": "Fetch the real-text corpus into its cache and show its split.",
+    "fidelity": "Train layouts on real text at a target scale and compare with the proxy ranking.",
 }
 
 

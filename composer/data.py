@@ -15,7 +15,7 @@ import numpy as np
 
 from composer.errors import UsageError
 
-__all__ = ["Split", "TokenSource", "ByteTokenizer", "TextSource", "VAL_FRACTION"]
+__all__ = ["Split", "TokenSource", "ByteTokenizer", "TextSource", "CorpusSource", "VAL_FRACTION", "eval_window_starts"]
 
 Split = Literal["train", "validation"]
 VAL_FRACTION = 0.1
@@ -67,17 +67,70 @@ def _text_files(path: Path) -> list[Path]:
     return files
 
 
-class TextSource:
+def eval_window_starts(n_tokens: int, seq_len: int, n_windows: int | None = None) -> np.ndarray:
+    """Start offsets of the fixed validation windows: non-overlapping, evenly spread, seed-free.
+
+    The split holds ``(n_tokens - 1) // seq_len`` non-overlapping windows of ``seq_len + 1`` tokens
+    (consecutive windows share their boundary token, as the next window's first input). ``n_windows``
+    of them, evenly spaced over the split, are taken (all when ``None`` or larger), so every run
+    scored with the same ``(seq_len, n_windows)`` is scored on the very same text.
+    """
+    total = (n_tokens - 1) // seq_len
+    if total < 1:
+        raise UsageError(f"seq_len {seq_len}: the validation split has {n_tokens} tokens, fewer than one window")
+    if n_windows is None or n_windows >= total:
+        picked = np.arange(total)
+    else:
+        picked = (np.arange(n_windows) * total) // n_windows
+    return picked.astype(np.int64) * seq_len
+
+
+class _WindowSource:
+    """Windows over a ``train`` and a ``validation`` byte stream (``self._splits``)."""
+
+    vocab_size = ByteTokenizer.vocab_size
+    _splits: dict[str, np.ndarray]
+    label = "text"
+
+    def num_tokens(self, split: Split | None = None) -> int:
+        """Tokens in ``split`` (both splits when ``None``)."""
+        if split is None:
+            return sum(s.size for s in self._splits.values())
+        return int(self._splits[split].size)
+
+    def check_window(self, seq_len: int) -> None:
+        """Raise ``UsageError`` unless both splits hold at least one window of ``seq_len + 1`` tokens."""
+        for split, toks in self._splits.items():
+            if toks.size < seq_len + 1:
+                raise UsageError(
+                    f"--seq-len {seq_len}: the {split} split of {self.label} has only {toks.size} tokens, "
+                    f"fewer than one window of seq_len + 1; use a shorter --seq-len or more text")
+
+    def batch(self, split: Split, step: int, batch_size: int, seq_len: int, *, seed: int) -> np.ndarray:
+        toks = self._splits[split]
+        self.check_window(seq_len)
+        rng = np.random.default_rng([seed, _SPLIT_IDS[split], step])
+        starts = rng.integers(0, toks.size - seq_len, size=batch_size)
+        idx = starts[:, None] + np.arange(seq_len + 1)
+        return toks[idx].astype(np.int32)
+
+    def eval_windows(self, seq_len: int, n_windows: int | None = None) -> np.ndarray:
+        """int32 ``[n, seq_len + 1]``: the fixed validation windows (``eval_window_starts``)."""
+        toks = self._splits["validation"]
+        starts = eval_window_starts(toks.size, seq_len, n_windows)
+        return toks[starts[:, None] + np.arange(seq_len + 1)].astype(np.int32)
+
+
+class TextSource(_WindowSource):
     """Byte-level windows over a text file or a folder of text files.
 
     Split rule: the files are read in sorted path order and concatenated into one byte stream;
     the last ``val_fraction`` of it (rounded, at least 2 tokens) is the validation split, the rest is
     train. A folder's validation split is therefore its last files, i.e. held-out documents.
-    Each batch row is a window starting at a uniformly drawn offset of its split, drawn by a
-    NumPy generator seeded with ``(seed, split, step)``.
+    Each training batch row is a window starting at a uniformly drawn offset of the train split, drawn
+    by a NumPy generator seeded with ``(seed, split, step)``; validation uses the fixed windows of
+    ``eval_windows``, which no seed changes.
     """
-
-    vocab_size = ByteTokenizer.vocab_size
 
     def __init__(self, path: str | os.PathLike, *, val_fraction: float = VAL_FRACTION):
         if not 0.0 < val_fraction < 1.0:
@@ -89,6 +142,7 @@ class TextSource:
         if not files:
             raise UsageError(f"--data: folder {str(path)!r} holds no files")
         self.path = str(p.resolve())
+        self.label = repr(self.path)
         self.files = tuple(str(f) for f in files)
         stream = np.concatenate([np.fromfile(f, dtype=np.uint8) for f in files])
         if stream.size < 4:
@@ -105,24 +159,27 @@ class TextSource:
         return {"source": "text", "path": self.path, "files": len(self.files), "val_fraction": self.val_fraction,
                 "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
 
-    def num_tokens(self, split: Split | None = None) -> int:
-        """Tokens in ``split`` (both splits when ``None``)."""
-        if split is None:
-            return sum(s.size for s in self._splits.values())
-        return int(self._splits[split].size)
 
-    def check_window(self, seq_len: int) -> None:
-        """Raise ``UsageError`` unless both splits hold at least one window of ``seq_len + 1`` tokens."""
-        for split, toks in self._splits.items():
-            if toks.size < seq_len + 1:
-                raise UsageError(
-                    f"--seq-len {seq_len}: the {split} split of {self.path!r} has only {toks.size} tokens, "
-                    f"fewer than one window of seq_len + 1; use a shorter --seq-len or more text")
+class CorpusSource(_WindowSource):
+    """Byte-level windows over a registry corpus (``composer.corpus``), split by document.
 
-    def batch(self, split: Split, step: int, batch_size: int, seq_len: int, *, seed: int) -> np.ndarray:
-        toks = self._splits[split]
-        self.check_window(seq_len)
-        rng = np.random.default_rng([seed, _SPLIT_IDS[split], step])
-        starts = rng.integers(0, toks.size - seq_len, size=batch_size)
-        idx = starts[:, None] + np.arange(seq_len + 1)
-        return toks[idx].astype(np.int32)
+    Each split is its documents concatenated in name order, separated by a blank line.
+    """
+
+    def __init__(self, corpus: str = "gutenberg", **load_kwargs):
+        from composer.corpus import get_corpus, load_documents
+
+        self.corpus = get_corpus(corpus)
+        self.label = f"corpus {corpus!r}"
+        docs = load_documents(self.corpus, **load_kwargs)
+        sep = np.frombuffer(b"\n\n", dtype=np.uint8)
+        self._splits = {split: np.concatenate([part for d in sorted(by_doc) for part in (by_doc[d], sep)])
+                        for split, by_doc in docs.items()}
+
+    def __repr__(self) -> str:
+        return f"CorpusSource({self.corpus.name!r}, tokens={self.num_tokens()})"
+
+    def describe(self) -> dict:
+        return {"source": "corpus", "corpus": self.corpus.name, "package": self.corpus.package,
+                "sha256": self.corpus.sha256, "validation_documents": list(self.corpus.validation),
+                "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}

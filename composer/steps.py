@@ -22,7 +22,7 @@ from composer.optim import make_optimizer
 if TYPE_CHECKING:
     from composer.train import TrainConfig
 
-__all__ = ["loss_and_accuracy", "train_step_fn", "eval_step_fn"]
+__all__ = ["loss_and_accuracy", "row_loss_and_accuracy", "train_step_fn", "eval_step_fn"]
 
 
 def loss_and_accuracy(params, graphdef: nnx.GraphDef, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -55,10 +55,20 @@ def train_step_fn(graphdef: nnx.GraphDef, config: TrainConfig):
     return jax.jit(step, donate_argnums=(0, 1))
 
 
+def row_loss_and_accuracy(params, graphdef: nnx.GraphDef, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per row of ``tokens`` ``[b, t+1]``: mean next-token cross-entropy (nats) and accuracy, ``[b]`` each."""
+    model = nnx.merge(graphdef, params)
+    logits = model(tokens[:, :-1])
+    targets = tokens[:, 1:]
+    nll = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+    correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+    return jnp.mean(nll, axis=-1), jnp.mean(correct, axis=-1)
+
+
 @functools.lru_cache(maxsize=8)
 def eval_step_fn(graphdef: nnx.GraphDef):
-    """``eval(params, tokens) -> (loss, accuracy)``, jitted."""
+    """``eval(params, tokens) -> (loss[b], accuracy[b])`` per window, jitted."""
     def evaluate(params, tokens):
-        return loss_and_accuracy(params, graphdef, tokens)
+        return row_loss_and_accuracy(params, graphdef, tokens)
 
     return jax.jit(evaluate)

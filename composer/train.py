@@ -29,7 +29,7 @@ from composer.spec import ArchSpec
 from composer.steps import eval_step_fn, train_step_fn
 from composer.train_config import DTYPES, TrainConfig, TrainResult
 
-__all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params"]
+__all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params", "validation_windows"]
 
 Record = dict[str, Any]
 
@@ -76,14 +76,38 @@ def _progress_bar(enabled: bool, total: int, completed: int):
         yield lambda **kw: bar.update(task, **kw)
 
 
-def _evaluate(eval_fn, params, source: TokenSource, config: TrainConfig) -> tuple[float, float]:
+def validation_windows(source: TokenSource, config: TrainConfig) -> np.ndarray:
+    """int32 ``[n, seq_len + 1]``: the validation text every run with this ``seq_len`` is scored on.
+
+    It never depends on ``config.seed``, so two seeds of a layout are scored on the same text and
+    their spread is model noise alone. ``eval_batches * batch_size`` fixed windows, evenly spread
+    over the split (a source without ``eval_windows`` draws them with seed 0).
+    """
+    n = config.eval_batches * config.batch_size
+    if hasattr(source, "eval_windows"):
+        return source.eval_windows(config.seq_len, n)
+    return np.concatenate([source.batch("validation", i, config.batch_size, config.seq_len, seed=0)
+                           for i in range(config.eval_batches)])
+
+
+def _evaluate(eval_fn, params, windows: np.ndarray, batch_size: int) -> tuple[float, float, float]:
+    """``(mean loss, mean accuracy, standard error of the loss over windows)`` on ``windows``.
+
+    Batches keep one shape (one compiled program): the last one is padded with copies of the first
+    window, and the padded rows are dropped before averaging.
+    """
     losses, accs = [], []
-    for i in range(config.eval_batches):
-        tokens = source.batch("validation", i, config.batch_size, config.seq_len, seed=config.seed)
-        loss, acc = eval_fn(params, tokens)
-        losses.append(loss)
-        accs.append(acc)
-    return float(np.mean(jax.device_get(losses))), float(np.mean(jax.device_get(accs)))
+    for lo in range(0, len(windows), batch_size):
+        chunk = windows[lo:lo + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(windows[:1], pad, axis=0)])
+        loss, acc = eval_fn(params, chunk)
+        losses.append(loss[:batch_size - pad])
+        accs.append(acc[:batch_size - pad])
+    loss, acc = np.concatenate(jax.device_get(losses)), np.concatenate(jax.device_get(accs))
+    se = float(loss.std(ddof=1) / math.sqrt(loss.size)) if loss.size > 1 else math.nan
+    return float(loss.mean()), float(acc.mean()), se
 
 
 def _compile(step_fn, eval_fn, params, opt_state, source: TokenSource, config: TrainConfig) -> float:
@@ -138,6 +162,16 @@ def train(spec: ArchSpec, source: TokenSource, config: TrainConfig, *, resume: b
         run.close()
 
 
+def _steps(graphdef, config: TrainConfig):
+    """The jitted train and eval steps, shared through the step caches when the graph is hashable
+    (a graph holding a dict attribute, as some recurrent layers do, is not: it gets its own)."""
+    try:
+        hash(graphdef)
+    except TypeError:
+        return train_step_fn.__wrapped__(graphdef, config.optimizer_view()), eval_step_fn.__wrapped__(graphdef)
+    return train_step_fn(graphdef, config.optimizer_view()), eval_step_fn(graphdef)
+
+
 def _throughput(ran: int, tokens_per_step: int, first_s: float, train_s: float) -> float:
     """Tokens/s over the steps after the first (the first alone if it is the only one)."""
     if ran <= 0:
@@ -166,7 +200,8 @@ def _finished(run: RunFolder, steps: int) -> TrainResult:
     last = {r["split"]: r for r in records}
     train_rec, val = last.get("train", {}), last.get("validation", {})
     return TrainResult(steps=steps, start_step=steps, final_train_loss=train_rec.get("loss", math.nan),
-                       eval_loss=val.get("loss"), eval_accuracy=val.get("accuracy"), tokens_per_second=0.0,
+                       eval_loss=val.get("loss"), eval_accuracy=val.get("accuracy"),
+                       eval_loss_se=val.get("loss_se"), tokens_per_second=0.0,
                        compile_seconds=0.0, first_step_seconds=0.0, train_seconds=0.0, train_losses=(),
                        out_dir=str(run.dir))
 
@@ -174,10 +209,11 @@ def _finished(run: RunFolder, steps: int) -> TrainResult:
 def _loop(graphdef, params, opt_state, start, source, config, run, progress, callback) -> TrainResult:
     if start >= config.steps:
         return _finished(run, config.steps)
-    step_fn, eval_fn = train_step_fn(graphdef, config.optimizer_view()), eval_step_fn(graphdef)
+    step_fn, eval_fn = _steps(graphdef, config)
+    windows = validation_windows(source, config) if config.eval_batches else None
     compile_s = _compile(step_fn, eval_fn, params, opt_state, source, config)
     b, t, steps = config.batch_size, config.seq_len, config.steps
-    losses, pending, train_s, first_s, evaluation = [], [], 0.0, 0.0, (None, None)
+    losses, pending, train_s, first_s, evaluation = [], [], 0.0, 0.0, (None, None, None)
 
     def emit(record: Record) -> None:
         if run.metrics:
@@ -205,13 +241,14 @@ def _loop(graphdef, params, opt_state, start, source, config, run, progress, cal
             tps = _throughput(done - start, b * t, first_s, train_s)
             update(completed=done, loss=f"{losses[-1]:.3f}", tps=f"{tps:,.0f}")
             if do_eval:
-                evaluation = _evaluate(eval_fn, params, source, config)
-                emit({"step": done, "split": "validation", "loss": evaluation[0], "accuracy": evaluation[1]})
+                evaluation = _evaluate(eval_fn, params, windows, b)
+                emit({"step": done, "split": "validation", "loss": evaluation[0], "accuracy": evaluation[1],
+                      "loss_se": evaluation[2], "windows": len(windows), "tokens": int(len(windows) * t)})
             if do_ckpt:
                 run.ckpts.save(done, params, opt_state)
             t0 = time.perf_counter()
     return TrainResult(steps=steps, start_step=start, final_train_loss=losses[-1] if losses else math.nan,
-                       eval_loss=evaluation[0], eval_accuracy=evaluation[1],
+                       eval_loss=evaluation[0], eval_accuracy=evaluation[1], eval_loss_se=evaluation[2],
                        tokens_per_second=_throughput(steps - start, b * t, first_s, train_s),
                        compile_seconds=compile_s, first_step_seconds=first_s, train_seconds=train_s,
                        train_losses=tuple(losses), out_dir=str(run.dir) if run.dir else None)

@@ -52,7 +52,8 @@ class TrainConfig:
     eval_every: int = 100
     """Evaluate every this many steps (0: only at the end)."""
     eval_batches: int = 8
-    """Validation batches per evaluation (the same batches each time; 0: no evaluation)."""
+    """Validation batches per evaluation: ``eval_batches * batch_size`` fixed windows of the validation
+    split, the same for every seed and every evaluation (0: no evaluation)."""
     checkpoint_every: int = 100
     """Checkpoint every this many steps (0: only at the end); needs ``out_dir``."""
     keep_checkpoints: int = 2
@@ -161,6 +162,8 @@ class TrainResult:
     """Loss of every step run by this invocation."""
     out_dir: str | None
     """Absolute run folder, if any."""
+    eval_loss_se: float | None = None
+    """Standard error of ``eval_loss`` over the validation windows (sampling noise of the text)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

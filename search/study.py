@@ -68,7 +68,7 @@ def study_name(run: str, part: str) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
+def run_lock(run_dir: Path, command: str = "composer search") -> Iterator[None]:
     """Hold ``run_dir/.lock`` for the whole run: one driver per run folder."""
     from composer.errors import UsageError
 
@@ -78,7 +78,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(f"run folder {run_dir} is in use by another `composer search`") from None
+            raise UsageError(f"run folder {run_dir} is in use by another `{command}`") from None
         yield
     finally:
         os.close(fd)

@@ -1,0 +1,140 @@
+"""``composer fidelity``: train layouts at a target scale on real text and compare with the proxy ranking."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from composer.commands._common import print_json
+
+_RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in FidelitySettings
+    "--scale": ("scale", str, "target scale every layout is extrapolated to"),
+    "--rule": ("rule", str, "extrapolation rule: stack, stretch or auto"),
+    "--corpus": ("corpus", str, "real-text corpus (gutenberg)"),
+    "--batch-size": ("batch_size", int, "sequences per update"),
+    "--seq-len": ("seq_len", int, "tokens per sequence"),
+    "--lr": ("lr", float, "peak learning rate (warmup-stable-decay AdamW)"),
+    "--warmup-frac": ("warmup_frac", float, "share of steps warming up"),
+    "--decay-frac": ("decay_frac", float, "share of steps decaying"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--grad-clip": ("grad_clip", float, "global gradient-norm clip"),
+    "--dtype": ("dtype", str, "compute dtype: float32 or bfloat16"),
+    "--val-windows": ("val_windows", int, "fixed validation windows (0: the whole held-out split)"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("layouts")
+    g.add_argument("--patterns", help="comma-separated small layouts, e.g. AAAMMM,AMAMAM")
+    g.add_argument("--layouts", help="comma-separated named layouts (llama, striped_1_2, ...) at --depth")
+    g.add_argument("--depth", type=int, default=6, help="layers of the named --layouts (default 6)")
+    g.add_argument("--from-run", help="a search run (name under --runs-dir, or a folder): its --top best layouts, "
+                                      "its winner and the Llama layout; its rule and proxy scores are used")
+    g.add_argument("--top", type=int, default=None, help="how many of --from-run's best layouts")
+    g.add_argument("--winner", default=None, help="layout compared with the Llama layout (default: the run's "
+                                                 "winner, else the proxy's best)")
+    b = p.add_argument_group("budget")
+    b.add_argument("--tokens", default="1M", help="training tokens per run (default 1M)")
+    b.add_argument("--seeds", default="2", help="seeds per layout: a count or a list (default 2)")
+    b.add_argument("--long-patterns", default=None, help="layouts also trained at --long-tokens (order check)")
+    b.add_argument("--long-tokens", default=None, help="token budget of the long runs (e.g. 4M)")
+    b.add_argument("--long-seeds", default="1", help="seeds of the long runs (default 1)")
+    b.add_argument("--max-runs", type=int, default=None, help="stop after this many new runs (resume later)")
+    r = p.add_argument_group("recipe (kept for the life of a study)")
+    for flag, (field, typ, help_text) in _RECIPE.items():
+        r.add_argument(flag, dest=field, type=typ, default=None, help=f"{help_text} (default: FidelitySettings)")
+    x = p.add_argument_group("proxy side")
+    x.add_argument("--proxy-from", default=None, help="proxy scores: a JSONL of `composer evaluate --json` "
+                                                     "results, a leaderboard parquet or a search run folder")
+    x.add_argument("--proxy-seeds", default="3", help="proxy seeds computed for layouts without scores "
+                                                     "(a count or a list; 0: compute none)")
+    x.add_argument("--proxy-protocol", default="cpu", help="MAD protocol of computed proxy scores (default cpu)")
+    p.add_argument("--name", default=None, help="study name (folder under --runs-dir; default fidelity-<scale>)")
+    p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default runs/)")
+    p.add_argument("--report-only", action="store_true", help="rewrite the report from the stored tables")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true", help="print summary.json")
+
+
+def _settings(args: argparse.Namespace, from_run_rule: str | None):
+    from search.fidelity.plan import FidelitySettings
+
+    fields = {f: getattr(args, f) for f, _, _ in _RECIPE.values() if getattr(args, f) is not None}
+    if from_run_rule and "rule" not in fields:
+        fields["rule"] = from_run_rule
+    return FidelitySettings(**fields)
+
+
+def _run_dir(runs_dir: str, name: str) -> Path:
+    from composer.errors import UsageError
+
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise UsageError(f"--name: {name!r} is not a plain folder name; use letters, digits, - and _")
+    return Path(runs_dir) / name
+
+
+def _search_run(args: argparse.Namespace) -> Path | None:
+    from composer.errors import UsageError
+
+    if not args.from_run:
+        if args.top is not None:
+            raise UsageError("--top needs --from-run RUN")
+        return None
+    path = Path(args.from_run)
+    if not path.is_dir():
+        path = Path(args.runs_dir) / args.from_run
+    if not path.is_dir():
+        raise UsageError(f"--from-run: unknown run {args.from_run!r} (no folder {path}); list runs with "
+                         f"`ls {args.runs_dir}`")
+    return path
+
+
+def _run_rule(run: Path | None) -> str | None:
+    import json
+
+    if run is None or not (run / "summary.json").exists():
+        return None
+    try:
+        return json.loads((run / "summary.json").read_text())["settings"]["rule"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from composer.errors import UsageError
+    from search.fidelity import plan
+    from search.fidelity.proxy import rows_from_file, rows_from_run
+    from search.fidelity.study import StudyRequest, run_study
+
+    search_run = _search_run(args)
+    settings = _settings(args, _run_rule(search_run))
+    name = args.name or f"fidelity-{settings.scale}"
+    run_dir = _run_dir(args.runs_dir, name)
+    layouts: list[str] = []
+    if not args.report_only or args.patterns or args.layouts or search_run:
+        layouts = plan.resolve_layouts(patterns=args.patterns, layouts=args.layouts, depth=args.depth,
+                                       from_run=search_run, top=args.top)
+    long_layouts = plan.resolve_layouts(patterns=args.long_patterns) if args.long_patterns else []
+    if long_layouts and not args.long_tokens:
+        raise UsageError("--long-patterns needs --long-tokens (e.g. 4M)")
+    tokens = plan.parse_tokens(args.tokens)
+    long_tokens = plan.parse_tokens(args.long_tokens, "--long-tokens") if args.long_tokens else None
+    seeds = plan.parse_seeds(args.seeds)
+    proxy_seeds = () if str(args.proxy_seeds).strip() == "0" else plan.parse_seeds(args.proxy_seeds, "--proxy-seeds")
+    proxy_rows = rows_from_run(search_run) if search_run else []
+    if args.proxy_from:
+        proxy_rows += rows_from_file(Path(args.proxy_from))
+    winner = args.winner or (plan._run_winner(search_run) if search_run else None)
+    req = StudyRequest(run_dir=run_dir, settings=settings, layouts=layouts,
+                       jobs=plan.jobs(layouts, seeds, tokens, long_layouts, long_tokens,
+                                      plan.parse_seeds(args.long_seeds, "--long-seeds")),
+                       proxy_seeds=proxy_seeds, proxy_protocol=args.proxy_protocol, proxy_rows=proxy_rows,
+                       compute_proxy=bool(proxy_seeds), winner=winner, report_only=args.report_only,
+                       progress=not args.no_progress, max_runs=args.max_runs)
+    summary = run_study(req)
+    if args.json:
+        print_json(summary)
+    else:
+        print((run_dir / "fidelity.md").read_text())
+        print(f"study folder {run_dir} (fidelity.parquet, proxy.parquet, fidelity.md, summary.json, fidelity.png)")
+    return 0

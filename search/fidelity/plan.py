@@ -1,0 +1,195 @@
+"""What a fidelity study trains: its settings, its layouts and its list of (layout, seed, tokens) jobs.
+
+Every layout is a small pattern (as the search sees it) extrapolated to ``scale`` with ``rule``, so all
+are compared at nearly equal non-embedding parameters, exactly as a user would deploy the winner.
+All runs share one recipe (``FidelitySettings.train_config``): equal tokens, equal hyperparameters,
+warmup-stable-decay AdamW, the same fixed validation windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UsageError
+
+__all__ = ["FidelitySettings", "Job", "parse_tokens", "parse_seeds", "resolve_layouts", "jobs", "TRAJECTORY_FIELDS"]
+
+TRAJECTORY_FIELDS = ("scale", "rule", "corpus", "batch_size", "seq_len", "lr", "warmup_frac", "decay_frac",
+                     "weight_decay", "grad_clip", "dtype", "val_windows")
+"""Settings that change a run's result: a study keeps them for life (layouts, seeds, budgets may grow)."""
+
+
+def parse_tokens(text: str | int, flag: str = "--tokens") -> int:
+    """``"1M"`` -> 1,000,000; ``"262144"``, ``"4M"``, ``"0.5M"``, ``"200k"`` likewise (decimal units)."""
+    if isinstance(text, int):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgG]?)\s*", str(text))
+        if not m:
+            raise UsageError(f"{flag}: {text!r} is not a token count; write e.g. 1M, 4M, 500k or 262144")
+        value = round(float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()])
+    if value < 1:
+        raise UsageError(f"{flag}: must be at least 1 token, got {text!r}")
+    return int(value)
+
+
+def parse_seeds(text: str | int, flag: str = "--seeds") -> tuple[int, ...]:
+    """``"2"`` -> (0, 1); ``"0,3,5"`` -> (0, 3, 5)."""
+    text = str(text).strip()
+    try:
+        if "," in text:
+            seeds = tuple(int(s) for s in text.split(",") if s.strip())
+        else:
+            seeds = tuple(range(int(text)))
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is neither a count (2) nor a list of seeds (0,1,2)") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"{flag}: need at least one distinct seed >= 0, got {text!r}")
+    return seeds
+
+
+@dataclasses.dataclass(frozen=True)
+class FidelitySettings:
+    """The recipe shared by every ground-truth run of a study (stored in ``settings.json``)."""
+
+    scale: str = "small"
+    rule: str = "auto"
+    corpus: str = "gutenberg"
+    batch_size: int = 16
+    seq_len: int = 256
+    lr: float = 3e-3
+    warmup_frac: float = 0.1
+    decay_frac: float = 0.2
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    dtype: str = "float32"
+    val_windows: int = 512
+    """Fixed validation windows of ``seq_len`` tokens, evenly spread over the held-out books (0: all)."""
+
+    def __post_init__(self):
+        from composer.presets import get_scale
+        from scaling.extrapolate import RULES
+
+        get_scale(self.scale)
+        if self.rule not in RULES:
+            raise UsageError(f"--rule: unknown rule {self.rule!r}; valid rules: {', '.join(RULES)}")
+        if self.val_windows < 0:
+            raise UsageError(f"--val-windows: must be >= 0 (0: the whole validation split), got {self.val_windows}")
+        self.train_config(1)  # validates the optimiser fields with TrainConfig's own messages
+
+    def steps(self, tokens: int) -> int:
+        """Optimiser updates for a budget of ``tokens`` (rounded up to whole batches)."""
+        return max(1, math.ceil(tokens / (self.batch_size * self.seq_len)))
+
+    def train_config(self, tokens: int, *, seed: int = 0, out_dir: str | None = None):
+        from composer.train import TrainConfig
+
+        steps = self.steps(tokens)
+        return TrainConfig(steps=steps, batch_size=self.batch_size, seq_len=self.seq_len, lr=self.lr,
+                           warmup_frac=self.warmup_frac, decay_frac=self.decay_frac, weight_decay=self.weight_decay,
+                           grad_clip=self.grad_clip, dtype=self.dtype, seed=seed, out_dir=out_dir,
+                           eval_every=0, eval_batches=0, checkpoint_every=max(1, steps // 4), log_every=10)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FidelitySettings:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def differences(self, other: FidelitySettings) -> list[str]:
+        return [f"{f}: stored {getattr(other, f)!r}, given {getattr(self, f)!r}" for f in TRAJECTORY_FIELDS
+                if getattr(self, f) != getattr(other, f)]
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Job:
+    """One ground-truth training run."""
+
+    tokens: int
+    seed: int
+    layout: str
+    """The small pattern as the search scored it (e.g. ``AAAMMM``)."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.layout}/s{self.seed}/t{self.tokens}"
+
+    @property
+    def folder(self) -> str:
+        return f"{self.layout}-s{self.seed}-t{self.tokens}"
+
+
+def _patterns(text: str) -> list[str]:
+    from composer.spec import parse_pattern
+
+    out = []
+    for item in text.split(","):
+        if item.strip():
+            out.append("".join(parse_pattern(item.strip())))
+    return out
+
+
+def _from_run(run_dir: Path, top: int) -> tuple[list[str], str | None]:
+    """The ``top`` best layouts of a search run by mean proxy score, its winner, and the Llama layout."""
+    from search.fidelity.proxy import leaderboard_scores
+
+    scores = leaderboard_scores(run_dir)
+    if top < 1:
+        raise UsageError(f"--top: must be >= 1, got {top}")
+    ranked = sorted(scores, key=lambda p: -scores[p]["mean"])
+    if top > len(ranked):
+        raise UsageError(f"--top {top}: run {run_dir.name!r} has only {len(ranked)} scored layouts; "
+                         f"use --top {len(ranked)} or less")
+    chosen = ranked[:top]
+    winner = _run_winner(run_dir)
+    depth = len(chosen[0])
+    extra = [p for p in (winner, ("AM" * depth)[:depth]) if p]
+    return list(dict.fromkeys(chosen + extra)), winner
+
+
+def _run_winner(run_dir: Path) -> str | None:
+    import json
+
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())["proxy"]["pattern"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def resolve_layouts(*, patterns: str | None = None, layouts: str | None = None, depth: int = 6,
+                    from_run: Path | None = None, top: int | None = None) -> list[str]:
+    """The study's small layouts, in the order given, without repeats."""
+    from composer.presets import layout
+
+    out: list[str] = []
+    if patterns:
+        out += _patterns(patterns)
+    if layouts:
+        out += [layout(name.strip(), depth) for name in layouts.split(",") if name.strip()]
+    if from_run is not None:
+        if top is None:
+            raise UsageError("--from-run needs --top K (how many of its best layouts to train)")
+        out += _from_run(from_run, top)[0]
+    if not out:
+        raise UsageError("give the layouts to compare: --patterns P1,P2, --layouts NAME1,NAME2 or "
+                         "--from-run RUN --top K")
+    return list(dict.fromkeys(out))
+
+
+def jobs(layouts: list[str], seeds: tuple[int, ...], tokens: int, long_layouts: list[str] = (),
+         long_tokens: int | None = None, long_seeds: tuple[int, ...] = (0,)) -> list[Job]:
+    """Every run, in the order trained: one seed of every layout before the next seed, long runs last,
+    so a study stopped part-way already ranks every layout."""
+    out = [Job(tokens, s, p) for s in seeds for p in layouts]
+    if long_tokens:
+        out += [Job(long_tokens, s, p) for s in long_seeds for p in long_layouts]
+    return list(dict.fromkeys(out))

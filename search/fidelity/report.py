@@ -1,0 +1,276 @@
+"""The fidelity report: ``summary.json`` (numbers), ``fidelity.md`` (tables) and ``fidelity.png`` (scatter).
+
+Main budget: the token budget most runs share; other budgets (the long runs) are compared with it by
+the Kendall tau of their layout order. Correlations use the layouts that have both a proxy score and a
+main-budget ground truth. See docs/fidelity.md for how to read each number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.fidelity.stats import bootstrap_rank_ci, kendall, paired_difference
+
+__all__ = ["build_summary", "write_report", "render_markdown", "plot"]
+
+MIN_ATTENTION = 2
+"""The decision region: layouts with at least this many attention layers (where the contenders are)."""
+
+
+def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("status") == "ok" and r.get("val_loss") is not None
+            and math.isfinite(float(r["val_loss"]))]
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    v = np.asarray(values, float)
+    if not v.size:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+
+
+def _by_layout(rows, value: str, tokens: int | None = None) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if tokens is None or int(r["tokens"]) == tokens:
+            out.setdefault(r["layout"], {})[int(r["seed"])] = float(r[value])
+    return out
+
+
+def _correlations(layouts: list[str], proxy: dict, truth: dict, n_boot: int) -> dict[str, Any]:
+    p = [list(proxy[x].values()) for x in layouts]
+    t = [list(truth[x].values()) for x in layouts]
+    return {"layouts": layouts,
+            "spearman": bootstrap_rank_ci(p, t, kind="spearman", n_boot=n_boot),
+            "kendall": bootstrap_rank_ci(p, t, kind="kendall", n_boot=n_boot)}
+
+
+def _seed_agreement(truth: dict[str, dict[int, float]]) -> dict[str, Any]:
+    """Kendall tau between the layout orders of each pair of ground-truth seeds (the truth's own noise)."""
+    seeds = sorted({s for v in truth.values() for s in v})
+    pairs = {}
+    for i, a in enumerate(seeds):
+        for b in seeds[i + 1:]:
+            common = [x for x in truth if a in truth[x] and b in truth[x]]
+            if len(common) >= 3:
+                pairs[f"{a}-{b}"] = float(kendall([truth[x][a] for x in common], [truth[x][b] for x in common]))
+    sds = [float(np.std(list(v.values()), ddof=1)) for v in truth.values() if len(v) > 1]
+    return {"kendall_pairs": pairs, "seed_sd_median": float(np.median(sds)) if sds else math.nan}
+
+
+def _budgets(truth_rows) -> tuple[int | None, list[int]]:
+    counts = Counter(int(r["tokens"]) for r in truth_rows)
+    if not counts:
+        return None, []
+    main = max(counts, key=lambda t: (counts[t], -t))
+    return main, sorted(t for t in counts if t != main)
+
+
+def _budget_agreement(truth_rows, main: int, others: list[int]) -> list[dict[str, Any]]:
+    base = _by_layout(truth_rows, "val_loss", main)
+    out = []
+    for tokens in others:
+        longer = _by_layout(truth_rows, "val_loss", tokens)
+        common = [x for x in longer if x in base]
+        row = {"tokens": tokens, "main_tokens": main, "layouts": common, "kendall": math.nan,
+               "main_order": sorted(common, key=lambda x: np.mean(list(base[x].values()))),
+               "long_order": sorted(common, key=lambda x: np.mean(list(longer[x].values())))}
+        if len(common) >= 2:
+            row["kendall"] = float(kendall([np.mean(list(base[x].values())) for x in common],
+                                           [np.mean(list(longer[x].values())) for x in common]))
+        out.append(row)
+    return out
+
+
+def _winner_vs_llama(winner: str | None, proxy: dict, truth: dict) -> dict[str, Any] | None:
+    if not winner:
+        return None
+    llama = ("AM" * len(winner))[:len(winner)]
+    out = {"winner": winner, "llama": llama}
+    if winner == llama:
+        out["note"] = "the winner is the Llama layout"
+        return out
+    if winner in truth and llama in truth:
+        out["val_loss_difference"] = paired_difference(truth[winner], truth[llama])
+    if winner in proxy and llama in proxy:
+        out["proxy_difference"] = paired_difference(proxy[winner], proxy[llama])
+    return out
+
+
+def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: dict | None = None,
+                  winner: str | None = None, layouts: list[str] | None = None, n_boot: int = 2000) -> dict[str, Any]:
+    """Every number of the report, JSON-ready (NaN where a quantity is undefined).
+
+    The study's layouts are those with a ground-truth run plus ``layouts``; proxy rows of other
+    layouts (an imported panel may hold more) are left out.
+    """
+    ok = _ok(truth_rows)
+    main, others = _budgets(ok)
+    truth = _by_layout(ok, "val_loss", main)
+    keep = {r["layout"] for r in truth_rows} | set(layouts or ())
+    proxy = _by_layout([r for r in proxy_rows if r.get("score") is not None and r["layout"] in keep], "score")
+    both = [x for x in truth if x in proxy]
+    if winner is None and both:
+        winner = max(both, key=lambda x: np.mean(list(proxy[x].values())))
+    layouts = {}
+    for x in list(dict.fromkeys(list(truth) + list(proxy))):
+        pm, ps = _mean_se(list(proxy.get(x, {}).values()))
+        tm, ts = _mean_se(list(truth.get(x, {}).values()))
+        rows_x = [r for r in ok if r["layout"] == x and int(r["tokens"]) == main]
+        layouts[x] = {"n_attention": x.count("A"), "proxy_mean": pm, "proxy_se": ps,
+                      "proxy_seeds": sorted(proxy.get(x, {})), "val_loss_mean": tm, "val_loss_se": ts,
+                      "val_bpb_mean": tm / math.log(2) if math.isfinite(tm) else math.nan,
+                      "truth_seeds": sorted(truth.get(x, {})),
+                      "window_se": float(np.mean([r["val_loss_se"] for r in rows_x])) if rows_x else math.nan,
+                      "target_pattern": rows_x[0]["target_pattern"] if rows_x else None,
+                      "non_embedding_params": int(rows_x[0]["non_embedding_params"]) if rows_x else None}
+    decision = [x for x in both if x.count("A") >= MIN_ATTENTION]
+    failed = [r for r in truth_rows if r.get("status") not in ("ok", None)]
+    return {
+        "settings": settings, "main_tokens": main, "other_tokens": others,
+        "runs": {"ok": len(ok), "failed": len(failed), "failures": [{k: r.get(k) for k in ("key", "status", "error")}
+                                                                     for r in failed]},
+        "proxy_protocols": sorted({str(r.get("protocol")) for r in proxy_rows}),
+        "layouts": layouts,
+        "correlation": {"all": _correlations(both, proxy, truth, n_boot),
+                        f"ge{MIN_ATTENTION}A": _correlations(decision, proxy, truth, n_boot)},
+        "truth_noise": _seed_agreement(truth),
+        "budget_agreement": _budget_agreement(ok, main, others) if main else [],
+        "winner_vs_llama": _winner_vs_llama(winner, proxy, truth),
+    }
+
+
+def _f(x, fmt="{:.4f}") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
+
+
+def _ci(d: dict, fmt="{:+.3f}") -> str:
+    return f"{_f(d['value'], fmt)} [{_f(d['lo'], fmt)}, {_f(d['hi'], fmt)}]"
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    s = summary
+    main = s["main_tokens"]
+    lines = ["# Fidelity: proxy ranking vs real-text ground truth", ""]
+    st = s.get("settings") or {}
+    lines += [f"Ground truth: {st.get('scale')} scale ({st.get('rule')} rule), {_f(main, '{:,}')} tokens per run, "
+              f"corpus {st.get('corpus')}, batch {st.get('batch_size')} x {st.get('seq_len')}, lr {st.get('lr')}, "
+              f"validation on fixed windows of the held-out books. Proxy: {', '.join(s['proxy_protocols']) or 'none'}. "
+              f"Runs ok: {s['runs']['ok']}, failed: {s['runs']['failed']}.", ""]
+    lines += ["| layout | #A | target pattern | proxy score (± SE, seeds) | val loss nats/byte (± SE, seeds) | bpb "
+              "| window SE | rank proxy | rank truth |", "|---|---|---|---|---|---|---|---|---|"]
+    lay = s["layouts"]
+    both = [x for x in lay if lay[x]["proxy_seeds"] and lay[x]["truth_seeds"]]
+    rp = {x: i + 1 for i, x in enumerate(sorted(both, key=lambda x: -lay[x]["proxy_mean"]))}
+    rt = {x: i + 1 for i, x in enumerate(sorted(both, key=lambda x: lay[x]["val_loss_mean"]))}
+    order = sorted(lay, key=lambda x: (lay[x]["val_loss_mean"] if math.isfinite(lay[x]["val_loss_mean"]) else 9e9))
+    for x in order:
+        v = lay[x]
+        lines.append(f"| {x} | {v['n_attention']} | {v['target_pattern'] or '-'} | {_f(v['proxy_mean'])} ± "
+                     f"{_f(v['proxy_se'])} ({len(v['proxy_seeds'])}) | {_f(v['val_loss_mean'])} ± "
+                     f"{_f(v['val_loss_se'])} ({len(v['truth_seeds'])}) | {_f(v['val_bpb_mean'])} | "
+                     f"{_f(v['window_se'])} | {rp.get(x, '-')} | {rt.get(x, '-')} |")
+    lines += ["", "## Rank agreement (proxy score vs negated validation loss; bootstrap 95 % CI over layouts "
+              "and seeds)", "", "| layouts | n | Spearman | Kendall |", "|---|---|---|---|"]
+    for name, c in s["correlation"].items():
+        label = "all" if name == "all" else f">= {MIN_ATTENTION} attention layers"
+        lines.append(f"| {label} | {c['spearman']['n_layouts']} | {_ci(c['spearman'])} | {_ci(c['kendall'])} |")
+    tn = s["truth_noise"]
+    pairs = ", ".join(f"{k}: {v:+.2f}" for k, v in tn["kendall_pairs"].items()) or "n/a (one seed)"
+    lines += ["", "## The ground truth's own noise", "",
+              f"- Kendall tau between the layout orders of two ground-truth seeds: {pairs}.",
+              f"- Median seed-to-seed SD of a layout's validation loss: {_f(tn['seed_sd_median'])} nats/byte; the "
+              "window SE column is the sampling noise of the validation text itself."]
+    for b in s["budget_agreement"]:
+        lines += [f"- Budget {b['main_tokens']:,} vs {b['tokens']:,} tokens ({len(b['layouts'])} layouts): Kendall "
+                  f"{_f(b['kendall'], '{:+.2f}')}; order (best first) {' > '.join(b['main_order'])} vs "
+                  f"{' > '.join(b['long_order'])}."]
+    w = s.get("winner_vs_llama")
+    if w:
+        lines += ["", f"## Winner `{w['winner']}` vs Llama layout `{w['llama']}` (paired by seed; t interval)", ""]
+        if "note" in w:
+            lines.append(f"- {w['note']}.")
+        for key, label in (("val_loss_difference", "validation loss, winner - Llama (negative: winner better)"),
+                           ("proxy_difference", "proxy score, winner - Llama (positive: proxy prefers winner)")):
+            if key in w:
+                d = w[key]
+                lines.append(f"- {label}: {_f(d['mean'], '{:+.4f}')} (SE {_f(d['se'])}, 95 % CI "
+                             f"[{_f(d['lo'], '{:+.4f}')}, {_f(d['hi'], '{:+.4f}')}], {d['n_seeds']} paired seeds)")
+    if s["runs"]["failures"]:
+        lines += ["", "## Failed runs", ""]
+        lines += [f"- {f['key']}: {f['status']}: {f['error']}" for f in s["runs"]["failures"]]
+    return "\n".join(lines) + "\n"
+
+
+def _scatter(ax, lay: dict, pts: list[str]) -> None:
+    for x in pts:
+        v = lay[x]
+        color = "tab:blue" if v["n_attention"] >= MIN_ATTENTION else "tab:gray"
+        err = [0 if not math.isfinite(e) else e for e in (v["proxy_se"], v["val_loss_se"])]
+        ax.errorbar(v["proxy_mean"], v["val_loss_mean"], xerr=err[0], yerr=err[1], fmt="o", color=color, capsize=3)
+        ax.annotate(x, (v["proxy_mean"], v["val_loss_mean"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xlabel("proxy score (mean over seeds; higher is better)")
+    ax.grid(alpha=0.3)
+
+
+def plot(summary: dict[str, Any], path: Path) -> Path | None:
+    """Scatter of proxy score vs validation loss with seed standard errors as bars: all layouts (left)
+    and the decision region of layouts with >= 2 attention layers (right), with their Spearman CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lay = summary["layouts"]
+    pts = [x for x in lay if lay[x]["proxy_seeds"] and lay[x]["truth_seeds"]]
+    region = [x for x in pts if lay[x]["n_attention"] >= MIN_ATTENTION]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), dpi=110)
+    for ax, subset, key, title in ((axes[0], pts, "all", "all layouts"),
+                                   (axes[1], region, f"ge{MIN_ATTENTION}A", f">= {MIN_ATTENTION} attention layers")):
+        _scatter(ax, lay, subset)
+        c = summary["correlation"][key]["spearman"]
+        ax.set_title(f"{title}: Spearman {_ci(c, '{:+.2f}')}", fontsize=9)
+    axes[0].set_ylabel(f"validation loss, nats/byte ({_f(summary['main_tokens'], '{:,}')} tokens; lower is better)")
+    fig.suptitle("Proxy score vs real-text ground truth (bars: standard error over seeds)", fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _clean(obj):
+    """NaN -> None so that summary.json is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return _clean(float(obj))
+    return obj
+
+
+def write_report(run_dir: Path, truth_rows: list[dict], proxy_rows: list[dict], *, settings=None,
+                 winner: str | None = None, layouts: list[str] | None = None) -> dict[str, Any]:
+    """Write ``summary.json``, ``fidelity.md`` and ``fidelity.png`` atomically into ``run_dir``."""
+    from composer.checkpoint import write_json
+
+    summary = build_summary(truth_rows, proxy_rows, settings=settings.to_dict() if settings else None,
+                            winner=winner, layouts=layouts)
+    write_json(run_dir / "summary.json", _clean(summary))
+    md = run_dir / "fidelity.md"
+    tmp = md.with_name(".fidelity.md.tmp")
+    tmp.write_text(render_markdown(summary))
+    tmp.replace(md)
+    plot(summary, run_dir / "fidelity.png")
+    return summary

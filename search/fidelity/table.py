@@ -1,0 +1,57 @@
+"""The study's two tables, each one parquet file rewritten whole and atomically after every row.
+
+- ``fidelity.parquet``: one row per ground-truth training run (``TRUTH_COLUMNS``).
+- ``proxy.parquet``: one row per proxy evaluation of a (layout, seed) (``PROXY_COLUMNS``).
+
+pandas and pyarrow only: a notebook reads them without JAX.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+__all__ = ["TRUTH_FILE", "PROXY_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "read_table", "write_table"]
+
+TRUTH_FILE = "fidelity.parquet"
+PROXY_FILE = "proxy.parquet"
+
+TRUTH_COLUMNS = (
+    "key", "layout", "n_attention", "seed", "tokens", "steps", "scale", "rule", "target_pattern", "arch_id",
+    "params", "non_embedding_params", "val_loss", "val_loss_se", "val_bpb", "val_accuracy", "val_tokens",
+    "train_loss", "wall_s", "tokens_per_s", "compile_s", "status", "error", "device", "finished_at",
+)
+"""``val_loss`` is nats per byte on the fixed validation windows; ``val_bpb`` = ``val_loss / ln 2``."""
+
+PROXY_COLUMNS = ("layout", "seed", "protocol", "score", "tasks_json", "source", "wall_s")
+
+
+def read_table(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The table at ``path`` (an empty frame with ``columns`` when it does not exist yet)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        from composer.errors import UsageError
+
+        raise UsageError(f"{path} is not a readable parquet file ({type(e).__name__}); restore it or move it "
+                         "away to start that table afresh") from None
+
+
+def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike, columns: tuple[str, ...]) -> Path:
+    """Write ``rows`` with ``columns`` first, atomically (temporary file, then ``os.replace``)."""
+    path = Path(path)
+    df = pd.DataFrame(list(rows))
+    for c in columns:
+        if c not in df.columns:
+            df[c] = pd.Series([None] * len(df), dtype=object)
+    df = df[list(columns) + [c for c in df.columns if c not in columns]]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,81 @@
+"""Rank statistics against scipy, bootstrap coverage on synthetic studies, paired differences."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from search.fidelity.stats import bootstrap_rank_ci, kendall, paired_difference, spearman
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rank_correlations_match_scipy_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 5, size=(4, 11)).astype(float)  # many ties
+    y = x + rng.integers(-2, 3, size=(4, 11))
+    for i in range(4):
+        assert spearman(x[i], y[i]) == pytest.approx(sps.spearmanr(x[i], y[i]).statistic, abs=1e-12)
+        assert kendall(x[i], y[i]) == pytest.approx(sps.kendalltau(x[i], y[i]).statistic, abs=1e-12)
+    assert np.allclose(spearman(x, y), [sps.spearmanr(a, b).statistic for a, b in zip(x, y)])
+
+
+def test_hand_computed_cases():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall([1, 2, 3], [3, 2, 1]) == -1.0
+    assert kendall([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)  # 5 concordant, 1 discordant
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def _synthetic(rng, n, rho, seeds, noise):
+    """Layout qualities from a bivariate normal with correlation rho; seed noise on each side."""
+    cov = [[1, rho], [rho, 1]]
+    q = rng.multivariate_normal([0, 0], cov, size=n)
+    proxy = [list(q[i, 0] + noise * rng.standard_normal(seeds)) for i in range(n)]
+    loss = [list(-q[i, 1] + noise * rng.standard_normal(seeds)) for i in range(n)]
+    return proxy, loss
+
+
+def test_bootstrap_ci_covers_the_true_value():
+    """Population Spearman of seed means: rho_eff from the noise, then 6/pi asin(rho_eff / 2)."""
+    rho, seeds, noise, n = 0.7, 2, 0.5, 30
+    rho_eff = rho / (1 + noise**2 / seeds)
+    truth = 6 / math.pi * math.asin(rho_eff / 2)
+    rng = np.random.default_rng(0)
+    hits = 0
+    reps = 80
+    for r in range(reps):
+        proxy, loss = _synthetic(rng, n, rho, seeds, noise)
+        ci = bootstrap_rank_ci(proxy, loss, n_boot=400, seed=r)
+        hits += ci["lo"] <= truth <= ci["hi"]
+    assert hits / reps >= 0.85, f"coverage {hits / reps:.2f} for a nominal 95 % interval"
+
+
+def test_bootstrap_ci_separates_signal_from_none():
+    rng = np.random.default_rng(1)
+    strong = bootstrap_rank_ci(*_synthetic(rng, 20, 0.95, 2, 0.1), n_boot=500)
+    assert strong["lo"] > 0.5 and strong["value"] > 0.8
+    # With no correlation at all, a 95 % interval should hold 0 in most studies (not in every one).
+    holds = [(ci := bootstrap_rank_ci(*_synthetic(rng, 20, 0.0, 2, 0.1), n_boot=300, seed=k))["lo"] < 0 < ci["hi"]
+             for k in range(30)]
+    assert np.mean(holds) >= 0.8
+    kt = bootstrap_rank_ci(*_synthetic(rng, 20, 0.95, 2, 0.1), kind="kendall", n_boot=300)
+    assert kt["lo"] <= kt["value"] <= kt["hi"]
+
+
+def test_bootstrap_degenerate_sizes():
+    two = bootstrap_rank_ci([[1.0], [2.0]], [[2.0], [1.0]])
+    assert two["value"] == 1.0 and math.isnan(two["lo"])
+    with pytest.raises(ValueError):
+        bootstrap_rank_ci([[1.0]], [[1.0], [2.0]])
+
+
+def test_paired_difference_by_hand():
+    d = paired_difference({0: 3.0, 1: 3.2, 2: 3.1}, {0: 3.1, 1: 3.25, 2: 3.3, 7: 9.0})
+    diffs = np.array([-0.1, -0.05, -0.2])
+    assert d["n_seeds"] == 3 and d["mean"] == pytest.approx(diffs.mean())
+    se = diffs.std(ddof=1) / math.sqrt(3)
+    assert d["se"] == pytest.approx(se)
+    assert d["hi"] - d["mean"] == pytest.approx(sps.t.ppf(0.975, 2) * se)
+    one = paired_difference({0: 1.0}, {0: 2.0})
+    assert one["mean"] == -1.0 and math.isnan(one["lo"])
