@@ -38,7 +38,7 @@ data: $(STAMP)
 # tokens a run, 4 of them again at 4M tokens. Resumable: run it again to continue. Its report is
 # copied to experiments/results/fidelity_small.* whenever it stops.
 FIDELITY_ARGS ?= --name fidelity-small --scale small --tokens 1M --seeds 2 \
-	--patterns MMMMMM,AMMMMM,AAAAAA,AMAMAM,AMMAMM,AAMMMM,MMMMAA,MAMAMA,AAAMMM,MAAMMM,SMSMAM,GMGMAM \
+	--patterns AAAMMM,AMAMAM,AAMMMM,MAAMMM,AMMAMM,MAMAMA,AAAAAA,MMMMAA,AMMMMM,MMMMMM,SMSMAM,GMGMAM \
 	--winner AAAMMM --proxy-from experiments/results/mad_discrimination.jsonl --proxy-seeds 3 \
 	--long-patterns AAAMMM,AMAMAM,MMMMAA,AMMMMM --long-tokens 4M
 fidelity: $(STAMP)

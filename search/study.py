@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from search.budget import is_evaluation
+from search.locks import run_lock
 from search.study_attrs import INTERRUPTED, KEY, REQUEUED_FROM, ROW, STATUS
 
 __all__ = ["HEARTBEAT_S", "GRACE_S", "default_url", "open_storage", "run_lock", "study_name", "recover",
@@ -65,23 +64,6 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 def study_name(run: str, part: str) -> str:
     return f"{run}/{part}"
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path, command: str = "composer search") -> Iterator[None]:
-    """Hold ``run_dir/.lock`` for the whole run: one driver per run folder."""
-    from composer.errors import UsageError
-
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    fd = os.open(Path(run_dir) / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"run folder {run_dir} is in use by another `{command}`") from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def set_attr(study: optuna.Study, trial: optuna.trial.FrozenTrial, key: str, value: Any) -> None:

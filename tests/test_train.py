@@ -191,3 +191,32 @@ def test_cli_train_refuses_a_model_too_big_for_host_memory(tmp_path, capsys):
     assert code == 2
     assert "GiB" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_validation_text_does_not_depend_on_the_seed(corpus):
+    from composer.train import validation_windows
+
+    src = TextSource(corpus)
+    a = validation_windows(src, CFG.replace(seed=0))
+    b = validation_windows(src, CFG.replace(seed=7))
+    assert a.shape == (CFG.eval_batches * CFG.batch_size, CFG.seq_len + 1) and np.array_equal(a, b)
+
+
+def test_two_seeds_score_the_same_windows_and_a_partial_last_batch(corpus):
+    """Evaluation over the whole split: a window count that is not a multiple of the batch is padded
+    and the padding dropped; the record names the windows and tokens scored and the loss SE."""
+    src = TextSource(corpus)
+    total = (src.num_tokens("validation") - 1) // CFG.seq_len
+    assert total % CFG.batch_size, "the test needs a partial last batch"
+    cfg = CFG.replace(steps=2, eval_every=0, eval_batches=total // CFG.batch_size + 5, checkpoint_every=0)
+    r0, r1 = (train(SPEC, src, cfg.replace(seed=s)) for s in (0, 1))
+    assert r0.eval_loss != r1.eval_loss and math.isfinite(r0.eval_loss_se) and r0.eval_loss_se > 0
+    from composer.steps import eval_step_fn
+    from composer.train import _evaluate, init_params, validation_windows
+
+    windows = validation_windows(src, cfg)
+    assert len(windows) == total
+    graphdef, params = init_params(SPEC, cfg)
+    loss, _, _ = _evaluate(eval_step_fn(graphdef), params, windows, CFG.batch_size)
+    full, _ = eval_step_fn(graphdef)(params, windows)  # one batch holding every window, no padding
+    assert loss == pytest.approx(float(np.mean(full)), rel=1e-5)

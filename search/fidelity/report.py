@@ -162,8 +162,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
               f"corpus {st.get('corpus')}, batch {st.get('batch_size')} x {st.get('seq_len')}, lr {st.get('lr')}, "
               f"validation on fixed windows of the held-out books. Proxy: {', '.join(s['proxy_protocols']) or 'none'}. "
               f"Runs ok: {s['runs']['ok']}, failed: {s['runs']['failed']}.", ""]
-    lines += ["| layout | #A | target pattern | proxy score (± SE, seeds) | val loss nats/byte (± SE, seeds) | bpb "
-              "| window SE | rank proxy | rank truth |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| layout | #A | target pattern | non-emb params | proxy score (± SE, seeds) | val loss nats/byte "
+              "(± SE, seeds) | bpb | window SE | rank proxy | rank truth |", "|---" * 10 + "|"]
     lay = s["layouts"]
     both = [x for x in lay if lay[x]["proxy_seeds"] and lay[x]["truth_seeds"]]
     rp = {x: i + 1 for i, x in enumerate(sorted(both, key=lambda x: -lay[x]["proxy_mean"]))}
@@ -171,7 +171,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     order = sorted(lay, key=lambda x: (lay[x]["val_loss_mean"] if math.isfinite(lay[x]["val_loss_mean"]) else 9e9))
     for x in order:
         v = lay[x]
-        lines.append(f"| {x} | {v['n_attention']} | {v['target_pattern'] or '-'} | {_f(v['proxy_mean'])} ± "
+        lines.append(f"| {x} | {v['n_attention']} | {v['target_pattern'] or '-'} | "
+                     f"{_f(v['non_embedding_params'], '{:,}')} | {_f(v['proxy_mean'])} ± "
                      f"{_f(v['proxy_se'])} ({len(v['proxy_seeds'])}) | {_f(v['val_loss_mean'])} ± "
                      f"{_f(v['val_loss_se'])} ({len(v['truth_seeds'])}) | {_f(v['val_bpb_mean'])} | "
                      f"{_f(v['window_se'])} | {rp.get(x, '-')} | {rt.get(x, '-')} |")
@@ -221,8 +222,10 @@ def _scatter(ax, lay: dict, pts: list[str]) -> None:
 def plot(summary: dict[str, Any], path: Path) -> Path | None:
     """Scatter of proxy score vs validation loss with seed standard errors as bars: all layouts (left)
     and the decision region of layouts with >= 2 attention layers (right), with their Spearman CIs."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:  # plotting is optional on a bare accelerator image; the numbers are all in the JSON
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

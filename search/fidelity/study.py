@@ -174,7 +174,7 @@ def _compute_missing_proxy(req: StudyRequest, tables: _Tables, cache: dict) -> N
 
 def run_study(req: StudyRequest) -> dict[str, Any]:
     """Run (or resume) the study and write its report; returns the summary."""
-    from search.study import run_lock
+    from search.locks import run_lock
 
     req.run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(req.run_dir, "composer fidelity"):
