@@ -35,13 +35,15 @@ data: $(STAMP)
 	$(BIN)/composer data
 
 # The committed ground-truth study (docs/fidelity.md): 12 layouts x 2 seeds at the small scale, 1M
-# tokens a run, 4 of them again at 4M tokens. Resumable: run it again to continue. Its report is
-# copied to experiments/results/fidelity_small.* whenever it stops.
+# tokens a run, 4 of them again at 4M tokens. Resumable: run it again to continue; a fresh clone
+# continues from the committed tables. Its report is copied to experiments/results/fidelity_small.*
+# whenever it stops.
 FIDELITY_ARGS ?= --name fidelity-small --scale small --tokens 1M --seeds 2 \
 	--patterns AAAMMM,AMAMAM,AAMMMM,MAAMMM,AMMAMM,MAMAMA,AAAAAA,MMMMAA,AMMMMM,MMMMMM,SMSMAM,GMGMAM \
 	--winner AAAMMM --proxy-from experiments/results/mad_discrimination.jsonl --proxy-seeds 3 \
 	--long-patterns AAAMMM,AMAMAM,MMMMAA,AMMMMM --long-tokens 4M
 fidelity: $(STAMP)
+	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-small experiments/results/fidelity_small
 	$(BIN)/composer fidelity $(FIDELITY_ARGS); status=$$?; \
 	$(BIN)/python experiments/fidelity_publish.py runs/fidelity-small experiments/results/fidelity_small; \
 	exit $$status

@@ -4,8 +4,12 @@ The search needs two things from an evaluator: the proxy ``spec`` of a layout *b
 (its ``arch_id`` plus the protocol label is the dedup key) and the result. ``EvaluatorConfig``
 is picklable so that worker processes build their own evaluator (and keep its compiled steps).
 
-Two kinds: ``mad`` adapts ``composer.mad.evaluate.Evaluator`` (JAX, imported lazily); ``fake`` is a
-deterministic analytic score for tests and for exercising the engine (hidden ``--evaluator fake``).
+Evaluators register by kind (``register_evaluator``), like primitives and searchers: ``mad`` adapts
+``composer.mad.evaluate.Evaluator`` (JAX, imported lazily); ``text`` trains a small byte-level LM on
+the real-text corpus (``search.text_evaluator``); ``fake`` is a deterministic analytic score for tests
+and for exercising the engine (hidden ``--evaluator fake``). A user adds one with a factory
+``config -> Evaluator`` under a new name. Whatever an evaluator returns is turned into one typed
+``Evaluation`` before it reaches the loop and the leaderboard.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import dataclasses
 import hashlib
 import os
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
-__all__ = ["Evaluator", "EvaluatorConfig", "EvalOutcome", "FakeEvaluator", "normalize_result", "FAKE_SLEEP_ENV",
-           "dedup_key", "run_one"]
+__all__ = ["Evaluator", "EvaluatorConfig", "EvalOutcome", "Evaluation", "FakeEvaluator", "normalize_result",
+           "FAKE_SLEEP_ENV", "dedup_key", "run_one", "register_evaluator", "EVALUATORS", "evaluator_kinds",
+           "kind_for_protocol"]
 
 FAKE_SLEEP_ENV = "COMPOSER_FAKE_EVAL_SLEEP"
 """Seconds the fake evaluator sleeps per call (lets tests interrupt a run mid-evaluation)."""
@@ -32,8 +37,42 @@ class Evaluator(Protocol):
     def spec(self, pattern: str) -> Any:
         """The proxy ``ArchSpec`` that ``pattern`` is trained as (no training; its ``arch_id`` dedups)."""
 
-    def __call__(self, pattern: str) -> dict[str, Any]:
-        """Evaluate ``pattern``; a dict with at least ``score`` (``normalize_result`` fills the rest)."""
+    def __call__(self, pattern: str) -> Any:
+        """Evaluate ``pattern``: an ``Evaluation``, or a dict / object with ``to_dict`` holding at least
+        ``score`` (``normalize_result`` turns it into an ``Evaluation``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a layout at one seed under one protocol: what every evaluator's result becomes.
+
+    ``score`` is the search objective (higher is better); ``tasks`` its parts (task -> value);
+    ``steps``/``tokens``/``wall_s``/``compile_s`` its cost; ``details`` anything the evaluator wants kept
+    (stored as ``tasks_json`` in the leaderboard).
+    """
+
+    score: float
+    protocol: str
+    tasks: dict[str, float] = dataclasses.field(default_factory=dict)
+    seed: int | None = None
+    pattern: str | None = None
+    arch_id: str | None = None
+    status: str = "ok"
+    steps: int | None = None
+    tokens: int | None = None
+    wall_s: float | None = None
+    compile_s: float | None = None
+    device: str | None = None
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        import math
+
+        if not isinstance(self.score, (int, float)) or isinstance(self.score, bool) or not math.isfinite(self.score):
+            raise ValueError(f"evaluation score must be a finite number, got {self.score!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +80,9 @@ class EvaluatorConfig:
     """Picklable recipe of an evaluator (built once per process)."""
 
     kind: str = "mad"
-    """``mad`` (the real MAD proxy) or ``fake`` (analytic, for tests)."""
+    """A registered evaluator kind: ``mad``, ``text``, ``fake`` or one a user registered."""
     protocol: str = "cpu"
-    """MAD protocol name (``cpu`` or ``paper``)."""
+    """Protocol name: a MAD protocol (``cpu``, ``paper``) or one that names its own kind (``text``)."""
     seed: int = 0
     """Training/data seed of every evaluation."""
     tasks: tuple[str, ...] | None = None
@@ -56,7 +95,8 @@ class EvaluatorConfig:
     @property
     def label(self) -> str:
         """Protocol label stored in rows; two fidelities never share a dedup key."""
-        label = self.protocol if self.kind == "mad" else f"fake-{self.protocol}"
+        kind = kind_for_protocol(self.protocol, self.kind)
+        label = self.protocol if kind in ("mad", "text") else f"{kind}-{self.protocol}"
         if self.tasks:
             label += "[" + ",".join(self.tasks) + "]"
         if self.steps_scale is not None and self.steps_scale != 1.0:
@@ -64,13 +104,10 @@ class EvaluatorConfig:
         return label
 
     def build(self) -> Evaluator:
-        if self.kind == "fake":
-            return FakeEvaluator(self)
-        if self.kind == "mad":
-            from search.mad_adapter import MadEvaluator
-
-            return MadEvaluator(self)
-        raise ValueError(f"evaluator: unknown kind {self.kind!r}; valid: mad, fake")
+        kind = kind_for_protocol(self.protocol, self.kind)
+        if kind not in EVALUATORS:
+            raise ValueError(f"evaluator: unknown kind {kind!r}; valid: {', '.join(EVALUATORS)}")
+        return EVALUATORS[kind](self)
 
 
 @dataclasses.dataclass
@@ -78,7 +115,7 @@ class EvalOutcome:
     """One finished evaluator call: the normalised result, or the error it raised."""
 
     pattern: str
-    result: dict[str, Any] | None
+    result: Evaluation | None
     error: str | None
     started_at: float
     finished_at: float
@@ -115,19 +152,67 @@ def _task_value(v: Any) -> float | None:
     return None
 
 
-def normalize_result(raw: Any, protocol: str) -> dict[str, Any]:
-    """A plain dict from an ``EvalResult``-like object or dict; ``tasks`` maps task -> float."""
+def normalize_result(raw: Any, protocol: str) -> Evaluation:
+    """The ``Evaluation`` of an evaluator's return value (an ``Evaluation``, a dict or an object with
+    ``to_dict``, e.g. the MAD ``EvalResult``); raises ``ValueError`` when it has no usable score."""
+    if isinstance(raw, Evaluation):
+        return raw if raw.protocol else dataclasses.replace(raw, protocol=protocol)
     d = raw.to_dict() if hasattr(raw, "to_dict") else dict(raw)
     if d.get("score") is None:
         raise ValueError("evaluator result has no score")
-    tasks = {str(k): _task_value(v) for k, v in (d.get("tasks") or {}).items()}
-    out = {k: d.get(k) for k in ("steps", "tokens", "wall_s", "compile_s", "device", "arch_id", "seed")}
+    out = {k: d.get(k) for k in ("steps", "tokens", "wall_s", "compile_s", "device", "arch_id", "seed", "pattern")}
     for key in ("steps", "tokens"):  # per-task dicts (MAD EvalResult) -> totals
         if isinstance(out[key], dict):
             out[key] = d.get(f"total_{key}", sum(out[key].values()))
-    out.update(score=float(d["score"]), tasks=tasks, protocol=d.get("protocol") or protocol,
-               task_details=d.get("details") or d.get("tasks") or {})
-    return out
+    tasks = {str(k): _task_value(v) for k, v in (d.get("tasks") or {}).items()}
+    return Evaluation(score=float(d["score"]), protocol=d.get("protocol") or protocol, tasks=tasks,
+                      details=d.get("details") or d.get("tasks") or {}, **out)
+
+
+EVALUATORS: dict[str, Callable[[EvaluatorConfig], Evaluator]] = {}
+"""Evaluator kind -> factory ``config -> Evaluator``."""
+
+_PROTOCOL_KINDS: dict[str, str] = {}
+"""Protocol names that select their own evaluator kind (``--protocol text`` -> ``text``)."""
+
+
+def register_evaluator(kind: str, *, protocols: tuple[str, ...] = ()):
+    """Decorator registering a factory ``config -> Evaluator`` under ``kind``.
+
+    ``protocols`` names protocols that select this kind by themselves (``--protocol text``).
+    """
+    def deco(factory):
+        if kind in EVALUATORS and EVALUATORS[kind] is not factory:
+            raise ValueError(f"evaluator kind {kind!r} is already registered")
+        EVALUATORS[kind] = factory
+        for name in protocols:
+            _PROTOCOL_KINDS[name] = kind
+        return factory
+
+    return deco
+
+
+def evaluator_kinds() -> tuple[str, ...]:
+    return tuple(EVALUATORS)
+
+
+def kind_for_protocol(protocol: str, kind: str) -> str:
+    """The evaluator kind that runs ``protocol`` (a protocol may name its own kind)."""
+    return _PROTOCOL_KINDS.get(protocol, kind)
+
+
+@register_evaluator("mad")
+def _mad(config: EvaluatorConfig) -> Evaluator:
+    from search.mad_adapter import MadEvaluator
+
+    return MadEvaluator(config)
+
+
+@register_evaluator("text", protocols=("text",))
+def _text(config: EvaluatorConfig) -> Evaluator:
+    from search.text_evaluator import TextEvaluator
+
+    return TextEvaluator(config)
 
 
 def _noise(pattern: str, seed: int) -> float:
@@ -179,3 +264,6 @@ class FakeEvaluator:
                 "seed": self.config.seed, "score": round(sum(tasks.values()) / len(tasks), 6), "tasks": tasks,
                 "steps": steps, "tokens": steps * 32 * 32 * len(tasks), "wall_s": time.time() - start,
                 "compile_s": 0.0, "device": "cpu (fake evaluator)"}
+
+
+register_evaluator("fake")(FakeEvaluator)

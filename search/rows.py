@@ -105,16 +105,18 @@ def build_row(*, outcome, evaluator, pattern: str, where: dict[str, Any], info: 
     from scaling.counting import total_params
 
     spec = evaluator.spec(pattern)
-    res = outcome.result or {}
-    seed = res.get("seed", getattr(getattr(evaluator, "config", None), "seed", None))
+    res = outcome.result
+    seed = res.seed if res is not None and res.seed is not None else getattr(getattr(evaluator, "config", None),
+                                                                             "seed", None)
     row: dict[str, Any] = dict(where)
     row.update(arch_id=arch_id(spec), pattern=pattern, run_length=run_length(pattern), n_layers=len(pattern),
                protocol=evaluator.protocol, seed=seed,
                status="ok" if outcome.error is None else "error", error=outcome.error,
-               score=res.get("score"), tasks=res.get("tasks") or {},
-               tasks_json=json.dumps(res.get("task_details") or {}, sort_keys=True, default=str),
-               steps=res.get("steps"), tokens=res.get("tokens"), wall_s=res.get("wall_s"),
-               compile_s=res.get("compile_s"), device=res.get("device"),
+               score=res.score if res else None, tasks=dict(res.tasks) if res else {},
+               tasks_json=json.dumps(res.details if res else {}, sort_keys=True, default=str),
+               steps=res.steps if res else None, tokens=res.tokens if res else None,
+               wall_s=res.wall_s if res else None, compile_s=res.compile_s if res else None,
+               device=res.device if res else None,
                proxy_params=total_params(spec), spec_json=spec.to_json(indent=None))
     row.update(target_columns(pattern, scale, rule))
     row.update(git_sha=info.git_sha, git_dirty=info.git_dirty, versions_json=json.dumps(info.versions, sort_keys=True),

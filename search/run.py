@@ -84,6 +84,11 @@ def _validate(settings: SearchSettings) -> None:
     if settings.rule not in RULES:
         raise UsageError(f"--rule: must be one of {', '.join(RULES)}, got {settings.rule!r}")
     get_searcher(settings.sampler)
+    from search.evaluators import EVALUATORS
+
+    if settings.evaluator not in EVALUATORS:
+        raise UsageError(f"--evaluator: unknown evaluator {settings.evaluator!r}; registered: "
+                         f"{', '.join(EVALUATORS)}")
     methods.stage_space(settings, 0, None)  # constraint errors surface here, as usage errors
 
 

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--rule", choices=("stack", "stretch", "auto"), help="extrapolation rule (default auto)")
     a("--objectives", type=_csv, help="score[,kv_cache|flops|params] (default score)")
     a("--primitives", type=_csv, help="shorthands to search over (default A,M)")
-    a("--protocol", help="MAD protocol of the evaluator (default cpu)")
+    a("--protocol", help="proxy protocol: a MAD protocol (cpu, paper) or text, a small LM on real text "
+      "(default cpu)")
     a("--tasks", type=_csv, help="subset of MAD tasks (default: all six)")
     a("--steps-scale", type=float, help="multiply the protocol's training steps (cheaper proxy)")
     a("--seed", type=int, help="seed of samplers, aggregator and evaluator (default 0)")
@@ -43,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--cap-basis", choices=("extrapolated", "width"), help="measure caps on the extrapolated spec (default) "
       "or at target widths and proxy depth")
     a("--quiet", action="store_true", default=None, help="no progress bar")
-    a("--evaluator", choices=("mad", "fake"), help=argparse.SUPPRESS)
+    a("--evaluator", help=argparse.SUPPRESS)  # a registered evaluator kind (search.evaluators.EVALUATORS)
 
 
 def _pairs(values, flag: str, key_type, value_type) -> list[tuple]:

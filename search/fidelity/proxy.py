@@ -93,22 +93,38 @@ def rows_from_file(path: Path) -> list[ProxyRow]:
     return _dedup(rows)
 
 
+def _evaluate(layout: str, seed: int, protocol: str, cache: dict) -> tuple[float, dict, str]:
+    """``(score, tasks, protocol label)`` of one proxy evaluation.
+
+    A MAD protocol reuses one evaluator (and its compiled runs) across seeds and layouts; any other
+    registered protocol (``text``, or a user's) is built through the evaluator registry per seed.
+    """
+    from search.evaluators import EvaluatorConfig, kind_for_protocol, normalize_result
+
+    if kind_for_protocol(protocol, "mad") == "mad":
+        from composer.mad.evaluate import Evaluator
+        from composer.mad.protocol import get_protocol
+
+        if protocol not in cache:
+            cache[protocol] = Evaluator(get_protocol(protocol))
+        result = cache[protocol].evaluate(layout, seed=seed)
+        return float(result.score), dict(result.tasks), result.protocol
+    key = (protocol, seed)
+    if key not in cache:
+        cache[key] = EvaluatorConfig(protocol=protocol, seed=seed).build()
+    evaluation = normalize_result(cache[key](layout), cache[key].protocol)
+    return evaluation.score, dict(evaluation.tasks), evaluation.protocol
+
+
 def compute_rows(layout: str, seeds: list[int], protocol: str, evaluator_cache: dict,
                  progress: Callable[[str], None] | None = None) -> list[ProxyRow]:
-    """Score ``layout`` on the MAD proxy for each seed (one evaluator reused across layouts)."""
-    from composer.mad.evaluate import Evaluator
-    from composer.mad.protocol import get_protocol
-
-    if protocol not in evaluator_cache:
-        evaluator_cache[protocol] = Evaluator(get_protocol(protocol))
-    evaluator = evaluator_cache[protocol]
+    """Score ``layout`` on the proxy ``protocol`` for each seed (evaluators reused across layouts)."""
     rows = []
     for seed in seeds:
         if progress:
-            progress(f"proxy {layout} seed {seed}")
+            progress(f"proxy {layout} seed {seed} ({protocol})")
         t0 = time.perf_counter()
-        result = evaluator.evaluate(layout, seed=seed)
-        rows.append({"layout": layout, "seed": seed, "protocol": result.protocol, "score": float(result.score),
-                     "tasks_json": json.dumps(result.tasks), "source": "computed",
-                     "wall_s": time.perf_counter() - t0})
+        score, tasks, label = _evaluate(layout, seed, protocol, evaluator_cache)
+        rows.append({"layout": layout, "seed": seed, "protocol": label, "score": score,
+                     "tasks_json": json.dumps(tasks), "source": "computed", "wall_s": time.perf_counter() - t0})
     return rows

@@ -103,12 +103,16 @@ def _winner_vs_llama(winner: str | None, proxy: dict, truth: dict) -> dict[str, 
 
 
 def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: dict | None = None,
-                  winner: str | None = None, layouts: list[str] | None = None, n_boot: int = 2000) -> dict[str, Any]:
+                  winner: str | None = None, layouts: list[str] | None = None, proxy_protocol: str | None = None,
+                  n_boot: int = 2000) -> dict[str, Any]:
     """Every number of the report, JSON-ready (NaN where a quantity is undefined).
 
     The study's layouts are those with a ground-truth run plus ``layouts``; proxy rows of other
-    layouts (an imported panel may hold more) are left out.
+    layouts (an imported panel may hold more) are left out, and so are rows of another protocol
+    than ``proxy_protocol`` (all protocols when ``None``).
     """
+    if proxy_protocol is not None:
+        proxy_rows = [r for r in proxy_rows if r.get("protocol") == proxy_protocol]
     ok = _ok(truth_rows)
     main, others = _budgets(ok)
     truth = _by_layout(ok, "val_loss", main)
@@ -264,12 +268,13 @@ def _clean(obj):
 
 
 def write_report(run_dir: Path, truth_rows: list[dict], proxy_rows: list[dict], *, settings=None,
-                 winner: str | None = None, layouts: list[str] | None = None) -> dict[str, Any]:
+                 winner: str | None = None, layouts: list[str] | None = None,
+                 proxy_protocol: str | None = None) -> dict[str, Any]:
     """Write ``summary.json``, ``fidelity.md`` and ``fidelity.png`` atomically into ``run_dir``."""
     from composer.checkpoint import write_json
 
     summary = build_summary(truth_rows, proxy_rows, settings=settings.to_dict() if settings else None,
-                            winner=winner, layouts=layouts)
+                            winner=winner, layouts=layouts, proxy_protocol=proxy_protocol)
     write_json(run_dir / "summary.json", _clean(summary))
     md = run_dir / "fidelity.md"
     tmp = md.with_name(".fidelity.md.tmp")

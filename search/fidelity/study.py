@@ -135,15 +135,20 @@ class _Tables:
         write_table(self.truth, self.truth_path, TRUTH_COLUMNS)
 
     def add_proxy(self, rows: list[dict[str, Any]]) -> int:
-        have = {(r["layout"], int(r["seed"])) for r in self.proxy}
-        new = [r for r in rows if (r["layout"], int(r["seed"])) not in have]
+        have = {_proxy_key(r) for r in self.proxy}
+        new = [r for r in rows if _proxy_key(r) not in have]
         if new:
             self.proxy += new
             write_table(self.proxy, self.proxy_path, PROXY_COLUMNS)
         return len(new)
 
-    def proxy_seeds_of(self, layout: str) -> set[int]:
-        return {int(r["seed"]) for r in self.proxy if r["layout"] == layout}
+    def proxy_seeds_of(self, layout: str, protocol: str) -> set[int]:
+        return {int(r["seed"]) for r in self.proxy if r["layout"] == layout and r.get("protocol") == protocol}
+
+
+def _proxy_key(row: dict[str, Any]) -> tuple[str, int, str]:
+    """A proxy evaluation is one (layout, seed, protocol): one study can hold several proxies."""
+    return row["layout"], int(row["seed"]), str(row.get("protocol"))
 
 
 def _eta(done_walls: list[float], remaining: int) -> str:
@@ -156,6 +161,7 @@ def _write_report(req: StudyRequest, tables: _Tables) -> None:
     from search.fidelity.report import write_report
 
     write_report(req.run_dir, tables.truth, tables.proxy, settings=req.settings, winner=req.winner,
+                 proxy_protocol=req.proxy_protocol,
                  layouts=list(dict.fromkeys(req.layouts + [j.layout for j in req.jobs])))
 
 
@@ -165,7 +171,7 @@ def _compute_missing_proxy(req: StudyRequest, tables: _Tables, cache: dict) -> N
     if not req.compute_proxy:
         return
     for layout in req.layouts:
-        missing = [s for s in req.proxy_seeds if s not in tables.proxy_seeds_of(layout)]
+        missing = [s for s in req.proxy_seeds if s not in tables.proxy_seeds_of(layout, req.proxy_protocol)]
         if missing:
             rows = compute_rows(layout, missing, req.proxy_protocol, cache, progress=lambda t: _say(req, t))
             tables.add_proxy(rows)

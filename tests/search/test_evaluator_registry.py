@@ -1,0 +1,81 @@
+"""The typed evaluation result, the evaluator registry and the ``text`` protocol."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from composer.cli import main
+from search import evaluators
+from search.evaluators import Evaluation, EvaluatorConfig, normalize_result, register_evaluator
+
+
+def test_evaluation_is_typed_and_refuses_a_non_finite_score():
+    e = normalize_result({"score": 0.5, "tasks": {"a": {"accuracy": 0.25}}, "steps": {"a": 3, "b": 4}}, "p")
+    assert isinstance(e, Evaluation) and e.tasks == {"a": 0.25} and e.steps == 7 and e.protocol == "p"
+    with pytest.raises(ValueError, match="finite"):
+        Evaluation(score=math.nan, protocol="p")
+    with pytest.raises(ValueError, match="no score"):
+        normalize_result({"tasks": {}}, "p")
+
+
+class _Const:
+    """A user's evaluator: scores a layout by its share of attention layers."""
+
+    def __init__(self, config):
+        self.config = config
+        self.protocol = config.label
+
+    def spec(self, pattern):
+        from composer.presets import spec_from_pattern
+
+        return spec_from_pattern(pattern, "proxy")
+
+    def __call__(self, pattern):
+        share = pattern.count("A") / len(pattern)
+        return Evaluation(score=share, protocol=self.protocol, tasks={"attention_share": share},
+                          seed=self.config.seed, pattern=pattern, steps=1, tokens=0, wall_s=0.0)
+
+
+@pytest.fixture
+def const_kind(monkeypatch):
+    monkeypatch.setattr(evaluators, "EVALUATORS", dict(evaluators.EVALUATORS))
+    register_evaluator("const")(_Const)
+    return "const"
+
+
+def test_a_registered_evaluator_runs_a_search_end_to_end(const_kind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["search", "--evaluator", const_kind, "--quiet", "--depth", "3", "--budget", "8", "--scale", "350M",
+                 "--name", "c"])
+    assert code == 0
+    df = pd.read_parquet(tmp_path / "runs" / "c" / "leaderboard.parquet")
+    ok = df[df["status"] == "ok"]
+    assert (ok["score"] == ok["pattern"].str.count("A") / 3).all()
+    assert set(ok["protocol"]) == {"const-cpu"} and "task_attention_share" in df.columns
+    assert EvaluatorConfig(kind=const_kind).build().protocol == "const-cpu"
+
+
+def test_unknown_evaluator_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--evaluator", "nope", "--quiet", "--budget", "2", "--scale", "350M"]) == 2
+    assert "unknown evaluator 'nope'" in capsys.readouterr().err
+
+
+def test_duplicate_kind_is_refused(const_kind):
+    with pytest.raises(ValueError, match="already registered"):
+        register_evaluator(const_kind)(lambda c: None)
+
+
+def test_text_protocol_scores_bits_per_byte_on_real_text():
+    """``--protocol text`` picks the text evaluator; a few steps on the corpus give a sane score."""
+    from search.text_evaluator import TextEvaluator, score_from_bpb
+
+    config = EvaluatorConfig(protocol="text", seed=0, steps_scale=0.02)
+    ev = config.build()
+    assert isinstance(ev, TextEvaluator) and ev.protocol == "text@steps*0.02"
+    a, b = ev("AMAM"), EvaluatorConfig(protocol="text", seed=1, steps_scale=0.02).build()("AMAM")
+    assert 0 < a.score < 1 and a.score == pytest.approx(score_from_bpb(a.tasks["text_bpb"]))
+    assert 1.0 < a.tasks["text_bpb"] < 8.0 and a.steps == 6 and a.seed == 0
+    assert a.score != b.score  # the seed changes the model, not the validation text
+    assert a.details["recipe"]["val_windows"] == b.details["recipe"]["val_windows"]
