@@ -24,6 +24,8 @@ from search import methods
 from search.aggregate import aggregate
 from search.backends import make_backend
 from search.evaluators import EvaluatorConfig, dedup_key
+from search.layout_view import FILENAME as LAYOUTS_FILE
+from search.layout_view import write_layouts
 from search.leaderboard import FILENAME, write_leaderboard
 from search.loop import Engine, Stage
 from search.progress import SearchProgress
@@ -242,6 +244,7 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         def on_record(row: dict[str, Any]) -> None:
             write_leaderboard(index.rows(), leaderboard)
+            write_layouts(index.rows(), run_dir / LAYOUTS_FILE)
             progress.advance(row)
 
         engine = Engine(run=settings.run_name, evaluator=evaluator, backend=backend, index=index,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from search.budget import UNIT
+from search.layout_view import per_layout
 from search.rows import OBJECTIVES, objective_values
 from search.settings import SearchSettings
 
-__all__ = ["build_summary", "pareto_front", "target_block"]
+__all__ = ["build_summary", "pareto_front", "target_block", "winner_margin"]
 
 _TARGET_KEYS = ("pattern", "n_layers", "params", "non_embedding_params", "kv_cache_bytes", "flops_per_token",
                 "arch_id", "rule")
@@ -68,6 +69,32 @@ def build_summary(settings: SearchSettings, stages: list[dict[str, Any]], final:
                         "errors": sum(1 for r in rows if r["status"] != "ok")},
         "wall_s": round(wall_s, 1),
     }
+    summary["winner_vs_llama"] = winner_margin(rows, winner["pattern"], llama["pattern"])
+    summary["per_layout"] = per_layout(rows)
     if len(settings.objectives) > 1:
         summary["pareto_front"] = pareto_front(last, settings.objectives)
     return summary
+
+
+def winner_margin(rows: list[dict[str, Any]], winner: str, llama: str) -> dict[str, Any]:
+    """The winner's proxy score minus the Llama layout's, over their seeds, with the verdict.
+
+    A win is claimed only when the 95 % interval excludes zero (``search.stats.margin``); with one
+    seed per layout the noise is unknown and no win is claimed, whatever the point difference.
+    """
+    from search.layout_view import seed_scores
+    from search.stats import margin
+
+    a, b = seed_scores(rows, winner), seed_scores(rows, llama)
+    out = {"winner": winner, "llama": llama, "winner_seeds": sorted(a), "llama_seeds": sorted(b),
+           **margin(a, b)}
+    if winner == llama:
+        out["verdict"] = "the winner is the Llama layout"
+    elif out["significant"]:
+        better = "better" if out["mean"] > 0 else "worse"
+        out["verdict"] = f"{better} than Llama: the 95 % interval excludes zero"
+    elif min(len(a), len(b)) < 2:
+        out["verdict"] = "no claim: one seed on a side, so the noise of the margin is unknown"
+    else:
+        out["verdict"] = "no claim: the 95 % interval includes zero"
+    return out

@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as sps
 
+from search.stats import paired_difference  # re-exported: the report pairs runs by seed
+
 __all__ = ["spearman", "kendall", "bootstrap_rank_ci", "paired_difference", "rank_corr"]
 
 
@@ -98,23 +100,4 @@ def bootstrap_rank_ci(proxy: Sequence[Sequence[float]], truth_loss: Sequence[Seq
     if stat.size:
         alpha = (1 - level) / 2
         out["lo"], out["hi"] = (float(q) for q in np.quantile(stat, [alpha, 1 - alpha]))
-    return out
-
-
-def paired_difference(a: dict[int, float], b: dict[int, float], *, level: float = 0.95) -> dict[str, float]:
-    """Mean of ``a[s] - b[s]`` over the seeds both have, its standard error and Student-t interval.
-
-    Seeds pair the runs: the same data order and the same validation text, so the pairing removes
-    what the two runs share. With one seed the interval is undefined (NaN) and says so by being NaN.
-    """
-    seeds = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in seeds], float)
-    out = {"mean": math.nan, "se": math.nan, "lo": math.nan, "hi": math.nan, "n_seeds": len(seeds), "level": level}
-    if not len(d):
-        return out
-    out["mean"] = float(d.mean())
-    if len(d) >= 2:
-        se = float(d.std(ddof=1) / math.sqrt(len(d)))
-        half = float(sps.t.ppf(0.5 + level / 2, len(d) - 1)) * se
-        out.update(se=se, lo=out["mean"] - half, hi=out["mean"] + half)
     return out

@@ -1,0 +1,73 @@
+"""Differences of scores with their uncertainty, and the rule that calls a margin significant.
+
+A search ranks layouts by noisy scores, so a margin is reported with its standard error and a 95 %
+Student-t interval, and called significant only when that interval excludes zero. Paired by seed when
+both layouts were scored on the same seeds (the same data and initialisation stream, so what the two
+runs share cancels); otherwise Welch's unequal-variance interval. One seed on a side leaves the
+variance unknown: the interval is undefined (NaN) and the margin is never significant.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = ["paired_difference", "welch_difference", "margin", "mean_se"]
+
+
+def mean_se(values) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaN for an empty list; SE NaN for one value)."""
+    v = np.asarray(list(values), float)
+    if not v.size:
+        return math.nan, math.nan
+    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan)
+
+
+def _interval(mean: float, se: float, df: float, level: float) -> tuple[float, float]:
+    if not (math.isfinite(se) and df > 0):
+        return math.nan, math.nan
+    half = float(sps.t.ppf(0.5 + level / 2, df)) * se
+    return mean - half, mean + half
+
+
+def paired_difference(a: dict[int, float], b: dict[int, float], *, level: float = 0.95) -> dict[str, float]:
+    """Mean of ``a[s] - b[s]`` over the seeds both have, its standard error and Student-t interval."""
+    seeds = sorted(set(a) & set(b))
+    d = np.array([a[s] - b[s] for s in seeds], float)
+    mean, se = mean_se(d)
+    lo, hi = _interval(mean, se, len(d) - 1, level)
+    return {"mean": mean, "se": se, "lo": lo, "hi": hi, "n_seeds": len(seeds), "level": level, "paired": True}
+
+
+def welch_difference(a, b, *, level: float = 0.95) -> dict[str, float]:
+    """Difference of means ``mean(a) - mean(b)`` with Welch's standard error and interval."""
+    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
+    out = {"mean": math.nan, "se": math.nan, "lo": math.nan, "hi": math.nan, "n_a": int(a.size), "n_b": int(b.size),
+           "level": level, "paired": False}
+    if not (a.size and b.size):
+        return out
+    out["mean"] = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return out
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if va + vb > 0 else a.size + b.size - 2
+    out["se"] = se
+    out["lo"], out["hi"] = _interval(out["mean"], se, df, level)
+    return out
+
+
+def margin(a: dict[int, float], b: dict[int, float], *, level: float = 0.95) -> dict[str, float]:
+    """``a`` minus ``b`` (seed -> score): paired when they share at least two seeds, else Welch.
+
+    Adds ``significant``: the interval lies wholly above or below zero.
+    """
+    common = set(a) & set(b)
+    if len(common) >= 2:
+        out = paired_difference(a, b, level=level)
+    else:
+        out = welch_difference(list(a.values()), list(b.values()), level=level)
+    out["significant"] = bool(math.isfinite(out["lo"]) and (out["lo"] > 0 or out["hi"] < 0))
+    return out
