@@ -20,7 +20,8 @@ BACKENDS = ("local", "ray")
 
 
 class Backend(Protocol):
-    def run(self, patterns: list[str]) -> list[EvalOutcome]: ...
+    def run(self, jobs: list) -> list[EvalOutcome]:
+        """Evaluate ``jobs`` (patterns, or ``(pattern, seed)`` pairs) and return outcomes in order."""
 
     def close(self) -> None: ...
 
@@ -31,8 +32,8 @@ class InlineBackend:
     def __init__(self, evaluator):
         self.evaluator = evaluator
 
-    def run(self, patterns: list[str]) -> list[EvalOutcome]:
-        return [run_one(self.evaluator, p) for p in patterns]
+    def run(self, jobs: list) -> list[EvalOutcome]:
+        return [run_one(self.evaluator, j) for j in jobs]
 
     def close(self) -> None:
         pass
@@ -46,8 +47,8 @@ def _init_worker(config: EvaluatorConfig) -> None:
     _WORKER_EVALUATOR = config.build()
 
 
-def _run_in_worker(pattern: str) -> EvalOutcome:
-    return run_one(_WORKER_EVALUATOR, pattern)
+def _run_in_worker(job) -> EvalOutcome:
+    return run_one(_WORKER_EVALUATOR, job)
 
 
 class ProcessBackend:
@@ -59,8 +60,8 @@ class ProcessBackend:
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_init_worker, initargs=(config,))
 
-    def run(self, patterns: list[str]) -> list[EvalOutcome]:
-        return list(self._pool.map(_run_in_worker, patterns))
+    def run(self, jobs: list) -> list[EvalOutcome]:
+        return list(self._pool.map(_run_in_worker, jobs))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -37,9 +37,9 @@ class Evaluator(Protocol):
     def spec(self, pattern: str) -> Any:
         """The proxy ``ArchSpec`` that ``pattern`` is trained as (no training; its ``arch_id`` dedups)."""
 
-    def __call__(self, pattern: str) -> Any:
-        """Evaluate ``pattern``: an ``Evaluation``, or a dict / object with ``to_dict`` holding at least
-        ``score`` (``normalize_result`` turns it into an ``Evaluation``)."""
+    def __call__(self, pattern: str, seed: int | None = None) -> Any:
+        """Evaluate ``pattern`` at ``seed`` (``None``: the configured seed): an ``Evaluation``, or a dict /
+        object with ``to_dict`` holding at least ``score`` (``normalize_result`` makes it an ``Evaluation``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,20 +121,48 @@ class EvalOutcome:
     finished_at: float
 
 
-def dedup_key(evaluator: Evaluator, pattern: str) -> str:
-    """``<arch_id>|<protocol>``: two evaluations with the same key are the same experiment."""
+Job = tuple[str, "int | None"]
+"""What a backend evaluates: ``(pattern, seed)``; seed ``None`` is the evaluator's configured seed."""
+
+
+def dedup_key(evaluator: Evaluator, pattern: str, seed: int | None = None) -> str:
+    """``<arch_id>|<protocol>`` at the configured seed, ``<arch_id>|<protocol>|s<seed>`` at another one:
+    two evaluations with the same key are the same experiment."""
     from composer.spec import arch_id
 
-    return f"{arch_id(evaluator.spec(pattern))}|{evaluator.protocol}"
+    key = f"{arch_id(evaluator.spec(pattern))}|{evaluator.protocol}"
+    base = getattr(getattr(evaluator, "config", None), "seed", None)
+    return key if seed is None or seed == base else f"{key}|s{seed}"
 
 
-def run_one(evaluator: Evaluator, pattern: str) -> EvalOutcome:
+def _takes_seed(evaluator: Evaluator) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(evaluator.__call__).parameters
+    except (TypeError, ValueError):
+        return True
+    return "seed" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def as_job(item: "str | Job") -> Job:
+    return (item, None) if isinstance(item, str) else (item[0], item[1])
+
+
+def run_one(evaluator: Evaluator, pattern: "str | Job", seed: int | None = None) -> EvalOutcome:
     """Call the evaluator, turning an exception into an error outcome (KeyboardInterrupt propagates)."""
     from composer.errors import UsageError
 
+    if not isinstance(pattern, str):
+        pattern, seed = as_job(pattern)
     start = time.time()
+    if seed is not None and not _takes_seed(evaluator):
+        return EvalOutcome(pattern, None, f"TypeError: evaluator {type(evaluator).__name__} has no seed argument; "
+                           "define __call__(self, pattern, seed=None) to be rescored on fresh seeds",
+                           start, time.time())
     try:
-        result = normalize_result(evaluator(pattern), evaluator.protocol)
+        raw = evaluator(pattern) if seed is None else evaluator(pattern, seed=seed)
+        result = normalize_result(raw, evaluator.protocol)
         return EvalOutcome(pattern, result, None, start, time.time())
     except UsageError:
         raise  # bad settings, not a bad layout
@@ -251,17 +279,17 @@ class FakeEvaluator:
             "memorization": 0.01 + 0.99 * (a > 0) * min(1.0, 0.5 + m / n),
         }
 
-    def __call__(self, pattern: str) -> dict[str, Any]:
+    def __call__(self, pattern: str, seed: int | None = None) -> dict[str, Any]:
         start = time.time()
         if self._sleep:
             time.sleep(self._sleep)
-        seed = self.config.seed
+        seed = self.config.seed if seed is None else seed
         tasks = {k: round(min(1.0, v + _noise(pattern + k, seed)), 6) for k, v in self.tasks(pattern).items()}
         if self.config.tasks:
             tasks = {k: v for k, v in tasks.items() if k in self.config.tasks}
         steps = round(100 * (self.config.steps_scale or 1.0))
         return {"arch_id": dedup_key(self, pattern).split("|")[0], "pattern": pattern, "protocol": self.protocol,
-                "seed": self.config.seed, "score": round(sum(tasks.values()) / len(tasks), 6), "tasks": tasks,
+                "seed": seed, "score": round(sum(tasks.values()) / len(tasks), 6), "tasks": tasks,
                 "steps": steps, "tokens": steps * 32 * 32 * len(tasks), "wall_s": time.time() - start,
                 "compile_s": 0.0, "device": "cpu (fake evaluator)"}
 

@@ -34,6 +34,7 @@ from search.study_attrs import (
     REPAIRED,
     REQUEUED_FROM,
     ROW,
+    SEED,
     STATUS,
 )
 
@@ -68,6 +69,8 @@ class _Pending:
     block: str
     full: str
     key: str
+    seed: int | None = None
+    """Evaluation seed; ``None`` is the run's."""
 
 
 class Engine:
@@ -106,12 +109,13 @@ class Engine:
             if self.heartbeat is not None:
                 for i in ids:
                     self.heartbeat.track(i)
-            return self.backend.run([p.full for p in batch])
+            return self.backend.run([(p.full, p.seed) for p in batch])
         except BaseException:  # Ctrl-C / SystemExit: leave the study resumable, nothing RUNNING
             for p in batch:
                 p.trial.set_user_attr(INTERRUPTED, True)
                 study.tell(p.trial, state=TrialState.FAIL, skip_if_finished=True)
-                study.enqueue_trial(dict(p.trial.params), user_attrs={REQUEUED_FROM: p.trial.number})
+                attrs = {REQUEUED_FROM: p.trial.number, **({SEED: p.seed} if p.seed is not None else {})}
+                study.enqueue_trial(dict(p.trial.params), user_attrs=attrs)
             raise
         finally:
             if self.heartbeat is not None:
@@ -183,24 +187,29 @@ class Engine:
         study.enqueue_trial(stage.space.params(block), user_attrs={REPAIRED: True})
         return True
 
-    def evaluate_layouts(self, study: optuna.Study, patterns: list[str], stage_index: int) -> None:
-        """Evaluate given full layouts once each (the final phase), skipping known ones."""
+    def evaluate_layouts(self, study: optuna.Study, patterns: list[str], stage_index: int,
+                         seeds: tuple[int | None, ...] = (None,)) -> None:
+        """Evaluate given full layouts once at each of ``seeds`` (the final phase), skipping known ones.
+
+        Seed ``None`` is the run's seed; other seeds are stored on the queued trial, so an interrupted
+        phase re-queues exactly the (layout, seed) pairs it had not finished."""
         space = SearchSpace(tuple(sorted(set("".join(patterns)))), depth=len(patterns[0]))
-        stage = Stage(stage_index, study.study_name, space, len(patterns), None, phase="final")
-        for _ in range(len(patterns) + 1):
-            todo = list(dict.fromkeys(p for p in patterns if dedup_key(self.evaluator, p) not in self.index))
+        jobs = [(p, s) for p in patterns for s in seeds]
+        stage = Stage(stage_index, study.study_name, space, len(jobs), None, phase="final")
+        for _ in range(len(jobs) + 1):
+            todo = list(dict.fromkeys(j for j in jobs if dedup_key(self.evaluator, *j) not in self.index))
             if not todo:
                 return
             waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if not waiting:  # re-queued layouts of an interrupted final phase come first
-                for p in todo:
-                    study.enqueue_trial(space.params(p))
+                for p, s in todo:
+                    study.enqueue_trial(space.params(p), user_attrs={SEED: s} if s is not None else None)
             batch = []
             for _ in range(len(waiting) or len(todo)):
                 study.sampler = optuna.samplers.RandomSampler(seed=self.seed)
                 trial = study.ask(space.distributions())
-                block = space.block(trial.params)
-                batch.append(_Pending(trial, block, block, dedup_key(self.evaluator, block)))
+                block, seed = space.block(trial.params), trial.user_attrs.get(SEED)
+                batch.append(_Pending(trial, block, block, dedup_key(self.evaluator, block, seed), seed))
             for pending, outcome in zip(batch, self._evaluate(study, batch)):
                 if pending.key not in self.index:
                     self._record(study, stage, pending, outcome)

@@ -51,8 +51,9 @@ class MadEvaluator:
     def spec(self, pattern: str) -> Any:
         return self._inner.proxy_spec(pattern)
 
-    def __call__(self, pattern: str) -> dict[str, Any]:
-        result = self._inner.evaluate(pattern, seed=self.config.seed, tasks=self.config.tasks)
+    def __call__(self, pattern: str, seed: int | None = None) -> dict[str, Any]:
+        seed = self.config.seed if seed is None else seed
+        result = self._inner.evaluate(pattern, seed=seed, tasks=self.config.tasks)
         d = result.to_dict()
         if self._device is None:
             self._device = _device()

@@ -20,8 +20,8 @@ class _EvalActor:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         self._evaluator = config.build()
 
-    def evaluate(self, pattern: str) -> EvalOutcome:
-        return run_one(self._evaluator, pattern)
+    def evaluate(self, job) -> EvalOutcome:
+        return run_one(self._evaluator, job)
 
 
 class RayBackend:
@@ -38,8 +38,8 @@ class RayBackend:
         actor = ray.remote(num_cpus=1)(_EvalActor)
         self._actors = [actor.remote(config) for _ in range(max(1, workers))]
 
-    def run(self, patterns: list[str]) -> list[EvalOutcome]:
-        refs = [self._actors[i % len(self._actors)].evaluate.remote(p) for i, p in enumerate(patterns)]
+    def run(self, jobs: list) -> list[EvalOutcome]:
+        refs = [self._actors[i % len(self._actors)].evaluate.remote(j) for i, j in enumerate(jobs)]
         return self._ray.get(refs)
 
     def close(self) -> None:

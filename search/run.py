@@ -172,6 +172,11 @@ def _final_phase(ctx: RunContext, winner: str, progress: SearchProgress) -> dict
         progress.stage("final check", len(todo), 0)
     study = _open_study(ctx, "final")
     ctx.engine.evaluate_layouts(study, [winner, llama], stage_index=methods.n_stages(ctx.settings))
+    fresh = ctx.settings.fresh_seeds
+    if fresh:  # rescored on seeds the search never saw: the margin is measured there (winner's curse)
+        progress.stage("rescoring on fresh seeds", 2 * len(fresh), 0)
+        ctx.engine.evaluate_layouts(study, list(dict.fromkeys([winner, llama])),
+                                    stage_index=methods.n_stages(ctx.settings), seeds=fresh)
     rows = {}
     for role, pattern in (("winner", winner), ("llama", llama)):
         entry = ctx.engine.index.get(dedup_key(ctx.engine.evaluator, pattern))

@@ -15,7 +15,9 @@ from search.space import Constraints
 __all__ = ["SearchSettings", "METHODS", "MUTABLE_ON_RESUME", "parse_count", "resolve"]
 
 METHODS = ("oneshot", "end", "middle")
-MUTABLE_ON_RESUME = ("budget", "workers", "backend", "storage", "runs_dir", "resume", "quiet")
+FRESH_SEED_OFFSET = 10_000
+"""Fresh seeds start here above the run's seed, far from any seed a search evaluates at."""
+MUTABLE_ON_RESUME = ("budget", "workers", "backend", "storage", "runs_dir", "resume", "quiet", "final_seeds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +63,9 @@ class SearchSettings:
     """Subset of MAD tasks (default all)."""
     steps_scale: float | None = None
     """Multiply the protocol's training steps (a cheaper, lower-fidelity proxy)."""
+    final_seeds: int = 3
+    """Fresh seeds (never used by the search) at which the winner and the Llama layout are rescored;
+    the winner's margin is measured on them alone, against the winner's curse (0: no rescoring)."""
     runs_dir: str = "runs"
     resume: bool = False
     quiet: bool = False
@@ -83,10 +88,17 @@ class SearchSettings:
             raise ValueError(f"--objectives: unknown {bad}; valid: {', '.join(OBJECTIVES)}")
         if self.steps_scale is not None and self.steps_scale <= 0:
             raise ValueError(f"--steps-scale: must be > 0, got {self.steps_scale}")
+        if self.final_seeds < 0:
+            raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
         if self.workers < 1:
             raise ValueError(f"--workers: must be >= 1, got {self.workers}")
         if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
             raise ValueError(f"--name: use letters, digits, '.', '_' and '-', got {self.name!r}")
+
+    @property
+    def fresh_seeds(self) -> tuple[int, ...]:
+        """The ``final_seeds`` seeds of the winner's rescoring: disjoint from every seed the search uses."""
+        return tuple(self.seed + FRESH_SEED_OFFSET + i for i in range(self.final_seeds))
 
     @property
     def run_name(self) -> str:

@@ -5,12 +5,12 @@ so the leaderboard and the dedup index are rebuilt from the storage alone.
 """
 
 __all__ = ["STATUS", "KEY", "ROW", "INTERRUPTED", "DUPLICATE_OF", "REASON", "REQUEUED_FROM", "REPAIRED",
-           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT"]
+           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT", "SEED"]
 
 STATUS = "status"
 """One of ``OK``, ``ERROR``, ``DUPLICATE``, ``INFEASIBLE`` (interrupted trials carry ``INTERRUPTED``)."""
 KEY = "key"
-"""Dedup key ``<arch_id>|<protocol>`` of the evaluated layout."""
+"""Dedup key ``<arch_id>|<protocol>`` of the evaluated layout (``|s<seed>`` at another seed than the run's)."""
 ROW = "row"
 """The leaderboard row of an evaluation (a JSON object)."""
 INTERRUPTED = "interrupted"
@@ -21,6 +21,8 @@ REASON = "reason"
 """Why a layout was infeasible."""
 REQUEUED_FROM = "requeued_from"
 """Number of the interrupted trial a queued trial repeats."""
+SEED = "eval_seed"
+"""Seed of a queued evaluation at another seed than the run's (fresh-seed rescoring); absent = the run's."""
 REPAIRED = "repaired"
 """Set on a layout queued as the nearest untried neighbour of a proposal that was infeasible or known."""
 

@@ -69,25 +69,34 @@ def build_summary(settings: SearchSettings, stages: list[dict[str, Any]], final:
                         "errors": sum(1 for r in rows if r["status"] != "ok")},
         "wall_s": round(wall_s, 1),
     }
-    summary["winner_vs_llama"] = winner_margin(rows, winner["pattern"], llama["pattern"])
+    summary["winner_vs_llama"] = winner_margin(rows, winner["pattern"], llama["pattern"],
+                                               seeds=settings.fresh_seeds or None)
     summary["per_layout"] = per_layout(rows)
     if len(settings.objectives) > 1:
         summary["pareto_front"] = pareto_front(last, settings.objectives)
     return summary
 
 
-def winner_margin(rows: list[dict[str, Any]], winner: str, llama: str) -> dict[str, Any]:
+def winner_margin(rows: list[dict[str, Any]], winner: str, llama: str,
+                  seeds: tuple[int, ...] | None = None) -> dict[str, Any]:
     """The winner's proxy score minus the Llama layout's, over their seeds, with the verdict.
 
-    A win is claimed only when the 95 % interval excludes zero (``search.stats.margin``); with one
-    seed per layout the noise is unknown and no win is claimed, whatever the point difference.
+    ``seeds`` restricts both to the fresh seeds of the final rescoring: the winner was chosen for a
+    high score at the search's seed, so that score is biased upwards (the winner's curse); fresh seeds
+    are not. A win is claimed only when the 95 % interval excludes zero (``search.stats.margin``); with
+    one seed per layout the noise is unknown and no win is claimed, whatever the point difference.
     """
+    import math
+
     from search.layout_view import seed_scores
     from search.stats import margin
 
     a, b = seed_scores(rows, winner), seed_scores(rows, llama)
+    if seeds is not None:
+        a, b = ({s: v for s, v in x.items() if s in seeds} for x in (a, b))
     out = {"winner": winner, "llama": llama, "winner_seeds": sorted(a), "llama_seeds": sorted(b),
-           **margin(a, b)}
+           "fresh_seeds": seeds is not None, **margin(a, b)}
+    out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
     if winner == llama:
         out["verdict"] = "the winner is the Llama layout"
     elif out["significant"]:

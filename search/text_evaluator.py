@@ -61,22 +61,23 @@ class TextEvaluator:
 
         return spec_from_pattern(pattern, self.recipe.scale)
 
-    def __call__(self, pattern: str) -> Evaluation:
+    def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         import jax
 
         from composer.spec import arch_id
         from composer.train import TrainConfig, train
 
         r = self.recipe
+        seed = self.config.seed if seed is None else seed
         spec = self.spec(pattern)
-        config = TrainConfig(steps=r.steps, batch_size=r.batch_size, seq_len=r.seq_len, lr=r.lr, seed=self.config.seed,
+        config = TrainConfig(steps=r.steps, batch_size=r.batch_size, seq_len=r.seq_len, lr=r.lr, seed=seed,
                              eval_every=0, eval_batches=math.ceil(r.val_windows / r.batch_size), log_every=25)
         t0 = time.perf_counter()
         result = train(spec, self.source, config)
         bpb = result.eval_loss / math.log(2)
         device = jax.devices()[0]
         return Evaluation(score=score_from_bpb(bpb), protocol=self.protocol, tasks={"text_bpb": bpb},
-                          seed=self.config.seed, pattern=pattern, arch_id=arch_id(spec), steps=r.steps,
+                          seed=seed, pattern=pattern, arch_id=arch_id(spec), steps=r.steps,
                           tokens=r.steps * config.tokens_per_step, wall_s=time.perf_counter() - t0,
                           compile_s=result.compile_seconds, device=f"{device.platform}:{device.device_kind}",
                           details={"text_bpb": bpb, "val_loss_se": result.eval_loss_se,

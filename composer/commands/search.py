@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--tasks", type=_csv, help="subset of MAD tasks (default: all six)")
     a("--steps-scale", type=float, help="multiply the protocol's training steps (cheaper proxy)")
     a("--seed", type=int, help="seed of samplers, aggregator and evaluator (default 0)")
+    a("--final-seeds", type=int, help="fresh seeds at which the winner and the Llama layout are rescored; "
+      "the winner's margin is measured on them (default 3; 0: none)")
     a("--name", help="run name: folder runs/<name> (default <method>-<depth>L-<scale>-seed<seed>)")
     a("--runs-dir", help="parent folder of runs (default runs)")
     a("--storage", help="SQLAlchemy URL of the Optuna storage (default: SQLite in the run folder)")
@@ -67,7 +69,7 @@ def _given(args: argparse.Namespace) -> dict:
 
     keys = ("budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "objectives",
             "primitives", "protocol", "tasks", "steps_scale", "seed", "name", "runs_dir", "storage",
-            "resume", "workers", "backend", "quiet", "evaluator")
+            "resume", "workers", "backend", "quiet", "evaluator", "final_seeds")
     given = {k: getattr(args, k) for k in keys}
     limits = {}
     if any(v is not None for v in (args.min_share, args.max_share, args.fixed, args.max_params,
@@ -90,6 +92,11 @@ def _report(summary: dict) -> None:
           f"score {llama_score}")
     print(f"at {t['scale']:<9}   {t['run_length']} ({t['n_layers']} layers, {t['rule']})  params {t['params']:,}  "
           f"KV {t['kv_cache_bytes']:,} B  (llama {llama['target']['kv_cache_bytes']:,} B)")
+    m = summary.get("winner_vs_llama") or {}
+    if m:
+        ci = "n/a" if m.get("lo") is None else f"[{m['lo']:+.4f}, {m['hi']:+.4f}]"
+        mean = "n/a" if m.get("mean") is None else f"{m['mean']:+.4f}"
+        print(f"margin         winner - llama {mean}, 95 % CI {ci} on seeds {m.get('winner_seeds')}: {m['verdict']}")
     print(f"evaluations    {summary['budget']['used']} of budget {summary['budget']['effective']} "
           f"(asked {summary['budget']['requested']})   run folder: {summary['run_dir']}")
 

@@ -18,7 +18,13 @@ def test_oneshot_writes_every_output(cli, tmp_path):
     s = _summary(tmp_path, "one")
     df = read_leaderboard(run)
     assert s["budget"]["used"] == 6 and len(df[df.phase == "search"]) == 6
-    assert df.arch_id.is_unique and (df.status == "ok").all()
+    assert not df.duplicated(["arch_id", "seed"]).any() and (df.status == "ok").all()
+    fresh = df[df.seed >= 10_000]  # the winner and Llama rescored on three fresh seeds, outside the budget
+    assert set(fresh.phase) == {"final"} and set(fresh.pattern) == {s["proxy"]["pattern"], "AMAM"}
+    assert sorted(set(fresh.seed)) == [10_000, 10_001, 10_002]
+    m = s["winner_vs_llama"]
+    assert m["fresh_seeds"] and m["winner_seeds"] == [10_000, 10_001, 10_002] and "verdict" in m
+    assert (run / "layouts.parquet").exists()
     spec = load_spec(str(run / "winner_100M.json"))
     assert spec.d_model == 1024 and spec.pattern == s["target"]["pattern"]
     assert s["proxy"]["pattern"] in set(df.pattern)  # the winner and the Llama layout are always evaluated

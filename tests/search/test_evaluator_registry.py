@@ -31,10 +31,11 @@ class _Const:
 
         return spec_from_pattern(pattern, "proxy")
 
-    def __call__(self, pattern):
+    def __call__(self, pattern, seed=None):
         share = pattern.count("A") / len(pattern)
+        seed = self.config.seed if seed is None else seed
         return Evaluation(score=share, protocol=self.protocol, tasks={"attention_share": share},
-                          seed=self.config.seed, pattern=pattern, steps=1, tokens=0, wall_s=0.0)
+                          seed=seed, pattern=pattern, steps=1, tokens=0, wall_s=0.0)
 
 
 @pytest.fixture
@@ -53,6 +54,7 @@ def test_a_registered_evaluator_runs_a_search_end_to_end(const_kind, tmp_path, m
     ok = df[df["status"] == "ok"]
     assert (ok["score"] == ok["pattern"].str.count("A") / 3).all()
     assert set(ok["protocol"]) == {"const-cpu"} and "task_attention_share" in df.columns
+    assert (df["status"] == "ok").all() and (df["seed"] >= 10_000).sum() > 0  # rescored on fresh seeds too
     assert EvaluatorConfig(kind=const_kind).build().protocol == "const-cpu"
 
 
@@ -79,3 +81,17 @@ def test_text_protocol_scores_bits_per_byte_on_real_text():
     assert 1.0 < a.tasks["text_bpb"] < 8.0 and a.steps == 6 and a.seed == 0
     assert a.score != b.score  # the seed changes the model, not the validation text
     assert a.details["recipe"]["val_windows"] == b.details["recipe"]["val_windows"]
+
+
+def test_an_evaluator_without_a_seed_argument_gets_a_clear_error_row():
+    from search.evaluators import run_one
+
+    class NoSeed:
+        protocol = "x"
+
+        def __call__(self, pattern):
+            return {"score": 1.0}
+
+    assert run_one(NoSeed(), "AM").result.score == 1.0
+    out = run_one(NoSeed(), ("AM", 10_000))
+    assert out.result is None and "seed=None" in out.error

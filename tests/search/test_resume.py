@@ -58,7 +58,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     subprocess.run(_cmd("--name", "killed", "--resume"), cwd=tmp_path, env=env, check=True, timeout=300)
     resumed = read_leaderboard(tmp_path / "runs" / "killed")
     _same(clean, resumed)
-    assert resumed.arch_id.is_unique
+    assert not resumed.duplicated(["arch_id", "seed"]).any()
     kept = resumed.set_index("eval_index").loc[before.eval_index, "started_at"]
     assert list(kept) == list(before.started_at)  # rows written before the kill are the same rows
     study = optuna.load_study(study_name="killed/stage0", storage=storage)
@@ -71,11 +71,11 @@ def test_ctrl_c_leaves_nothing_running_and_resume_matches(cli, tmp_path, monkeyp
     calls = {"n": 0}
     original = FakeEvaluator.__call__
 
-    def flaky(self, pattern):
+    def flaky(self, pattern, seed=None):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
-        return original(self, pattern)
+        return original(self, pattern, seed)
 
     monkeypatch.setattr(FakeEvaluator, "__call__", flaky)
     assert cli(*args, "--name", "cut") == 130
@@ -90,10 +90,10 @@ def test_ctrl_c_leaves_nothing_running_and_resume_matches(cli, tmp_path, monkeyp
 def test_evaluator_errors_are_rows_and_count(cli, tmp_path, monkeypatch):
     original = FakeEvaluator.__call__
 
-    def broken(self, pattern):
+    def broken(self, pattern, seed=None):
         if pattern.startswith("MM"):
             raise FloatingPointError("loss is NaN")
-        return original(self, pattern)
+        return original(self, pattern, seed)
 
     monkeypatch.setattr(FakeEvaluator, "__call__", broken)
     assert cli("--budget", "16", "--depth", "4", "--name", "err") == 0
