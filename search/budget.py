@@ -1,7 +1,8 @@
 """The one unit of ``--budget``: a finished evaluation of a new layout.
 
-An *evaluation* is one evaluator call on a layout whose dedup key (``arch_id`` and protocol) had not
-been evaluated before in this run, that ran to its end: it returned a score (status ``ok``) or raised
+An *evaluation* is one evaluator call on a (layout, seed) whose dedup key (``arch_id``, protocol and
+seed) had not been evaluated before in this run, that ran to its end (the seed rungs of successive
+halving count like the search's own proposals): it returned a score (status ``ok``) or raised
 (status ``error``; the layout is not retried, as the failure is usually deterministic).
 Not counted: duplicates the sampler proposed (answered from the stored value without evaluating),
 infeasible proposals (rejected before evaluating), and interrupted evaluations (re-queued, counted
@@ -17,8 +18,8 @@ from search.study_attrs import ERROR, OK, ROW, STATUS
 
 __all__ = ["UNIT", "COUNTED", "is_evaluation", "count_evaluations"]
 
-UNIT = ("one finished evaluator call (score or error) on a layout whose arch_id and protocol were not "
-        "evaluated before in this run; duplicates, infeasible proposals and interrupted calls do not count")
+UNIT = ("one finished evaluator call (score or error) on a (layout, seed) whose arch_id, protocol and seed were "
+        "not evaluated before in this run; duplicates, infeasible proposals and interrupted calls do not count")
 
 COUNTED = (OK, ERROR)
 

@@ -61,6 +61,8 @@ class Stage:
     searcher: Any
     """A ``search.searchers.Searcher``."""
     phase: str = "search"
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Columns added to every row of the stage (e.g. the rung)."""
 
 
 @dataclasses.dataclass
@@ -189,13 +191,21 @@ class Engine:
 
     def evaluate_layouts(self, study: optuna.Study, patterns: list[str], stage_index: int,
                          seeds: tuple[int | None, ...] = (None,)) -> None:
-        """Evaluate given full layouts once at each of ``seeds`` (the final phase), skipping known ones.
+        """Evaluate given full layouts once at each of ``seeds`` (the final phase), skipping known ones."""
+        self.evaluate_jobs(study, [(p, s) for p in patterns for s in seeds], stage_index, phase="final")
+
+    def evaluate_jobs(self, study: optuna.Study, jobs: list[tuple[str, int | None]], stage_index: int, *,
+                      phase: str, where: dict[str, Any] | None = None) -> None:
+        """Evaluate the given ``(layout, seed)`` jobs once each, skipping known ones.
 
         Seed ``None`` is the run's seed; other seeds are stored on the queued trial, so an interrupted
-        phase re-queues exactly the (layout, seed) pairs it had not finished."""
+        phase re-queues exactly the (layout, seed) pairs it had not finished. ``where`` adds columns
+        to the rows (e.g. the rung)."""
+        if not jobs:
+            return
+        patterns = [p for p, _ in jobs]
         space = SearchSpace(tuple(sorted(set("".join(patterns)))), depth=len(patterns[0]))
-        jobs = [(p, s) for p in patterns for s in seeds]
-        stage = Stage(stage_index, study.study_name, space, len(jobs), None, phase="final")
+        stage = Stage(stage_index, study.study_name, space, len(jobs), None, phase=phase, extra=where or {})
         for _ in range(len(jobs) + 1):
             todo = list(dict.fromkeys(j for j in jobs if dedup_key(self.evaluator, *j) not in self.index))
             if not todo:
@@ -220,7 +230,7 @@ class Engine:
     def _record(self, study: optuna.Study, stage: Stage, pending: _Pending, outcome: EvalOutcome) -> None:
         where = {"run": self.run, "study": study.study_name, "phase": stage.phase, "stage": stage.index,
                  "trial_number": pending.trial.number, "eval_index": len(self.index) + 1,
-                 "search_seed": self.seed, "sampler": self.sampler_name}
+                 "search_seed": self.seed, "sampler": self.sampler_name, **stage.extra}
         row = build_row(outcome=outcome, evaluator=self.evaluator, pattern=pending.full, where=where,
                         info=self.info, scale=self.scale, rule=self.rule)
         trial = pending.trial

@@ -24,8 +24,9 @@ from search import methods
 from search.aggregate import aggregate
 from search.backends import make_backend
 from search.evaluators import EvaluatorConfig, dedup_key
+from search.halving import ETA, plan_rung, rung0_budget
 from search.layout_view import FILENAME as LAYOUTS_FILE
-from search.layout_view import write_layouts
+from search.layout_view import per_layout, write_layouts
 from search.leaderboard import FILENAME, write_leaderboard
 from search.loop import Engine, Stage
 from search.progress import SearchProgress
@@ -109,7 +110,36 @@ def _stage(ctx: RunContext, index: int, budget: int, previous: str | None) -> St
         raise UsageError(f"--sampler exhaustive: the space of {space.size} layouts is too large to enumerate")
     searcher = get_searcher("exhaustive" if n is not None and (n <= budget or s.sampler == "exhaustive")
                             else s.sampler)
-    return Stage(index, study_name(s.run_name, f"stage{index}"), space, min(budget, n or budget), searcher)
+    rung0 = rung0_budget(budget, n, s.rung_share)
+    return Stage(index, study_name(s.run_name, f"stage{index}"), space, min(budget, rung0), searcher)
+
+
+def _stage_rows(ctx: RunContext, study: optuna.Study) -> list[dict[str, Any]]:
+    """Successful rows of a stage: its search study and its seed rungs."""
+    name = study.study_name
+    return [r for r in ctx.engine.index.rows()
+            if (r["study"] == name or r["study"].startswith(name + "-rung")) and r["status"] == "ok"]
+
+
+def _run_rungs(ctx: RunContext, stage: Stage, study: optuna.Study, budget: int) -> list[dict[str, Any]]:
+    """Successive halving over seeds with what the stage's budget has left (``search.halving``)."""
+    s = ctx.settings
+    first = [r for r in ctx.engine.index.rows() if r["study"] == study.study_name and r["status"] == "ok"]
+    n0 = len({r["pattern"] for r in first})
+    report, used, r = [], ctx.engine.used(study), 1
+    while True:
+        rung = _open_study(ctx, f"stage{stage.index}-rung{r}")
+        earlier = [row for row in _stage_rows(ctx, study) if row.get("rung") is None or row["rung"] < r]
+        jobs = plan_rung(earlier, r, n0, s.seed, budget - used)
+        if not jobs:
+            return report
+        ctx.engine.evaluate_jobs(rung, [(p, None if seed == s.seed else seed) for p, seed in jobs], stage.index,
+                                 phase="search", where={"rung": r})
+        made = ctx.engine.used(rung)
+        report.append({"rung": r, "layouts": len({p for p, _ in jobs}), "seeds_per_layout": ETA**r,
+                       "evaluations": made})
+        used += made
+        r += 1
 
 
 def _stage_winner(ctx: RunContext, study: optuna.Study, stage: Stage, last: bool) -> str:
@@ -117,17 +147,16 @@ def _stage_winner(ctx: RunContext, study: optuna.Study, stage: Stage, last: bool
     later stages are built on it); the last stage's is recomputed, so a larger budget updates it."""
     if STAGE_WINNER in study.user_attrs and not last:
         return study.user_attrs[STAGE_WINNER]["pattern"]
-    rows = [r for r in ctx.engine.index.rows() if r["study"] == study.study_name and r["status"] == "ok"]
-    if not rows:
+    view = per_layout(_stage_rows(ctx, study))  # K-means and the vote see each layout's mean over seeds
+    if not view:
         raise UsageError(f"stage {stage.index}: no evaluation succeeded, nothing to aggregate (see the leaderboard)")
-    agg = aggregate([r["pattern"] for r in rows], [r["score"] for r in rows], ctx.settings.aggregate,
+    agg = aggregate([v["pattern"] for v in view], [v["score_mean"] for v in view], ctx.settings.aggregate,
                     seed=ctx.settings.seed)
     pattern, note = agg.pattern, None
     block = pattern[len(stage.space.prefix):len(pattern) - len(stage.space.suffix)]
     if not stage.space.contains(block):  # a vote can leave the constraints: keep the best feasible instead
-        best = max(rows, key=lambda r: (r["score"], -r["eval_index"]))
-        pattern, note = best["pattern"], f"aggregated {agg.pattern} violates the constraints; best kept"
-    floor = min(rows[i]["score"] for i in agg.members)
+        pattern, note = view[0]["pattern"], f"aggregated {agg.pattern} violates the constraints; best kept"
+    floor = min(view[i]["score_mean"] for i in agg.members)
     study.set_user_attr(STAGE_WINNER, {"pattern": pattern, "aggregation": agg.to_dict(), "note": note,
                                        "cluster_min_score": floor})
     return pattern
@@ -141,12 +170,20 @@ def _search_stages(ctx: RunContext, progress: SearchProgress) -> list[dict[str, 
         stage = _stage(ctx, index, budget, previous)
         study = _open_study(ctx, f"stage{index}")
         last = index == len(budgets) - 1
+        rungs = []
         if last or STAGE_WINNER not in study.user_attrs:
-            progress.stage(f"stage {index + 1}/{len(budgets)}", stage.budget, ctx.engine.used(study))
+            progress.stage(f"stage {index + 1}/{len(budgets)}", budget, _stage_used(ctx, study))
             ctx.engine.run_stage(study, stage, s.workers)
+            rungs = _run_rungs(ctx, stage, study, budget)
         previous = _stage_winner(ctx, study, stage, last)
-        report.append(_stage_report(ctx, study, stage))
+        report.append({**_stage_report(ctx, study, stage), "rungs": rungs, "budget": stage.budget + sum(
+            r["evaluations"] for r in rungs), "rung0_budget": stage.budget})
     return report
+
+
+def _stage_used(ctx: RunContext, study: optuna.Study) -> int:
+    return sum(1 for r in ctx.engine.index.rows() if r["phase"] == "search"
+               and (r["study"] == study.study_name or r["study"].startswith(study.study_name + "-rung")))
 
 
 def _stage_report(ctx: RunContext, study: optuna.Study, stage: Stage) -> dict[str, Any]:
@@ -197,8 +234,9 @@ def _choose_winner(ctx: RunContext, stage: dict[str, Any], final: dict[str, dict
     if score is not None and score >= floor:
         final["choice"] = {"source": "aggregate"}
         return
-    rows = [r for r in ctx.engine.index.rows() if r["study"] == stage["study"] and r["status"] == "ok"]
-    final["winner"] = max(rows, key=lambda r: (r["score"], -r["eval_index"]))
+    study = _open_study(ctx, stage["study"].rsplit("/", 1)[1])
+    best = per_layout(_stage_rows(ctx, study))[0]["pattern"]  # the best mean over seeds
+    final["winner"] = ctx.engine.index.get(dedup_key(ctx.engine.evaluator, best)).row
     final["choice"] = {"source": "best", "reason": f"the aggregated layout scored {score}, below the lowest "
                                                    f"score {floor} of the top cluster"}
 

@@ -63,6 +63,9 @@ class SearchSettings:
     """Subset of MAD tasks (default all)."""
     steps_scale: float | None = None
     """Multiply the protocol's training steps (a cheaper, lower-fidelity proxy)."""
+    rung_share: float = 0.25
+    """Share of the budget kept for seed rungs (successive halving) when the space is larger than the
+    budget; when the space fits, everything left after one seed per layout goes to the rungs."""
     final_seeds: int = 3
     """Fresh seeds (never used by the search) at which the winner and the Llama layout are rescored;
     the winner's margin is measured on them alone, against the winner's curse (0: no rescoring)."""
@@ -88,6 +91,8 @@ class SearchSettings:
             raise ValueError(f"--objectives: unknown {bad}; valid: {', '.join(OBJECTIVES)}")
         if self.steps_scale is not None and self.steps_scale <= 0:
             raise ValueError(f"--steps-scale: must be > 0, got {self.steps_scale}")
+        if not 0 <= self.rung_share < 1:
+            raise ValueError(f"--rung-share: must be in [0, 1), got {self.rung_share}")
         if self.final_seeds < 0:
             raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
         if self.workers < 1:

@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--tasks", type=_csv, help="subset of MAD tasks (default: all six)")
     a("--steps-scale", type=float, help="multiply the protocol's training steps (cheaper proxy)")
     a("--seed", type=int, help="seed of samplers, aggregator and evaluator (default 0)")
+    a("--rung-share", type=float, help="share of the budget kept for more seeds of the leaders when the "
+      "space is larger than the budget (default 0.25); a space that fits spends all that is left on them")
     a("--final-seeds", type=int, help="fresh seeds at which the winner and the Llama layout are rescored; "
       "the winner's margin is measured on them (default 3; 0: none)")
     a("--name", help="run name: folder runs/<name> (default <method>-<depth>L-<scale>-seed<seed>)")
@@ -69,7 +71,7 @@ def _given(args: argparse.Namespace) -> dict:
 
     keys = ("budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "objectives",
             "primitives", "protocol", "tasks", "steps_scale", "seed", "name", "runs_dir", "storage",
-            "resume", "workers", "backend", "quiet", "evaluator", "final_seeds")
+            "resume", "workers", "backend", "quiet", "evaluator", "final_seeds", "rung_share")
     given = {k: getattr(args, k) for k in keys}
     limits = {}
     if any(v is not None for v in (args.min_share, args.max_share, args.fixed, args.max_params,

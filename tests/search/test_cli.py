@@ -35,11 +35,24 @@ def test_oneshot_writes_every_output(cli, tmp_path):
         assert df[col].notna().all(), col
 
 
-def test_budget_is_capped_at_the_space_and_exhaustive_is_automatic(cli, tmp_path):
+def test_a_space_that_fits_is_enumerated_then_the_budget_buys_seeds_for_the_leaders(cli, tmp_path):
+    """Successive halving: 8 layouts at one seed, then the best 4 at 2 seeds, the best 2 at 4 seeds;
+    one layout left stops the rungs, so 16 of the 50 evaluations asked for are used."""
     assert cli("--budget", "50", "--depth", "3", "--name", "small") == 0
     s = _summary(tmp_path, "small")
-    assert s["budget"]["effective"] == 8 and s["budget"]["used"] == 8
-    assert s["stages"][0]["sampler"] == "exhaustive"
+    assert s["budget"]["effective"] == 16 and s["budget"]["used"] == 16
+    assert s["stages"][0]["sampler"] == "exhaustive" and s["stages"][0]["rung0_budget"] == 8
+    assert [(r["rung"], r["layouts"], r["evaluations"]) for r in s["stages"][0]["rungs"]] == [(1, 4, 4), (2, 2, 4)]
+    df = read_leaderboard(tmp_path / "runs" / "small")
+    search = df[df.phase == "search"]
+    seeds = search.groupby("pattern")["seed"].nunique().sort_values(ascending=False)
+    assert list(seeds) == [4, 4, 2, 2, 1, 1, 1, 1]
+    view = {v["pattern"]: v for v in s["per_layout"]}
+    top2 = list(seeds.index[:2])
+    # the two survivors of rung 2 were the best two by mean over their first two seeds
+    means2 = search[search.seed.isin([0, 1])].groupby("pattern")["score"].mean()
+    assert set(top2) == set(means2.sort_values(ascending=False).index[:2])
+    assert all(view[p]["n_seeds"] >= 4 for p in top2)
 
 
 def test_a_vote_that_scores_below_the_top_cluster_is_not_the_winner(cli, tmp_path):

@@ -117,3 +117,27 @@ def test_leaderboard_reads_without_jax(cli, tmp_path):
             "assert len(df) >= 3 and 'jax' not in sys.modules; print(len(df))")
     out = subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True, text=True)
     assert int(out.stdout) >= 3
+
+
+def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path):
+    """Killed during the seed rungs (successive halving), the resumed run equals an uninterrupted one."""
+    args = ["--evaluator", "fake", "--quiet", "--budget", "16", "--depth", "3", "--seed", "2", "--final-seeds", "2"]
+    cmd = [sys.executable, "-m", "composer.cli", "search", *args]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    subprocess.run([*cmd, "--name", "clean"], cwd=tmp_path, env=env, check=True, timeout=300)
+    clean = read_leaderboard(tmp_path / "runs" / "clean")
+    assert clean["rung"].notna().sum() == 8  # rung 1: 4 layouts x 1 seed, rung 2: 2 layouts x 2 seeds
+    slow = subprocess.Popen([*cmd, "--name", "killed"], cwd=tmp_path, env={**env, FAKE_SLEEP_ENV: "0.3"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        before = _wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", 10, slow)
+        slow.send_signal(signal.SIGKILL)
+    finally:
+        slow.wait(timeout=30)
+    assert before["rung"].notna().any() and len(before) < len(clean), "kill should land inside the rungs"
+    subprocess.run([*cmd, "--name", "killed", "--resume"], cwd=tmp_path, env=env, check=True, timeout=300)
+    resumed = read_leaderboard(tmp_path / "runs" / "killed")
+    _same(clean, resumed)
+    assert not resumed.duplicated(["arch_id", "seed"]).any()
+    kept = resumed.set_index("eval_index").loc[before.eval_index, "started_at"]
+    assert list(kept) == list(before.started_at)
