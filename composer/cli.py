@@ -21,6 +21,10 @@ COMMANDS = {
     "search": "Search layouts, aggregate the best, extrapolate the winner.",
     "data": "Fetch the real-text corpus into its cache and show its split.",
     "fidelity": "Train layouts on real text at a target scale and compare with the proxy ranking.",
+    "leaderboard": "The per-layout ranking of a run: mean score, standard error, seeds, costs.",
+    "export": "The best layouts of a run as ArchSpec JSON or Hugging Face style configs.",
+    "report": "A run's figures and ranking as one self-contained HTML file.",
+    "dashboard": "optuna-dashboard on a run's study (optional extra).",
 }
 
 

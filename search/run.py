@@ -158,7 +158,8 @@ def _stage_winner(ctx: RunContext, study: optuna.Study, stage: Stage, last: bool
         pattern, note = view[0]["pattern"], f"aggregated {agg.pattern} violates the constraints; best kept"
     floor = min(view[i]["score_mean"] for i in agg.members)
     study.set_user_attr(STAGE_WINNER, {"pattern": pattern, "aggregation": agg.to_dict(), "note": note,
-                                       "cluster_min_score": floor})
+                                       "cluster_min_score": floor,
+                                       "cluster": [view[i]["pattern"] for i in agg.members]})
     return pattern
 
 

@@ -1,0 +1,28 @@
+"""``composer export RUN``: the best layouts of a run as ArchSpec JSON or Hugging Face style configs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run folder, or a run name under --runs-dir")
+    p.add_argument("--top", type=int, default=1, help="how many of the best layouts (default 1)")
+    p.add_argument("--scale", default=None, help="target scale (default: the run's)")
+    p.add_argument("--rule", default=None, help="extrapolation rule (default: the run's)")
+    p.add_argument("--format", default="archspec", help="archspec (default) or hf")
+    p.add_argument("--out", default=None, help="output folder (default <run>/export-<scale>)")
+    p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default runs/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from search.analysis.export import export_run
+    from search.analysis.tables import load_run
+
+    r = load_run(args.run, args.runs_dir)
+    scale = args.scale or (r.summary.get("settings") or {}).get("scale") or "350M"
+    out = Path(args.out) if args.out else r.path / f"export-{scale}"
+    for path in export_run(r, args.top, out, scale=scale, fmt=args.format, rule=args.rule):
+        print(path)
+    return 0

@@ -1,0 +1,22 @@
+"""``composer report RUN``: the run's figures and ranking as one self-contained HTML file plus PNGs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run folder, or a run name under --runs-dir")
+    p.add_argument("--out", default=None, help="output folder (default <run>/report)")
+    p.add_argument("--top", type=int, default=20, help="layouts in the table and bar chart (default 20)")
+    p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default runs/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from search.analysis.report import write_report
+    from search.analysis.tables import load_run
+
+    r = load_run(args.run, args.runs_dir)
+    print(write_report(r, Path(args.out) if args.out else r.path / "report", top=args.top))
+    return 0

@@ -1,0 +1,85 @@
+"""``composer report``: one self-contained HTML file (figures embedded as PNG) plus the PNGs themselves."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from pathlib import Path
+
+from search.analysis.figures import FIGURES
+from search.analysis.tables import Run
+
+__all__ = ["write_report"]
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f2f2f2}td:first-child{text-align:left;font-family:monospace}img{max-width:100%}
+.note{color:#555;font-size:14px}"""
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _num(x, spec="{:.4f}") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return spec.format(x)
+
+
+def _table(run: Run, k: int) -> str:
+    cols = ["rank", "pattern", "score_mean", "score_se", "n_seeds", "target_params", "target_kv_cache_bytes"]
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    body = []
+    for r in run.layouts.head(k).to_dict("records"):
+        cells = [str(r["rank"]), html.escape(r["pattern"]), _num(r["score_mean"]), _num(r["score_se"]),
+                 str(r["n_seeds"]), _num(r.get("target_params"), "{:,.0f}"),
+                 _num(r.get("target_kv_cache_bytes"), "{:,.0f}")]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _margin(run: Run) -> str:
+    m = run.summary.get("winner_vs_llama")
+    if not m:
+        return "<p class=note>No winner-vs-Llama margin in summary.json (an older or unfinished run).</p>"
+    return (f"<p>Winner <code>{html.escape(str(m['winner']))}</code> minus Llama <code>{html.escape(str(m['llama']))}"
+            f"</code>: {_num(m.get('mean'), '{:+.4f}')} (95 % CI [{_num(m.get('lo'), '{:+.4f}')}, "
+            f"{_num(m.get('hi'), '{:+.4f}')}], seeds {m.get('winner_seeds')}): <b>{html.escape(m['verdict'])}</b></p>")
+
+
+def write_report(run: Run, out: Path, *, top: int = 20) -> Path:
+    """Write ``report.html`` and one PNG per figure into ``out``; return the HTML path."""
+    out.mkdir(parents=True, exist_ok=True)
+    parts = [f"<!doctype html><html><head><meta charset=utf-8><title>Composer run {html.escape(run.name)}</title>"
+             f"<style>{_CSS}</style></head><body><h1>Composer run <code>{html.escape(run.name)}</code></h1>"]
+    proxy = run.summary.get("proxy") or {}
+    target = run.summary.get("target") or {}
+    if proxy:
+        parts.append(f"<p>Winner <code>{html.escape(str(proxy.get('pattern')))}</code>, at "
+                     f"{html.escape(str(target.get('scale')))}: <code>{html.escape(str(target.get('pattern')))}"
+                     f"</code> ({_num(target.get('params'), '{:,.0f}')} parameters).</p>")
+    parts.append(_margin(run))
+    parts.append(f"<h2>Best {min(top, len(run.layouts))} layouts (mean over seeds)</h2>{_table(run, top)}")
+    for name, draw in FIGURES.items():
+        fig = draw(run)
+        if fig is None:
+            continue
+        data = _png(fig)
+        (out / f"{name}.png").write_bytes(data)
+        b64 = base64.b64encode(data).decode()
+        parts.append(f"<h2>{name.replace('_', ' ')}</h2><img alt='{name}' src='data:image/png;base64,{b64}'>")
+    parts.append("</body></html>")
+    path = out / "report.html"
+    tmp = path.with_name(f".report.{os.getpid()}.tmp")
+    tmp.write_text("\n".join(parts))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,58 @@
+"""Load a run folder into frames: the leaderboard, the per-layout view, the summary and fidelity."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from composer.errors import UsageError
+
+__all__ = ["Run", "load_run", "resolve_run"]
+
+
+@dataclasses.dataclass
+class Run:
+    """What a run folder holds (``fidelity`` only when ``composer fidelity`` wrote one there)."""
+
+    path: Path
+    leaderboard: pd.DataFrame
+    layouts: pd.DataFrame
+    summary: dict[str, Any]
+    fidelity: pd.DataFrame | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.leaderboard[self.leaderboard["status"] == "ok"]
+
+
+def resolve_run(run: str | Path, runs_dir: str | Path = "runs") -> Path:
+    """A run folder given as a path or as a name under ``runs_dir``; a clear error when there is none."""
+    path = Path(run)
+    if not path.is_dir():
+        path = Path(runs_dir) / str(run)
+    if not (path / "leaderboard.parquet").exists():
+        raise UsageError(f"RUN: no search run at {run!r} (looked for {path}/leaderboard.parquet); give a run "
+                         f"folder or a name under {runs_dir}/")
+    return path
+
+
+def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
+    """Every table of a run; the per-layout view is recomputed from the leaderboard when absent."""
+    from search.layout_view import per_layout
+
+    path = resolve_run(run, runs_dir)
+    board = pd.read_parquet(path / "leaderboard.parquet")
+    if not (board["status"] == "ok").any():
+        raise UsageError(f"RUN: the leaderboard of {path.name!r} has no successful evaluation yet (empty)")
+    layouts = pd.DataFrame(per_layout(board.to_dict("records")))
+    summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").exists() else {}
+    fidelity = pd.read_parquet(path / "fidelity.parquet") if (path / "fidelity.parquet").exists() else None
+    return Run(path=path, leaderboard=board, layouts=layouts, summary=summary, fidelity=fidelity)
