@@ -210,16 +210,25 @@ def _final_phase(ctx: RunContext, winner: str, progress: SearchProgress) -> dict
         progress.stage("final check", len(todo), 0)
     study = _open_study(ctx, "final")
     ctx.engine.evaluate_layouts(study, [winner, llama], stage_index=methods.n_stages(ctx.settings))
-    fresh = ctx.settings.fresh_seeds
-    if fresh:  # rescored on seeds the search never saw: the margin is measured there (winner's curse)
-        progress.stage("rescoring on fresh seeds", 2 * len(fresh), 0)
-        ctx.engine.evaluate_layouts(study, list(dict.fromkeys([winner, llama])),
-                                    stage_index=methods.n_stages(ctx.settings), seeds=fresh)
     rows = {}
     for role, pattern in (("winner", winner), ("llama", llama)):
         entry = ctx.engine.index.get(dedup_key(ctx.engine.evaluator, pattern))
         rows[role] = entry.row if entry else {"pattern": pattern, "score": None}
     return rows
+
+
+def _rescore(ctx: RunContext, winner: str, progress: SearchProgress) -> None:
+    """The chosen winner and the Llama layout at fresh seeds the search never saw; the margin is
+    measured there, free of the winner's curse (docs/search.md)."""
+    from composer.presets import layout
+
+    fresh = ctx.settings.fresh_seeds
+    if not fresh:
+        return
+    pair = list(dict.fromkeys([winner, layout("llama", len(winner))]))
+    progress.stage("rescoring on fresh seeds", len(pair) * len(fresh), 0)
+    ctx.engine.evaluate_layouts(_open_study(ctx, "final"), pair, stage_index=methods.n_stages(ctx.settings),
+                                seeds=fresh)
 
 
 def _choose_winner(ctx: RunContext, stage: dict[str, Any], final: dict[str, dict[str, Any]]) -> None:
@@ -300,6 +309,7 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
             stages = _search_stages(ctx, progress)
             final = _final_phase(ctx, stages[-1]["winner"]["pattern"], progress)
             _choose_winner(ctx, stages[-1], final)
+            _rescore(ctx, final["winner"]["pattern"], progress)
         finally:
             backend.close()
     summary = build_summary(settings, stages, final, index.rows(), wall_s=time.time() - start)

@@ -141,3 +141,12 @@ def test_any_sqlalchemy_storage(cli, tmp_path):
     assert {"ext", "ext/stage0", "ext/final"} <= set(optuna.get_all_study_names(url))
     assert not (tmp_path / "runs" / "ext" / "study.db").exists()
     assert (tmp_path / "runs" / "ext" / "leaderboard.parquet").exists()
+
+
+def test_fresh_seeds_rescore_the_chosen_winner_even_when_the_guard_replaced_the_vote(cli, tmp_path):
+    assert cli("--budget", "64", "--depth", "6", "--name", "guard", "--final-seeds", "2") == 0
+    s = _summary(tmp_path, "guard")
+    assert s["winner_choice"]["source"] == "best"  # the vote was replaced (see the test above)
+    m = s["winner_vs_llama"]
+    assert m["winner"] == s["proxy"]["pattern"] and m["winner_seeds"] == [10_000, 10_001]
+    assert m["llama_seeds"] == [10_000, 10_001] and m["mean"] is not None
