@@ -16,7 +16,7 @@ __all__ = ["write_report"]
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f2f2f2}td:first-child{text-align:left;font-family:monospace}img{max-width:100%}
+th{background:#f2f2f2}td:nth-child(2){text-align:left;font-family:monospace}img{max-width:100%}
 .note{color:#555;font-size:14px}"""
 
 
