@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from composer import atomic
 from composer.data import TokenSource
 from composer.errors import UsageError
 from composer.spec import ArchSpec, arch_id
@@ -29,11 +30,8 @@ __all__ = ["Checkpoints", "MetricsLog", "RunFolder", "write_json", "read_json"]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write ``obj`` as indented JSON atomically (``composer.atomic``)."""
+    atomic.write_json(path, obj)
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -92,9 +90,7 @@ class MetricsLog:
             return
         lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
         kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(ln + "\n" for ln in kept))
-        os.replace(tmp, self.path)
+        atomic.write_text(self.path, "".join(ln + "\n" for ln in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         if self._file is None:

@@ -55,8 +55,8 @@ def per_layout(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_layouts(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path:
     """Write the per-layout view atomically (temporary file, then ``os.replace``)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pd.DataFrame(per_layout(rows)).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    from composer.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(per_layout(rows)).to_parquet(tmp, index=False)
+    return Path(path)

@@ -60,11 +60,12 @@ def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def write_leaderboard(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path:
     """Write the rows atomically (temporary file in the same folder, then ``os.replace``)."""
+    from composer.atomic import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    rows_to_frame(rows).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        rows_to_frame(rows).to_parquet(tmp, index=False)
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import sys
 import time
@@ -328,6 +327,6 @@ def _write_outputs(run_dir: Path, settings: SearchSettings, summary: dict[str, A
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from composer.atomic import write_text
+
+    write_text(path, text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 
 from composer.commands._common import add_spec_arguments, print_json, spec_from_args
 from composer.errors import UsageError
@@ -20,19 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write ``text`` to ``path`` atomically; an unwritable folder is a usage error."""
+    from composer.atomic import write_text
+
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        write_text(os.path.abspath(path), text)
     except OSError as e:
         raise UsageError(f"--out: cannot write {path!r}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def result_dict(result) -> dict:

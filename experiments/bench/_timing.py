@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
@@ -42,8 +41,7 @@ def machine() -> dict:
 
 def write_results(path: str, payload: dict) -> None:
     """Atomic write of a results JSON (temp file + os.replace)."""
+    from composer.atomic import write_json
+
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    write_json(path, payload)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ LAYER_TYPES = {"attention": "full_attention", "sliding_window_attention": "slidi
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from composer.atomic import write_text
+
+    write_text(path, text)
 
 
 def hf_config(spec) -> dict[str, Any]:

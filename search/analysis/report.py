@@ -6,9 +6,9 @@ import base64
 import html
 import io
 import math
-import os
 from pathlib import Path
 
+from composer.atomic import write_bytes
 from search.analysis.figures import FIGURES
 from search.analysis.tables import Run
 
@@ -74,12 +74,10 @@ def write_report(run: Run, out: Path, *, top: int = 20) -> Path:
         if fig is None:
             continue
         data = _png(fig)
-        (out / f"{name}.png").write_bytes(data)
+        write_bytes(out / f"{name}.png", data)
         b64 = base64.b64encode(data).decode()
         parts.append(f"<h2>{name.replace('_', ' ')}</h2><img alt='{name}' src='data:image/png;base64,{b64}'>")
     parts.append("</body></html>")
-    path = out / "report.html"
-    tmp = path.with_name(f".report.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(parts))
-    os.replace(tmp, path)
-    return path
+    from composer.atomic import write_text
+
+    return write_text(out / "report.html", "\n".join(parts))

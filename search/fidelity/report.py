@@ -245,10 +245,11 @@ def plot(summary: dict[str, Any], path: Path) -> Path | None:
     axes[0].set_ylabel(f"validation loss, nats/byte ({_f(summary['main_tokens'], '{:,}')} tokens; lower is better)")
     fig.suptitle("Proxy score vs real-text ground truth (bars: standard error over seeds)", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    from composer.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
@@ -276,9 +277,8 @@ def write_report(run_dir: Path, truth_rows: list[dict], proxy_rows: list[dict], 
     summary = build_summary(truth_rows, proxy_rows, settings=settings.to_dict() if settings else None,
                             winner=winner, layouts=layouts, proxy_protocol=proxy_protocol)
     write_json(run_dir / "summary.json", _clean(summary))
-    md = run_dir / "fidelity.md"
-    tmp = md.with_name(".fidelity.md.tmp")
-    tmp.write_text(render_markdown(summary))
-    tmp.replace(md)
+    from composer.atomic import write_text
+
+    write_text(run_dir / "fidelity.md", render_markdown(summary))
     plot(summary, run_dir / "fidelity.png")
     return summary

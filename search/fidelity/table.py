@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from composer.atomic import atomic_path
+
 __all__ = ["TRUTH_FILE", "PROXY_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "read_table", "write_table"]
 
 TRUTH_FILE = "fidelity.parquet"
@@ -51,7 +53,6 @@ def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike, columns
         if c not in df.columns:
             df[c] = pd.Series([None] * len(df), dtype=object)
     df = df[list(columns) + [c for c in df.columns if c not in columns]]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
     return path
