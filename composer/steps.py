@@ -20,7 +20,7 @@ from flax import nnx
 from composer.optim import make_optimizer
 
 if TYPE_CHECKING:
-    from composer.train import TrainConfig
+    from composer.train_config import TrainConfig
 
 __all__ = ["loss_and_accuracy", "row_loss_and_accuracy", "train_step_fn", "eval_step_fn"]
 

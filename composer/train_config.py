@@ -106,7 +106,7 @@ class TrainConfig:
 
     def schedule(self):
         """The optax learning-rate schedule of this run."""
-        from composer.optim import wsd_schedule
+        from composer.schedules import wsd_schedule
 
         return wsd_schedule(self.lr, self.steps, self.warmup_steps, self.decay_steps, self.final_lr_ratio * self.lr)
 
