@@ -182,14 +182,19 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
     """Run (or resume) the study and write its report; returns the summary."""
     from search.locks import run_lock
 
-    req.run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(req.run_dir, "composer fidelity"):
-        req.settings = _settings(req.run_dir, req.settings)
-        tables = _Tables(req.run_dir)
-        tables.add_proxy(req.proxy_rows)
-        if not req.report_only:
+    if req.report_only:  # reads the tables and rewrites the report atomically: safe beside a running study
+        if not (req.run_dir / SETTINGS_FILE).exists():
+            raise UsageError(f"--report-only: no fidelity study at {req.run_dir}")
+        req.settings = FidelitySettings.from_dict(json.loads((req.run_dir / SETTINGS_FILE).read_text()))
+        _write_report(req, _Tables(req.run_dir))
+    else:
+        req.run_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(req.run_dir, "composer fidelity"):
+            req.settings = _settings(req.run_dir, req.settings)
+            tables = _Tables(req.run_dir)
+            tables.add_proxy(req.proxy_rows)
             _run_jobs(req, tables)
-        _write_report(req, tables)
+            _write_report(req, tables)
     return json.loads((req.run_dir / "summary.json").read_text())
 
 
