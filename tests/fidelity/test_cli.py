@@ -53,6 +53,10 @@ def test_tiny_study_end_to_end(tmp_path):
     assert "Rank agreement" in (run / "fidelity.md").read_text()
     # Two seeds of one layout were scored on the same validation text: their window sets are equal.
     assert df.groupby("layout")["val_tokens"].nunique().eq(1).all()
+    (run / "summary.json").unlink()
+    again = _cli(["--report-only", "--name", "t", "--no-progress"], tmp_path)  # the stored recipe, no flags
+    assert again.returncode == 0, again.stderr
+    assert json.loads((run / "summary.json").read_text())["correlation"] == summary["correlation"]
 
 
 def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):
