@@ -1,6 +1,6 @@
 """The hybrid language model built from an ``ArchSpec`` (Flax NNX).
 
-token embedding -> layers (``x = x + prim(RMSNorm(x))``) -> final RMSNorm -> LM head (method.md §1).
+token embedding -> layers (``x = x + prim(RMSNorm(x))``) -> final RMSNorm -> LM head (docs/method.md §1).
 Parameters are kept in ``param_dtype``; activations run in ``dtype`` (bf16 mixed precision when
 ``dtype=jnp.bfloat16``); logits are returned in float32.
 """

@@ -1,6 +1,6 @@
 """Named scales (widths) and named layouts.
 
-Target scales follow the Llama-3.2 width table of method.md §2.4 (100M-3B from arXiv 2510.04800;
+Target scales follow the Llama-3.2 width table of docs/method.md §2.4 (100M-3B from arXiv 2510.04800;
 8B is the Llama-3.1-8B shape). Proxy scales are the tiny widths used during search.
 """
 
@@ -33,7 +33,7 @@ class Scale:
 SCALES: dict[str, Scale] = {
     s.name: s
     for s in [
-        # Proxy widths: d=64 with 16-wide heads learns MAD recall reliably on CPU (mad_tasks.md §11.2).
+        # Proxy widths: d=64 with 16-wide heads learns MAD recall reliably on CPU (docs/mad_tasks.md §11.2).
         Scale("proxy", 64, 176, 4, 4, 16, 3, vocab_size=256, max_seq_len=256, rope_theta=10_000.0, is_proxy=True),
         Scale("tiny", 128, 352, 8, 4, 16, 4, vocab_size=256, max_seq_len=512, rope_theta=10_000.0, is_proxy=True),
         Scale("small", 256, 704, 8, 4, 32, 6, vocab_size=256, max_seq_len=1024, rope_theta=10_000.0, is_proxy=True),
@@ -70,10 +70,10 @@ LAYOUTS = {
     "striped_1_2": lambda n: _repeat("AMM", n),
     "striped_1_4": lambda n: _repeat("AMMMM", n),
     "striped_1_8": lambda n: _repeat("AMMMMMMMM", n),
-    # Composer's discovered layouts (method.md §3); fixed depth, repeated if a longer depth is asked.
+    # Composer's discovered layouts (docs/method.md §3); fixed depth, repeated if a longer depth is asked.
     "composite_6": lambda n: _repeat("AAMMMM", n),
     "composite_16": lambda n: _repeat("AAMMMMMAAMMMAMMM", n),
-    # Hybrid families (method.md §4). Each mixer is followed by an MLP layer, as in the originals;
+    # Hybrid families (docs/method.md §4). Each mixer is followed by an MLP layer, as in the originals;
     # MoE MLPs are plain SwiGLU here, and recurrences we do not ship are replaced by the nearest
     # registered primitive (named below).
     # Jamba (Lieber et al. 2024): 1 attention : 7 Mamba mixers, attention mid-block.

@@ -1,6 +1,6 @@
 """``ArchSpec``: the one frozen description of an architecture shared by every package.
 
-Depth is ``len(layers)`` and is never stored twice (conventions.md §1). JSON is only its
+Depth is ``len(layers)`` and is never stored twice (docs/conventions.md §1). JSON is only its
 serialisation: ``to_json``/``from_json`` round-trip exactly, and loading checks the shipped JSON
 Schema first, so a malformed file fails with the field, the bad value and what is allowed.
 """

@@ -1,6 +1,6 @@
 """The primitive contract: one abstract base and a registry by name and shorthand.
 
-A primitive maps ``[b, t, d] -> [b, t, d]`` (method.md §1). Every primitive supports a parallel
+A primitive maps ``[b, t, d] -> [b, t, d]`` (docs/method.md §1). Every primitive supports a parallel
 forward, a one-token decode ``step`` with its cache or recurrent state, and pure analytic costs
 (parameters, forward FLOPs per token, cache/state bytes) that ``scaling.counting`` builds on.
 """

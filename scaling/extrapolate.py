@@ -1,4 +1,4 @@
-"""Depth extrapolation of a small layout to a target scale: stacking and stretching (method.md §2.4).
+"""Depth extrapolation of a small layout to a target scale: stacking and stretching (docs/method.md §2.4).
 
 Widths first: every layer takes the target scale's widths and keeps its own options. Then depth,
 with ``M`` the parameter budget of the Llama baseline at that scale and ``m`` the cost of the small
@@ -71,7 +71,7 @@ def _scale_runs(pattern: Sequence[T], factor: Fraction, rounding) -> list[T]:
 
 
 def stretch(pattern: Sequence[T], factor: int | float | Fraction):
-    """Stretch every run ``(p_g, h_g)`` to ``ceil(factor * h_g)`` (method.md §2.4).
+    """Stretch every run ``(p_g, h_g)`` to ``ceil(factor * h_g)`` (docs/method.md §2.4).
 
     Args:
         pattern: a shorthand string (``"AAMMMM"``) or a sequence of layers (``LayerSpec``).
@@ -87,7 +87,7 @@ def stretch(pattern: Sequence[T], factor: int | float | Fraction):
 
 
 def stack(pattern: Sequence[T], M: int | Fraction, m: int | Fraction):
-    """``floor(M / m)`` whole copies, then the layout stretched by the remainder (method.md §2.4).
+    """``floor(M / m)`` whole copies, then the layout stretched by the remainder (docs/method.md §2.4).
 
     The remainder copy uses ``r = (M - m * floor(M / m)) / m`` and rounds each run half up,
     dropping runs that round to zero (module docstring). ``M`` and ``m`` must be > 0.
@@ -164,7 +164,7 @@ def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str =
     """Extrapolate a small layout to ``scale`` by ``rule`` (``stack``, ``stretch`` or ``auto``).
 
     A pattern (``"AAMMMM"`` or ``"2A4M"``) has no widths of its own and is taken at the target widths
-    directly; a spec is first moved to the target widths with its layer options kept (method.md §2.4).
+    directly; a spec is first moved to the target widths with its layer options kept (docs/method.md §2.4).
     """
     sc = get_scale(scale) if isinstance(scale, str) else scale
     if isinstance(spec_or_pattern, str):

@@ -1,4 +1,4 @@
-"""The aggregator (method.md §2.3): cluster the scores, then a layer-wise conditional mode.
+"""The aggregator (docs/method.md §2.3): cluster the scores, then a layer-wise conditional mode.
 
 1. K-means (k = 5, seeded) on the scores alone; the candidate set C is the cluster with the highest
    mean score. With fewer than k distinct scores, k is the number of distinct scores (one distinct
@@ -103,7 +103,7 @@ def matching(members: list[tuple[str, float]], chosen: str, i: int, c: int) -> t
 
 def aggregate(patterns: Sequence[str], scores: Sequence[float], method: str = "N0", *, k: int = K,
               seed: int = 0) -> Aggregation:
-    """Aggregate evaluated layouts into one (method.md §2.3)."""
+    """Aggregate evaluated layouts into one (docs/method.md §2.3)."""
     if method not in AGGREGATORS:
         raise ValueError(f"aggregate: unknown method {method!r}; valid: {', '.join(AGGREGATORS)}")
     if len(patterns) != len(scores) or not patterns:

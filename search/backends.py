@@ -55,7 +55,7 @@ class ProcessBackend:
     """``workers`` spawned processes, each with its own evaluator."""
 
     def __init__(self, config: EvaluatorConfig, workers: int):
-        # Spawned JAX processes must not each grab most of an accelerator's memory (method.md §6).
+        # Spawned JAX processes must not each grab most of an accelerator's memory (docs/method.md §6).
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_init_worker, initargs=(config,))

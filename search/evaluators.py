@@ -251,7 +251,7 @@ def _noise(pattern: str, seed: int) -> float:
 class FakeEvaluator:
     """Analytic stand-in for MAD: recall wants two early attention layers, memorisation wants MLPs.
 
-    Shaped after the cpu-v1 panel of mad_tasks.md §11.2 (all-MLP at chance, one attention layer half
+    Shaped after the cpu-v1 panel of docs/mad_tasks.md §11.2 (all-MLP at chance, one attention layer half
     way, two or more solve recall), plus a seeded +-1 % jitter so that scores are distinct.
     """
 

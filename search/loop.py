@@ -1,4 +1,4 @@
-"""The search loop of one stage: ask, skip what is known, evaluate, tell (conventions.md §7).
+"""The search loop of one stage: ask, skip what is known, evaluate, tell (docs/conventions.md §7).
 
 Reproducibility: before every ask the study gets a fresh sampler seeded from
 ``(run seed, stage, number of trials so far)``, interrupted trials excluded. All sampler state thus

@@ -1,4 +1,4 @@
-"""Search methods as a sequence of stages (method.md §2.1).
+"""Search methods as a sequence of stages (docs/method.md §2.1).
 
 - ``oneshot``: one stage over all ``depth`` layers.
 - ``end``: stage 0 searches ``depth`` layers; each later stage freezes the current winner as a

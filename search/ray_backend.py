@@ -2,7 +2,7 @@
 
 Ray runs evaluations only. Unlike Ray Tune with ``OptunaSearch``, the study stays in the run's Optuna
 storage and the proposals come from the same loop as local runs, so a Ray run resumes like a local
-one and gives the same results (method.md §6: Tune restores that swap the searcher, studies kept in
+one and gives the same results (docs/method.md §6: Tune restores that swap the searcher, studies kept in
 memory). ``ray.init`` joins the cluster named by ``RAY_ADDRESS`` when set, else starts a local one.
 """
 

@@ -2,7 +2,7 @@
 
 A row carries the proxy spec that was trained, its costs at the target scale (the extrapolated spec),
 every metric, the seed and protocol, and where it ran (git sha, package versions, device), so the row
-alone reproduces the run (conventions.md §8). Rows are stored in the Optuna study (trial user
+alone reproduces the run (docs/conventions.md §8). Rows are stored in the Optuna study (trial user
 attribute ``row``) and the parquet file is rebuilt from there.
 """
 

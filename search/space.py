@@ -1,4 +1,4 @@
-"""The search space: ``depth`` positions, each one of ``primitives`` (method.md §2.1).
+"""The search space: ``depth`` positions, each one of ``primitives`` (docs/method.md §2.1).
 
 A layout is encoded as ``depth`` categorical parameters ``layer_0 .. layer_{n-1}`` whose values are
 shorthands. Incremental methods freeze a ``prefix`` and ``suffix`` around the searched block; the

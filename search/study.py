@@ -1,4 +1,4 @@
-"""Durable studies: Optuna RDB storage as the source of truth (method.md §5).
+"""Durable studies: Optuna RDB storage as the source of truth (docs/method.md §5).
 
 One run ``<name>`` owns the studies ``<name>/stage<i>`` (one per search stage) and ``<name>/final``
 (the aggregated layout and the Llama baseline). Every evaluation's row lives in its trial, so the

@@ -1,4 +1,4 @@
-"""Extrapolator (method.md §2.4): stretching, stacking, auto, and the ``composer extrapolate`` CLI."""
+"""Extrapolator (docs/method.md §2.4): stretching, stacking, auto, and the ``composer extrapolate`` CLI."""
 
 import json
 import random
@@ -92,7 +92,7 @@ def test_llama_layout_reproduces_llama_depth(scale, rule):
 
 
 def test_targets_match_the_named_scale_table():
-    table = {"100M": 0.10e9, "350M": 0.35e9, "1B": 0.97e9, "3B": 2.78e9, "8B": 7.0e9}  # method.md §2.4
+    table = {"100M": 0.10e9, "350M": 0.35e9, "1B": 0.97e9, "3B": 2.78e9, "8B": 7.0e9}  # docs/method.md §2.4
     for scale, target in table.items():
         assert extrapolate("AM", scale).target_non_embedding_params == pytest.approx(target, rel=0.05)
 

@@ -1,4 +1,4 @@
-"""MAD's compression decoder (mad_tasks.md §1.3): a position-wise MLP on the pooled encoder code.
+"""MAD's compression decoder (docs/mad_tasks.md §1.3): a position-wise MLP on the pooled encoder code.
 
 For every output position ``p``: ``z_p = e + s_p`` with ``e`` the encoder output at the last input
 position and ``s_p`` a fixed sinusoid, then ``RMSNorm -> Linear(d, d) -> GELU -> RMSNorm ->

@@ -2,7 +2,7 @@
 
 The candidate is rebuilt at the protocol's proxy widths with its own depth, trained on each task from
 scratch and scored by accuracy over the held-out scored positions; the search objective ``score`` is
-the unweighted mean of the task accuracies (method.md §2.2, MAD §1.6).
+the unweighted mean of the task accuracies (docs/method.md §2.2, MAD §1.6).
 
 An ``Evaluator`` keeps one compiled run per (task, depth, primitive space). The space is the
 candidate's own set of primitives (plus ``space`` if given): its switch stack holds parameters for

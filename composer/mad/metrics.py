@@ -1,4 +1,4 @@
-"""Loss and accuracy over scored positions (mad_tasks.md §1.4); positions with ``IGNORE`` drop out."""
+"""Loss and accuracy over scored positions (docs/mad_tasks.md §1.4); positions with ``IGNORE`` drop out."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Proxy training protocols: how a candidate layout is trained and scored on the MAD tasks.
 
-Two presets (mad_tasks.md §1.5 and §11):
+Two presets (docs/mad_tasks.md §1.5 and §11):
 
 * ``paper``: MAD's baseline settings for GPUs (width 128, batch 128, 200 epochs over a fixed training
   set, the 3 x 2 (lr, wd) grid with the best run kept, per-epoch cosine to 1e-6, the checkpoint with
@@ -166,7 +166,7 @@ CPU = Protocol(
     selection={t: "auc" for t in CURVE_TASKS},
     init="fan_in", embed_std=1.0, tie_embeddings=False,
 )
-"""The reduced CPU proxy ("cpu-v2"): cpu-v1 of mad_tasks.md §11.3 (task settings, d=64, batch 32, lr 1e-3,
+"""The reduced CPU proxy ("cpu-v2"): cpu-v1 of docs/mad_tasks.md §11.3 (task settings, d=64, batch 32, lr 1e-3,
 one pass, micro accuracy, recall trained on scored positions) with four measured changes:
 fan-in-scaled init of the primitives' projections, an N(0, 1) embedding and an untied head (with the
 project's N(0, 0.02) init, tied, 1 of 8 six-layer runs with >= 2 A left the recall plateau in 250
@@ -185,7 +185,7 @@ PAPER = Protocol(
     selection={t: "min_test_loss" for t in TASKS},
     early_stop=0.999, metric="macro", eval_batch=128, tie_embeddings=False,
 )
-"""MAD's baseline settings (mad_tasks.md §1.5): SwiGLU width 352 as in MAD's code (its paper says 512),
+"""MAD's baseline settings (docs/mad_tasks.md §1.5): SwiGLU width 352 as in MAD's code (its paper says 512),
 Adam beta2 0.98 as in the paper (the code keeps torch's 0.999), an untied head (without MAD's bias),
 float32. ``PAPER_FULL`` scores each task as the mean over all 66 MAD settings (396 runs)."""
 

@@ -1,4 +1,4 @@
-"""Searchers: each one makes the Optuna sampler that proposes the next layout (method.md §2.1).
+"""Searchers: each one makes the Optuna sampler that proposes the next layout (docs/method.md §2.1).
 
 The loop in ``search.loop`` owns ask/tell; a searcher only turns ``(space, seed)`` into a sampler.
 A fresh sampler is made for every ask with a seed derived from the run seed and the number of trials

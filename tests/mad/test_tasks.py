@@ -1,4 +1,4 @@
-"""The six MAD task generators against mad_tasks.md: forms, statistics, and every knob."""
+"""The six MAD task generators against docs/mad_tasks.md: forms, statistics, and every knob."""
 
 import ast
 import dataclasses

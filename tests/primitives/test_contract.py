@@ -1,4 +1,4 @@
-"""One contract suite over the whole primitive registry (conventions.md §4).
+"""One contract suite over the whole primitive registry (docs/conventions.md §4).
 
 Every registered primitive must: keep shapes and finite outputs, be causal (the gradient of the
 output at t w.r.t. inputs after t is exactly zero), decode step by step to the parallel forward,

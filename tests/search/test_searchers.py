@@ -1,4 +1,4 @@
-"""The contract every searcher passes against the fake evaluator (conventions.md: one shared suite)."""
+"""The contract every searcher passes against the fake evaluator (docs/conventions.md: one shared suite)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The six MAD synthetic tasks (mad_tasks.md), as seeded, vectorised numpy generators."""
+"""The six MAD synthetic tasks (docs/mad_tasks.md), as seeded, vectorised numpy generators."""
 
 from composer.mad.tasks._common import IGNORE, TaskBatch
 from composer.mad.tasks.compression import CompressionConfig

@@ -58,7 +58,7 @@ def _noise_mask(rng: np.random.Generator, n: int, ctx: int, frac_noise: float) -
     """Which context pairs are noise: each with probability ``frac_noise``, except one.
 
     MAD draws the exempt index from all ``P`` pair slots, the probe slot included, which can leave
-    no real context pair and crash its generator (mad_tasks.md §9, pitfall 1: about 2.6 % of
+    no real context pair and crash its generator (docs/mad_tasks.md §9, pitfall 1: about 2.6 % of
     instances at T=16, p=0.8). We draw it from the ``P - 1`` context slots instead.
     """
     if frac_noise <= 0:

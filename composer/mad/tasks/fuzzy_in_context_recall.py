@@ -11,15 +11,15 @@ the probe (unscored) once the length reaches ``a``, else a pair ``k v`` (``v`` r
 drawn before, ``v*`` if ``k == k*``). Then append the final query ``k* v*`` and left-pad to
 ``T + 1``. The model sees the first ``T`` tokens.
 
-Targets (mad_tasks.md §1.1): training, the full next-token shift; test, the value tokens of pairs
+Targets (docs/mad_tasks.md §1.1): training, the full next-token shift; test, the value tokens of pairs
 whose key occurred earlier in the sequence and the final ``v*``. Test sequences always use key motifs
 of size ``k_motif``; training ones draw the key size uniformly per pair.
 
 The generation loop runs over *pairs* (each step appends one pair to every unfinished sequence),
 vectorised over instances; motifs are drawn directly as ``s`` distinct tokens (same distribution as
-MAD's shuffled permutation lists, mad_tasks.md §4, without their ``V^3`` cost).
+MAD's shuffled permutation lists, docs/mad_tasks.md §4, without their ``V^3`` cost).
 
-Deviation from MAD (a fix, documented here; not in mad_tasks.md §9): MAD inserts the probe only at
+Deviation from MAD (a fix, documented here; not in docs/mad_tasks.md §9): MAD inserts the probe only at
 a loop step whose start is ``>= a``, and ``a`` can lie past the last step, so some sequences end
 with a query whose key never occurred: unanswerable (measured: 2.5 % of test sequences at the
 baseline, 3 % at the cpu-v1 setting). With ``guarantee_probe=True`` (default) ``a`` is clamped
@@ -66,7 +66,7 @@ class FuzzyInContextRecallConfig:
     num_test_examples: int = 1280
     """Size of the test split (``generate_split``)."""
     train_on_scored_only: bool = False
-    """Use test-form targets for training too (cpu protocol, mad_tasks.md §11.3); training
+    """Use test-form targets for training too (cpu protocol, docs/mad_tasks.md §11.3); training
     sampling (variable key sizes) is unchanged."""
     guarantee_probe: bool = True
     """Ensure the probe pair occurs before the final query (see the module docstring)."""

@@ -4,7 +4,7 @@ A sequence is ``T/2 - 1`` key-value context pairs then one probe pair; the keys 
 ``[0, V//2)`` and the values from ``[V//2, V)``, through a key->value table drawn afresh for each
 sequence. The model sees ``tokens[:-1]`` (length ``T - 1``).
 
-Targets (mad_tasks.md §1.1):
+Targets (docs/mad_tasks.md §1.1):
     training: the full next-token shift ``tokens[1:]`` (every position scored);
     test: the value at each key that occurred in an earlier pair, and the probe value.
 
@@ -39,7 +39,7 @@ class InContextRecallConfig:
     """Size of the test split (``generate_split``)."""
     train_on_scored_only: bool = False
     """Use test-form targets for training too (the cpu protocol's deliberate deviation from MAD,
-    mad_tasks.md §11.3); sampling is unchanged."""
+    docs/mad_tasks.md §11.3); sampling is unchanged."""
 
     def __post_init__(self):
         check_common(self, min_vocab=2, min_seq_len=4)

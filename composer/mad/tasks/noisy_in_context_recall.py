@@ -8,7 +8,7 @@ noise included.
 Vocabulary: ``nsv = V - noise_vocab_size``; keys ``[0, nsv//2)``, values ``[nsv//2, nsv)``, noise
 ``[nsv, V)``. The noise share is per pair, so the token share is ``frac_noise * (P - 1) / P``.
 
-Deviation from MAD (a fix, mad_tasks.md §9 pitfall 1): the pair guaranteed to be real is drawn from
+Deviation from MAD (a fix, docs/mad_tasks.md §9 pitfall 1): the pair guaranteed to be real is drawn from
 the ``P - 1`` context slots, not from all ``P`` slots, so a sequence always has a key to probe.
 """
 
@@ -50,7 +50,7 @@ class NoisyInContextRecallConfig:
     num_test_examples: int = 1280
     """Size of the test split (``generate_split``)."""
     train_on_scored_only: bool = False
-    """Use test-form targets for training too (cpu protocol, mad_tasks.md §11.3)."""
+    """Use test-form targets for training too (cpu protocol, docs/mad_tasks.md §11.3)."""
 
     def __post_init__(self):
         check_common(self, min_vocab=2, min_seq_len=4)

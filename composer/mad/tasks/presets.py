@@ -1,4 +1,4 @@
-"""Task settings of the two protocols: MAD's (``paper``, mad_tasks.md §2-§8) and ``cpu-v1`` (§11.3).
+"""Task settings of the two protocols: MAD's (``paper``, docs/mad_tasks.md §2-§8) and ``cpu-v1`` (§11.3).
 
 Only task data settings live here; model size, optimiser and schedule belong to the trainer.
 """
@@ -75,5 +75,5 @@ CPU_SETTINGS: dict[str, TaskConfig] = {name: _cpu(name, cfg) for name, cfg in {
     "compression": CompressionConfig(vocab_size=16, seq_len=16),
     "memorization": MemorizationConfig(vocab_size=256, seq_len=32),
 }.items()}
-"""cpu-v1 task settings (mad_tasks.md §11.3): the three recall tasks train on scored positions
+"""cpu-v1 task settings (docs/mad_tasks.md §11.3): the three recall tasks train on scored positions
 only (a deliberate deviation from MAD); memorization uses fresh sequences, not MAD's 256."""

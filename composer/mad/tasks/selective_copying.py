@@ -8,7 +8,7 @@ blanks follow. The model must emit ``c_j`` at the ``j``-th blank after the copy 
 Each blank independently joins one of the ``n`` gaps *before* some ``c_j`` (a multinomial), so no
 blank ever follows ``c_n``: it always sits right before the copy token, as in MAD.
 
-Deviations from MAD (fixes, mad_tasks.md §9): ``num_tokens_to_copy`` is a real knob (MAD's configs
+Deviations from MAD (fixes, docs/mad_tasks.md §9): ``num_tokens_to_copy`` is a real knob (MAD's configs
 did not pass it to the generator before PR #8, so its 32/64/96 settings produced n=16 data), ``n=0``
 is rejected (it scores nothing), and one seeded Generator draws everything (MAD placed the blanks
 with NumPy's global RNG).
