@@ -107,7 +107,7 @@ class EvaluatorConfig:
         kind = kind_for_protocol(self.protocol, self.kind)
         if kind not in EVALUATORS:
             raise ValueError(f"evaluator: unknown kind {kind!r}; valid: {', '.join(EVALUATORS)}")
-        return EVALUATORS[kind](self)
+        return _factory(kind)(self)
 
 
 @dataclasses.dataclass
@@ -197,17 +197,18 @@ def normalize_result(raw: Any, protocol: str) -> Evaluation:
                       details=d.get("details") or d.get("tasks") or {}, **out)
 
 
-EVALUATORS: dict[str, Callable[[EvaluatorConfig], Evaluator]] = {}
-"""Evaluator kind -> factory ``config -> Evaluator``."""
+EVALUATORS: dict[str, Callable[[EvaluatorConfig], Evaluator] | str] = {}
+"""Evaluator kind -> factory ``config -> Evaluator`` (or its ``"module:attribute"`` path)."""
 
 _PROTOCOL_KINDS: dict[str, str] = {}
 """Protocol names that select their own evaluator kind (``--protocol text`` -> ``text``)."""
 
 
-def register_evaluator(kind: str, *, protocols: tuple[str, ...] = ()):
-    """Decorator registering a factory ``config -> Evaluator`` under ``kind``.
-
-    ``protocols`` names protocols that select this kind by themselves (``--protocol text``).
+def register_evaluator(kind: str, factory: Callable | str | None = None, *, protocols: tuple[str, ...] = ()):
+    """Register a factory ``config -> Evaluator`` under ``kind``: ``register_evaluator(kind, factory)``,
+    or as a decorator ``@register_evaluator(kind)``. A factory may be a ``"module:attribute"`` string,
+    imported when the kind is first built. ``protocols`` names protocols that select this kind by
+    themselves (``--protocol text``).
     """
     def deco(factory):
         if kind in EVALUATORS and EVALUATORS[kind] is not factory:
@@ -217,7 +218,17 @@ def register_evaluator(kind: str, *, protocols: tuple[str, ...] = ()):
             _PROTOCOL_KINDS[name] = kind
         return factory
 
-    return deco
+    return deco if factory is None else deco(factory)
+
+
+def _factory(kind: str) -> Callable:
+    factory = EVALUATORS[kind]
+    if isinstance(factory, str):
+        import importlib
+
+        module, _, attr = factory.partition(":")
+        factory = EVALUATORS[kind] = getattr(importlib.import_module(module), attr)
+    return factory
 
 
 def evaluator_kinds() -> tuple[str, ...]:
@@ -229,18 +240,10 @@ def kind_for_protocol(protocol: str, kind: str) -> str:
     return _PROTOCOL_KINDS.get(protocol, kind)
 
 
-@register_evaluator("mad")
-def _mad(config: EvaluatorConfig) -> Evaluator:
-    from search.mad_adapter import MadEvaluator
-
-    return MadEvaluator(config)
-
-
-@register_evaluator("text", protocols=("text",))
-def _text(config: EvaluatorConfig) -> Evaluator:
-    from search.text_evaluator import TextEvaluator
-
-    return TextEvaluator(config)
+# The built-in kinds by "module:attribute": imported on first use, so this module (which the adapters
+# import for the types) never imports them back, and JAX loads only when an evaluator is built.
+register_evaluator("mad", "search.mad_adapter:MadEvaluator")
+register_evaluator("text", "search.text_evaluator:TextEvaluator", protocols=("text",))
 
 
 def _noise(pattern: str, seed: int) -> float:
