@@ -22,7 +22,7 @@ from flax import nnx
 
 from composer.checkpoint import MetricsLog, RunFolder
 from composer.data import TokenSource
-from composer.errors import UsageError
+from composer.errors import DivergenceError, UsageError
 from composer.model import LM
 from composer.optim import make_optimizer
 from composer.spec import ArchSpec
@@ -32,10 +32,6 @@ from composer.train_config import DTYPES, TrainConfig, TrainResult
 __all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params", "validation_windows"]
 
 Record = dict[str, Any]
-
-
-class DivergenceError(RuntimeError):
-    """The loss or gradient became NaN/inf; the message names the step and the last good checkpoint."""
 
 
 def init_params(spec: ArchSpec, config: TrainConfig):

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from composer.errors import UsageError
+from composer.errors import DivergenceError, UsageError
 from composer.mad.protocol import Protocol, get_protocol
 from composer.mad.tasks import IGNORE, TASKS, generate, generate_split
 from composer.spec import ArchSpec, LayerSpec, arch_id, parse_pattern
@@ -177,7 +177,14 @@ class Evaluator:
             for wd in p.weight_decays:
                 curves = runner(params, types, *data, np.float32(lr), np.float32(wd))
                 runs.append(self._summarise(task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
-        best = max(runs, key=lambda r: r["acc"])
+        finite = [r for r in runs if r["diverged_by_step"] is None]
+        if not finite:  # a sweep keeps its finite runs; with none left there is nothing to score
+            first = min(runs, key=lambda r: r["diverged_by_step"])
+            raise DivergenceError(
+                f"task {task} (setting {index}): training diverged, loss NaN/inf by step {first['diverged_by_step']} "
+                f"at lr {first['lr']:g}, wd {first['wd']:g}" + (f"; all {len(runs)} runs of the sweep diverged"
+                                                                if len(runs) > 1 else ""))
+        best = max(finite, key=lambda r: r["acc"])
         n_runs = len(runs)
         return {**best, "steps": plan.steps * n_runs, "runs": n_runs,
                 "tokens": plan.steps * n_runs * p.batch_size * data[0].shape[1],
@@ -186,6 +193,9 @@ class Evaluator:
 
     def _summarise(self, task: str, plan, curves: dict[str, np.ndarray], lr: float, wd: float) -> dict:
         acc, test_loss = curves["acc"], curves["test_loss"]
+        bad = np.nonzero(~(np.isfinite(curves["train_loss"]) & np.isfinite(test_loss)))[0]
+        # The training loss is seen once per evaluation interval: the step is the end of the first bad one.
+        diverged = int((bad[0] + 1) * plan.eval_interval) if bad.size else None
         last = len(acc)
         if self.protocol.early_stop is not None:
             hit = np.nonzero(acc >= self.protocol.early_stop)[0]
@@ -200,7 +210,8 @@ class Evaluator:
         return {"acc": chosen, "selection": selection, "acc_final": float(acc[-1]), "auc": float(np.mean(acc)),
                 "lr": lr, "wd": wd, "curve_steps": [(i + 1) * plan.eval_interval for i in range(len(acc))],
                 "curve_acc": [round(float(a), 5) for a in acc],
-                "train_loss": float(curves["train_loss"][-1]), "test_loss": float(test_loss[-1])}
+                "train_loss": float(curves["train_loss"][-1]), "test_loss": float(test_loss[-1]),
+                "diverged_by_step": diverged}
 
     def _plan(self, task: str, config: Any, n_test: int):
         from composer.mad.training import Plan

@@ -190,3 +190,26 @@ def test_attention_learns_in_context_recall_and_mlp_does_not():
     mlp = ev.evaluate("MMMMMM", tasks="in_context_recall").details["in_context_recall"][0]["acc_final"]
     assert attention > 0.9 and mlp < 0.35
     assert isinstance(CPU.settings["in_context_recall"], InContextRecallConfig)
+
+
+def test_a_diverging_run_is_an_error_naming_the_task_and_step():
+    """An absurd learning rate makes the loss NaN/inf for real; the evaluation stops with the task and step."""
+    from composer.errors import DivergenceError
+
+    absurd = dataclasses.replace(TINY, name="tiny-absurd-lr", lrs=(1e30,))
+    with pytest.raises(DivergenceError, match=r"task memorization \(setting 0\): training diverged.* by step 2"):
+        Evaluator(absurd).evaluate("AM", tasks="memorization")
+
+
+def test_a_search_records_a_diverged_evaluation_as_an_error_row():
+    from search.evaluators import run_one
+
+    class Absurd:
+        protocol = "tiny-absurd-lr"
+
+        def __call__(self, pattern, seed=None):
+            return Evaluator(dataclasses.replace(TINY, name=self.protocol, lrs=(1e30,))).evaluate(
+                pattern, tasks="memorization")
+
+    out = run_one(Absurd(), "AM")
+    assert out.result is None and out.error.startswith("DivergenceError: task memorization")
