@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -48,6 +49,18 @@ class RunContext:
     storage: Any
     engine: Engine
     private_storage: bool
+
+
+def _check_writable(run_dir: Path) -> None:
+    """The run folder must take files before any work starts (its leaderboard, summary, study)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"run folder {run_dir} is not writable ({e.strerror}); choose another --runs-dir or "
+                         "fix its permissions") from None
 
 
 def _open_run(given: dict[str, Any]) -> tuple[SearchSettings, Path, Any, bool]:
@@ -269,6 +282,7 @@ def run_search(given: dict[str, Any]) -> dict[str, Any]:
     except ValueError as e:
         raise UsageError(str(e)) from None
     run_dir = Path(prelim.runs_dir) / prelim.run_name
+    _check_writable(run_dir)
     with run_lock(run_dir):
         try:
             settings, run_dir, storage, private = _open_run(given)

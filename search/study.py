@@ -9,8 +9,8 @@ and its layout queued again, so the resumed run evaluates the same layouts in th
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import logging
 import threading
 import warnings
 from pathlib import Path
@@ -23,8 +23,10 @@ from search.budget import is_evaluation
 from search.locks import run_lock
 from search.study_attrs import INTERRUPTED, KEY, REQUEUED_FROM, ROW, STATUS
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "default_url", "open_storage", "run_lock", "study_name", "recover",
-           "requeue", "set_attr", "Evaluated", "EvaluatedIndex", "Heartbeat"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "default_url", "open_storage", "check_storage_url", "run_lock", "study_name",
+           "recover", "requeue", "set_attr", "Evaluated", "EvaluatedIndex", "Heartbeat"]
+
+_log = logging.getLogger("composer.search")
 
 HEARTBEAT_S = 30
 """Seconds between heartbeats of a running trial."""
@@ -45,17 +47,58 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An RDB storage with heartbeats (for stale-trial detection on shared storages)."""
-    from sqlalchemy import event
+_EXAMPLE_URLS = "sqlite:///runs/NAME/study.db or postgresql+psycopg2://USER:PASSWORD@127.0.0.1:5432/DB"
 
+
+def check_storage_url(url: str) -> None:
+    """Refuse, before any work, a URL that is not a database URL or whose driver is not installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from composer.errors import UsageError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(f"--storage: {url!r} is not a database URL; write e.g. {_EXAMPLE_URLS}") from None
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise UsageError(f"--storage: unknown database kind {parsed.drivername!r}; write e.g. "
+                         f"{_EXAMPLE_URLS}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        raise UsageError(f"--storage: the {parsed.get_backend_name()} driver {parsed.get_driver_name()!r} is not "
+                         f"installed ({e.name} missing); pip install 'composer-hybrid[postgres]' for PostgreSQL, or "
+                         "name an installed driver in the URL") from None
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage with heartbeats (for stale-trial detection on shared storages).
+
+    Raises ``UsageError`` for a malformed URL, a missing driver or a database that cannot be reached.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.exc import DBAPIError
+
+    from composer.errors import UsageError
+
+    check_storage_url(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # the heartbeat thread and the driver share one file
+    else:
+        kwargs["connect_args"] = {"connect_timeout": 10}  # fail fast on an unreachable server
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                             grace_period=GRACE_S)
+        try:
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                                 grace_period=GRACE_S)
+        except DBAPIError as e:
+            reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+            raise UsageError(f"--storage: cannot open the database ({reason}); start the server or fix the "
+                             "URL, host, port and credentials") from None
     if url.startswith("sqlite"):
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # connections opened before the listener get the pragmas too
@@ -162,6 +205,8 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="composer-heartbeat")
+        self.failures = 0
+        """Consecutive failed heartbeats (logged as warnings on the ``composer.search`` logger)."""
 
     def __enter__(self) -> "Heartbeat":
         self._thread.start()
@@ -185,5 +230,10 @@ class Heartbeat:
             with self._lock:
                 ids = list(self._ids)
             for trial_id in ids:
-                with contextlib.suppress(Exception):  # a finished trial or a busy database: try again later
+                try:
                     self._storage.record_heartbeat(trial_id)
+                    self.failures = 0
+                except Exception as e:  # a finished trial or a busy database: try again later, but say so
+                    self.failures += 1
+                    _log.warning("heartbeat of trial %d failed (%d in a row): %s: %s", trial_id, self.failures,
+                                 type(e).__name__, str(e).splitlines()[0] if str(e) else "")

@@ -1,0 +1,67 @@
+"""Bad storage URLs, missing drivers, unreachable databases, unwritable run folders, heartbeat failures:
+one line and exit 2 before any work, or a logged warning, never a traceback."""
+
+import logging
+import os
+import socket
+
+import pytest
+
+from search.study import Heartbeat
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens here once the socket is closed
+
+
+@pytest.mark.parametrize("url, message", [
+    ("not a url", "is not a database URL"),
+    ("foodb://x/y", "unknown database kind 'foodb'"),
+    ("postgresql+pg8000://u:p@127.0.0.1:5432/db", "driver 'pg8000' is not installed"),
+])
+def test_bad_storage_is_one_line_exit_2_before_any_work(cli, tmp_path, capsys, url, message):
+    assert cli("--budget", "2", "--storage", url, "--name", "s") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "runs" / "s" / "leaderboard.parquet").exists()
+
+
+def test_unreachable_database_is_one_line_exit_2(cli, capsys):
+    pytest.importorskip("psycopg2")
+    url = f"postgresql+psycopg2://u:p@127.0.0.1:{_closed_port()}/db"
+    assert cli("--budget", "2", "--storage", url, "--name", "s") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot open the database" in err[0]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through any permission bits")
+def test_unwritable_run_folder_is_one_line_exit_2(cli, tmp_path, capsys):
+    runs = tmp_path / "ro"
+    runs.mkdir(mode=0o500)
+    assert cli("--budget", "2", "--runs-dir", str(runs), "--name", "s") == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_run_folder_that_is_a_file_is_one_line_exit_2(cli, tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    assert cli("--budget", "2", "--runs-dir", str(tmp_path / "afile"), "--name", "s") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not writable" in err[0]
+
+
+def test_heartbeat_failures_are_logged(caplog):
+    class Broken:
+        def record_heartbeat(self, trial_id):
+            raise RuntimeError("database is locked")
+
+    with caplog.at_level(logging.WARNING, logger="composer.search"):
+        with Heartbeat(Broken(), interval=0.05) as beat:
+            beat._ids.add(7)  # tracked without the first synchronous beat, which would raise here
+            import time
+
+            time.sleep(0.3)
+    assert beat.failures >= 2
+    assert any("heartbeat of trial 7 failed" in r.getMessage() and "database is locked" in r.getMessage()
+               for r in caplog.records)
