@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from composer.errors import DivergenceError, UsageError
+from composer.mad.curves import summarise
 from composer.mad.protocol import Protocol, get_protocol
 from composer.mad.tasks import IGNORE, TASKS, generate, generate_split
 from composer.spec import ArchSpec, LayerSpec, arch_id, parse_pattern
@@ -176,7 +177,7 @@ class Evaluator:
         for lr in p.lrs:
             for wd in p.weight_decays:
                 curves = runner(params, types, *data, np.float32(lr), np.float32(wd))
-                runs.append(self._summarise(task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
+                runs.append(summarise(self.protocol, task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
         finite = [r for r in runs if r["diverged_by_step"] is None]
         if not finite:  # a sweep keeps its finite runs; with none left there is nothing to score
             first = min(runs, key=lambda r: r["diverged_by_step"])
@@ -190,28 +191,6 @@ class Evaluator:
                 "tokens": plan.steps * n_runs * p.batch_size * data[0].shape[1],
                 "compile_s": compile_s, "wall_s": time.perf_counter() - t0,
                 "sweep": [{k: r[k] for k in ("lr", "wd", "acc")} for r in runs] if n_runs > 1 else None}
-
-    def _summarise(self, task: str, plan, curves: dict[str, np.ndarray], lr: float, wd: float) -> dict:
-        acc, test_loss = curves["acc"], curves["test_loss"]
-        bad = np.nonzero(~(np.isfinite(curves["train_loss"]) & np.isfinite(test_loss)))[0]
-        # The training loss is seen once per evaluation interval: the step is the end of the first bad one.
-        diverged = int((bad[0] + 1) * plan.eval_interval) if bad.size else None
-        last = len(acc)
-        if self.protocol.early_stop is not None:
-            hit = np.nonzero(acc >= self.protocol.early_stop)[0]
-            last = int(hit[0]) + 1 if hit.size else last
-        selection = self.protocol.selection_for(task)
-        if selection == "auc":
-            chosen = float(np.mean(acc[:last]))
-        elif selection == "min_test_loss":
-            chosen = float(acc[int(np.nanargmin(test_loss[:last]))])
-        else:
-            chosen = float(acc[last - 1])
-        return {"acc": chosen, "selection": selection, "acc_final": float(acc[-1]), "auc": float(np.mean(acc)),
-                "lr": lr, "wd": wd, "curve_steps": [(i + 1) * plan.eval_interval for i in range(len(acc))],
-                "curve_acc": [round(float(a), 5) for a in acc],
-                "train_loss": float(curves["train_loss"][-1]), "test_loss": float(test_loss[-1]),
-                "diverged_by_step": diverged}
 
     def _plan(self, task: str, config: Any, n_test: int):
         from composer.mad.training import Plan

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from search.evaluators import FAKE_SLEEP_ENV, FakeEvaluator
+from search.fake_evaluator import FAKE_SLEEP_ENV, FakeEvaluator
 from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
 
 ARGS = ["--evaluator", "fake", "--quiet", "--budget", "8", "--depth", "5", "--sampler", "tpe", "--seed", "4"]
