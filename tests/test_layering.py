@@ -57,3 +57,55 @@ def test_import_composer_is_light():
     code = "import sys, composer, primitives; print('optuna' in sys.modules, 'ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> modules of ours it imports anywhere in its body (type-checking imports included)."""
+    files = {}
+    for package in ORDER:
+        for path in (ROOT / package).rglob("*.py"):
+            mod = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            files[mod.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for mod, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name in files and name != mod and not (path.name == "__init__.py" and name.startswith(mod)):
+                    graph[mod].add(name)
+    return graph
+
+
+def test_no_import_circles():
+    graph = _module_graph()
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                circles.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not circles, f"modules that import each other: {circles}"
