@@ -50,6 +50,31 @@ def _correlations(layouts: list[str], proxy: dict, truth: dict, n_boot: int) -> 
             "kendall": bootstrap_rank_ci(p, t, kind="kendall", n_boot=n_boot)}
 
 
+def _task_values(proxy_rows: list[dict], keep: set[str]) -> dict[str, dict[str, dict[int, float]]]:
+    """``task -> layout -> seed -> value`` from the proxy rows' ``tasks_json``."""
+    import json
+
+    out: dict[str, dict[str, dict[int, float]]] = {}
+    for r in proxy_rows:
+        if r["layout"] not in keep or not r.get("tasks_json"):
+            continue
+        for task, v in json.loads(r["tasks_json"]).items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                out.setdefault(task, {}).setdefault(r["layout"], {})[int(r["seed"])] = float(v)
+    return out
+
+
+def _per_task(proxy_rows: list[dict], truth: dict, layouts: list[str], n_boot: int) -> dict[str, Any]:
+    """Spearman of each proxy task (higher is better) against the ground truth: which tasks carry the signal."""
+    out = {}
+    for task, by in sorted(_task_values(proxy_rows, set(layouts)).items()):
+        common = [x for x in layouts if x in by]
+        if len(common) >= 3:
+            out[task] = bootstrap_rank_ci([list(by[x].values()) for x in common],
+                                          [list(truth[x].values()) for x in common], n_boot=n_boot)
+    return out
+
+
 def _seed_agreement(truth: dict[str, dict[int, float]]) -> dict[str, Any]:
     """Kendall tau between the layout orders of each pair of ground-truth seeds (the truth's own noise)."""
     seeds = sorted({s for v in truth.values() for s in v})
@@ -143,6 +168,8 @@ def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: d
         "layouts": layouts,
         "correlation": {"all": _correlations(both, proxy, truth, n_boot),
                         f"ge{MIN_ATTENTION}A": _correlations(decision, proxy, truth, n_boot)},
+        "per_task": {"all": _per_task(proxy_rows, truth, both, n_boot // 4),
+                     f"ge{MIN_ATTENTION}A": _per_task(proxy_rows, truth, decision, n_boot // 4)},
         "truth_noise": _seed_agreement(truth),
         "budget_agreement": _budget_agreement(ok, main, others) if main else [],
         "winner_vs_llama": _winner_vs_llama(winner, proxy, truth),
@@ -187,6 +214,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {label} | {c['spearman']['n_layouts']} | {_ci(c['spearman'])} | {_ci(c['kendall'])} |")
     tn = s["truth_noise"]
     pairs = ", ".join(f"{k}: {v:+.2f}" for k, v in tn["kendall_pairs"].items()) or "n/a (one seed)"
+    tasks = sorted(set().union(*(set(v) for v in s.get("per_task", {}).values())) if s.get("per_task") else ())
+    if tasks:
+        lines += ["", "## Which proxy tasks agree with the ground truth (Spearman of the task's score vs negated "
+                  "loss, 95 % CI)", "", f"| task | all layouts | >= {MIN_ATTENTION} attention layers |",
+                  "|---|---|---|"]
+        for t in tasks:
+            cells = [_ci(s["per_task"][k][t], "{:+.2f}") if t in s["per_task"][k] else "n/a"
+                     for k in ("all", f"ge{MIN_ATTENTION}A")]
+            lines.append(f"| {t} | {cells[0]} | {cells[1]} |")
     lines += ["", "## The ground truth's own noise", "",
               f"- Kendall tau between the layout orders of two ground-truth seeds: {pairs}.",
               f"- Median seed-to-seed SD of a layout's validation loss: {_f(tn['seed_sd_median'])} nats/byte; the "

@@ -79,3 +79,18 @@ def test_paired_difference_by_hand():
     assert d["hi"] - d["mean"] == pytest.approx(sps.t.ppf(0.975, 2) * se)
     one = paired_difference({0: 1.0}, {0: 2.0})
     assert one["mean"] == -1.0 and math.isnan(one["lo"])
+
+
+def test_report_ranks_each_proxy_task_against_the_ground_truth():
+    import json
+
+    from search.fidelity.report import build_summary
+
+    layouts = ["AAMM", "AMAM", "MAAM", "MMAA", "AMMA"]
+    loss = {p: 2.0 + 0.1 * i for i, p in enumerate(layouts)}  # AAMM best
+    truth = [{"layout": p, "seed": s, "tokens": 100, "status": "ok", "val_loss": loss[p] + 0.001 * s,
+              "val_loss_se": 0.01, "target_pattern": p, "non_embedding_params": 1} for p in layouts for s in (0, 1)]
+    proxy = [{"layout": p, "seed": s, "protocol": "cpu", "score": 0.5,
+              "tasks_json": json.dumps({"good": 1.0 - loss[p], "bad": loss[p]})} for p in layouts for s in (0, 1)]
+    per_task = build_summary(truth, proxy, n_boot=200)["per_task"]["all"]
+    assert per_task["good"]["value"] == 1.0 and per_task["bad"]["value"] == -1.0
