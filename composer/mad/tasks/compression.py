@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from composer.mad.tasks._common import Seed, TaskBatch, check_common, check_request, make_batch
+from composer.mad.tasks.registry import register_task
 
 NAME = "compression"
 
@@ -38,6 +39,7 @@ class CompressionConfig:
         return self.seq_len
 
 
+@register_task(NAME, CompressionConfig, autoencoder=True)
 def generate(config: CompressionConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
     """Generates ``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
     check_request(n, seed)

@@ -45,6 +45,7 @@ from composer.mad.tasks._common import (
     fail,
     make_batch,
 )
+from composer.mad.tasks.registry import register_task
 
 NAME = "fuzzy_in_context_recall"
 
@@ -96,6 +97,7 @@ class FuzzyInContextRecallConfig:
         return (self.vocab_size - 1) // 2
 
 
+@register_task(NAME, FuzzyInContextRecallConfig)
 def generate(config: FuzzyInContextRecallConfig, n: int, seed: Seed, *,
              training: bool) -> TaskBatch:
     """Generates ``n`` instances, ``[n, T]``, deterministically from ``seed``."""

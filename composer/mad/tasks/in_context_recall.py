@@ -20,6 +20,7 @@ import numpy as np
 
 from composer.mad.tasks._common import Seed, TaskBatch, check_bool, check_common, check_request, fail, make_batch
 from composer.mad.tasks._recall import sample_recall
+from composer.mad.tasks.registry import register_task
 
 NAME = "in_context_recall"
 
@@ -52,6 +53,7 @@ class InContextRecallConfig:
         return self.seq_len - 1
 
 
+@register_task(NAME, InContextRecallConfig)
 def generate(config: InContextRecallConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
     """Generates ``n`` instances, ``[n, T - 1]``, deterministically from ``seed``."""
     check_request(n, seed)

@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 from composer.mad.tasks._common import IGNORE, Seed, TaskBatch, check_common, check_int, check_request, fail, make_batch
+from composer.mad.tasks.registry import register_task
 
 NAME = "memorization"
 
@@ -71,6 +72,7 @@ def fact_table(config: MemorizationConfig) -> np.ndarray:
     return _table(config.vocab_size, config.table_seed)
 
 
+@register_task(NAME, MemorizationConfig)
 def generate(config: MemorizationConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
     """Generates ``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
     check_request(n, seed)

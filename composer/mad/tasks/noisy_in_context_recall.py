@@ -29,6 +29,7 @@ from composer.mad.tasks._common import (
     make_batch,
 )
 from composer.mad.tasks._recall import sample_recall
+from composer.mad.tasks.registry import register_task
 
 NAME = "noisy_in_context_recall"
 
@@ -72,6 +73,7 @@ class NoisyInContextRecallConfig:
         return self.seq_len - 1
 
 
+@register_task(NAME, NoisyInContextRecallConfig)
 def generate(config: NoisyInContextRecallConfig, n: int, seed: Seed, *,
              training: bool) -> TaskBatch:
     """Generates ``n`` instances, ``[n, T - 1]``, deterministically from ``seed``."""

@@ -15,9 +15,6 @@ from composer.mad.tasks.noisy_in_context_recall import NoisyInContextRecallConfi
 from composer.mad.tasks.registry import TASKS, TaskConfig
 from composer.mad.tasks.selective_copying import SelectiveCopyingConfig
 
-PAPER_SETTINGS: dict[str, TaskConfig] = {name: spec.config_cls() for name, spec in TASKS.items()}
-"""MAD's baseline setting of each task (the config defaults)."""
-
 _TRAIN_SIZES = {"num_train_examples": (6400, 3200, 1600, 800)}
 _CHANGES: dict[str, dict[str, tuple]] = {
     "in_context_recall": {"vocab_size": (32, 64, 128), "seq_len": (256, 512, 1024), **_TRAIN_SIZES},
@@ -32,13 +29,17 @@ _CHANGES: dict[str, dict[str, tuple]] = {
 }
 
 
+PAPER_SETTINGS: dict[str, TaskConfig] = {name: TASKS[name].config_cls() for name in _CHANGES}
+"""MAD's baseline setting of each task (the config defaults), in MAD's task order."""
+
+
 def _sweep(name: str) -> tuple[TaskConfig, ...]:
     base = PAPER_SETTINGS[name]
     return (base,) + tuple(dataclasses.replace(base, **{field: value})
                            for field, values in _CHANGES[name].items() for value in values)
 
 
-PAPER_SWEEPS: dict[str, tuple[TaskConfig, ...]] = {name: _sweep(name) for name in TASKS}
+PAPER_SWEEPS: dict[str, tuple[TaskConfig, ...]] = {name: _sweep(name) for name in PAPER_SETTINGS}
 """All 66 MAD settings: per task the baseline, then its one-at-a-time changes (§1.6, §8)."""
 
 CPU_STEPS: dict[str, int] = {

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from composer.mad.tasks import (
-    compression,
-    fuzzy_in_context_recall,
-    in_context_recall,
-    memorization,
-    noisy_in_context_recall,
-    selective_copying,
-)
 from composer.mad.tasks._common import Seed, TaskBatch
 
-TaskConfig = (in_context_recall.InContextRecallConfig
-              | noisy_in_context_recall.NoisyInContextRecallConfig
-              | fuzzy_in_context_recall.FuzzyInContextRecallConfig
-              | selective_copying.SelectiveCopyingConfig
-              | compression.CompressionConfig
-              | memorization.MemorizationConfig)
+
+@runtime_checkable
+class TaskConfig(Protocol):
+    """What every task config offers (each task's own frozen dataclass; ``Config()`` is the MAD baseline)."""
+
+    vocab_size: int
+    num_train_examples: int
+    num_test_examples: int
+
+    @property
+    def input_length(self) -> int: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,27 +50,32 @@ class TaskSpec:
         return config
 
 
-TASKS: dict[str, TaskSpec] = {
-    m.NAME: TaskSpec(m.NAME, cls, m.generate, autoencoder=m is compression)
-    for m, cls in [
-        (in_context_recall, in_context_recall.InContextRecallConfig),
-        (noisy_in_context_recall, noisy_in_context_recall.NoisyInContextRecallConfig),
-        (fuzzy_in_context_recall, fuzzy_in_context_recall.FuzzyInContextRecallConfig),
-        (selective_copying, selective_copying.SelectiveCopyingConfig),
-        (compression, compression.CompressionConfig),
-        (memorization, memorization.MemorizationConfig),
-    ]
-}
+TASKS: dict[str, TaskSpec] = {}
+"""Task name -> its entry, filled by ``register_task`` as the task modules are imported
+(``composer/mad/tasks/__init__.py`` imports every one)."""
 
-_BY_CONFIG = {spec.config_cls: spec for spec in TASKS.values()}
+
+def register_task(name: str, config_cls: type, *, autoencoder: bool = False):
+    """Decorator on a task module's ``generate``: registers the task under ``name``.
+
+    A new task is one file (config dataclass + ``generate``) decorated so, plus its import in the
+    package ``__init__`` and its settings in the protocols (docs/mad_tasks.md).
+    """
+    def deco(generate: Callable[..., TaskBatch]) -> Callable[..., TaskBatch]:
+        if name in TASKS and TASKS[name].generate is not generate:
+            raise ValueError(f"task {name!r} is already registered")
+        TASKS[name] = TaskSpec(name, config_cls, generate, autoencoder=autoencoder)
+        return generate
+
+    return deco
 
 
 def spec_for(config: TaskConfig) -> TaskSpec:
     """The registry entry of a config instance."""
-    try:
-        return _BY_CONFIG[type(config)]
-    except KeyError:
-        raise TypeError(f"{type(config).__name__} is not a registered task config") from None
+    for spec in TASKS.values():
+        if type(config) is spec.config_cls:
+            return spec
+    raise TypeError(f"{type(config).__name__} is not a registered task config")
 
 
 def generate(config: TaskConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:

@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from composer.mad.tasks._common import IGNORE, Seed, TaskBatch, check_common, check_int, check_request, fail, make_batch
+from composer.mad.tasks.registry import register_task
 
 NAME = "selective_copying"
 
@@ -57,6 +58,7 @@ class SelectiveCopyingConfig:
         return self.seq_len - 2 * self.num_tokens_to_copy - 1
 
 
+@register_task(NAME, SelectiveCopyingConfig)
 def generate(config: SelectiveCopyingConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
     """Generates ``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
     check_request(n, seed)
