@@ -70,7 +70,10 @@ def _run_dir(runs_dir: str, name: str) -> Path:
 
     if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
         raise UsageError(f"--name: {name!r} is not a plain folder name; use letters, digits, - and _")
-    return Path(runs_dir) / name
+    path = Path(runs_dir) / name
+    if (path / "leaderboard.parquet").exists():  # its summary.json would be overwritten
+        raise UsageError(f"--name: {path} is a search run; give the study its own --name (e.g. {name}-fidelity)")
+    return path
 
 
 def _search_run(args: argparse.Namespace) -> Path | None:

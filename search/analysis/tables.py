@@ -44,8 +44,12 @@ def resolve_run(run: str | Path, runs_dir: str | Path = "runs") -> Path:
     return path
 
 
-def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
-    """Every table of a run; the per-layout view is recomputed from the leaderboard when absent."""
+def load_run(run: str | Path, runs_dir: str | Path = "runs", fidelity: str | Path | None = None) -> Run:
+    """Every table of a run; the per-layout view is recomputed from the leaderboard.
+
+    ``fidelity`` names a ``composer fidelity`` study (folder, or name under ``runs_dir``) whose ground
+    truth is shown beside the run's proxy scores.
+    """
     from search.layout_view import per_layout
 
     path = resolve_run(run, runs_dir)
@@ -54,5 +58,16 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs") -> Run:
         raise UsageError(f"RUN: the leaderboard of {path.name!r} has no successful evaluation yet (empty)")
     layouts = pd.DataFrame(per_layout(board.to_dict("records")))
     summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").exists() else {}
-    fidelity = pd.read_parquet(path / "fidelity.parquet") if (path / "fidelity.parquet").exists() else None
-    return Run(path=path, leaderboard=board, layouts=layouts, summary=summary, fidelity=fidelity)
+    table = _fidelity_table(path, fidelity, runs_dir)
+    return Run(path=path, leaderboard=board, layouts=layouts, summary=summary, fidelity=table)
+
+
+def _fidelity_table(path: Path, fidelity: str | Path | None, runs_dir: str | Path) -> pd.DataFrame | None:
+    if fidelity is None:
+        found = path / "fidelity.parquet"
+        return pd.read_parquet(found) if found.exists() else None
+    study = Path(fidelity) if Path(fidelity).is_dir() else Path(runs_dir) / str(fidelity)
+    if not (study / "fidelity.parquet").exists():
+        raise UsageError(f"--fidelity: no fidelity study at {fidelity!r} (looked for {study}/fidelity.parquet)")
+    return pd.read_parquet(study / "fidelity.parquet")
+

@@ -78,6 +78,14 @@ def test_report_is_one_html_with_embedded_figures(run, tmp_path):
     assert out.returncode == 0, out.stderr
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "winner" in html.lower()
+    study = tmp_path / "study"  # with a fidelity study beside it, the seventh figure is the scatter
+    study.mkdir()
+    top = list(pd.read_parquet(run / "layouts.parquet")["pattern"][:3])
+    pd.DataFrame({"layout": top, "seed": 0, "status": "ok", "val_loss": [1.5, 1.6, 1.7]}).to_parquet(
+        study / "fidelity.parquet")
+    out = _cli("report", str(run), "--out", str(tmp_path / "with"), "--fidelity", str(study))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "with" / "report.html").read_text().count("data:image/png;base64,") == 7
     for name in ("score_by_layout", "task_heatmap", "best_so_far", "position_frequency", "attention_share", "pareto"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
 
@@ -88,13 +96,16 @@ def test_report_is_one_html_with_embedded_figures(run, tmp_path):
     (["export", "RUN", "--top", "999"], "--top 999"),
     (["leaderboard", "RUN", "--top", "0"], "--top"),
     (["report", "EMPTY"], "no successful evaluation"),
+    (["report", "RUN", "--fidelity", "nope"], "no fidelity study at 'nope'"),
+    (["fidelity", "--patterns", "AM", "--runs-dir", "RUNS", "--name", "r"], "is a search run"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run, tmp_path, args, message):
     empty = tmp_path / "empty"
     empty.mkdir()
     pd.DataFrame({"status": pd.Series([], dtype=str), "pattern": pd.Series([], dtype=str)}).to_parquet(
         empty / "leaderboard.parquet")
-    args = [str(run) if a == "RUN" else str(empty) if a == "EMPTY" else a for a in args]
+    args = [str(run) if a == "RUN" else str(empty) if a == "EMPTY" else str(run.parent) if a == "RUNS" else a
+            for a in args]
     out = _cli(*args)
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr
