@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 FILES = {"fidelity.md": ".md", "summary.json": "_summary.json", "fidelity.png": ".png",
-         "fidelity.parquet": ".parquet", "proxy.parquet": "_proxy.parquet", "settings.json": "_settings.json"}
+         "fidelity.parquet": ".parquet", "proxy.parquet": "_proxy.parquet", "settings.json": "_settings.json",
+         "plan.json": "_plan.json"}
 STATE = ("fidelity.parquet", "proxy.parquet", "settings.json")
 
 
@@ -39,6 +40,9 @@ def restore(study: Path, prefix: Path) -> int:
     study.mkdir(parents=True, exist_ok=True)
     for name, src in sources.items():
         shutil.copyfile(src, study / name)
+    plan = prefix.with_name(prefix.name + FILES["plan.json"])
+    if plan.exists():
+        shutil.copyfile(plan, study / "plan.json")
     print(f"restored {study} from {prefix}* (finished runs are kept, unfinished ones start over)")
     return 0
 

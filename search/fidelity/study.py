@@ -27,6 +27,8 @@ from search.fidelity.table import PROXY_COLUMNS, PROXY_FILE, TRUTH_COLUMNS, TRUT
 __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
 
 SETTINGS_FILE = "settings.json"
+PLAN_FILE = "plan.json"
+"""The last invocation's layouts, winner and proxy protocol (what ``--report-only`` reports on)."""
 
 
 @dataclasses.dataclass
@@ -63,6 +65,13 @@ def _settings(run_dir: Path, given: FidelitySettings) -> FidelitySettings:
 
     write_json(path, given.to_dict())
     return given
+
+
+def _remember_plan(req: StudyRequest) -> None:
+    from composer.atomic import write_json
+
+    write_json(req.run_dir / PLAN_FILE, {"layouts": req.layouts, "winner": req.winner,
+                                         "proxy_protocol": req.proxy_protocol})
 
 
 def _say(req: StudyRequest, text: str) -> None:
@@ -186,11 +195,15 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
         if not (req.run_dir / SETTINGS_FILE).exists():
             raise UsageError(f"--report-only: no fidelity study at {req.run_dir}")
         req.settings = FidelitySettings.from_dict(json.loads((req.run_dir / SETTINGS_FILE).read_text()))
+        stored = json.loads((req.run_dir / PLAN_FILE).read_text()) if (req.run_dir / PLAN_FILE).exists() else {}
+        req.winner = req.winner or stored.get("winner")
+        req.layouts = req.layouts or stored.get("layouts", [])
         _write_report(req, _Tables(req.run_dir))
     else:
         req.run_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(req.run_dir, "composer fidelity"):
             req.settings = _settings(req.run_dir, req.settings)
+            _remember_plan(req)
             tables = _Tables(req.run_dir)
             tables.add_proxy(req.proxy_rows)
             _run_jobs(req, tables)

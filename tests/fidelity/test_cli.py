@@ -56,7 +56,8 @@ def test_tiny_study_end_to_end(tmp_path):
     (run / "summary.json").unlink()
     again = _cli(["--report-only", "--name", "t", "--no-progress"], tmp_path)  # the stored recipe, no flags
     assert again.returncode == 0, again.stderr
-    assert json.loads((run / "summary.json").read_text())["correlation"] == summary["correlation"]
+    again = json.loads((run / "summary.json").read_text())
+    assert again["correlation"] == summary["correlation"] and again["winner_vs_llama"]["winner"] == "MA"
 
 
 def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):

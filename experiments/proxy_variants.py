@@ -1,0 +1,89 @@
+"""Score layouts with a proxy protocol at several seeds and judge it: seed-to-seed agreement and rank
+agreement with the real-text ground truth of a fidelity study.
+
+    python experiments/proxy_variants.py --protocol text --seeds 0,1 \\
+        --layouts MMMMMM,AMMMMM,AAAAAA,AMAMAM,AMMAMM,AAMMMM,MMMMAA,MAMAMA,AAAMMM \\
+        --truth runs/fidelity-small --out experiments/results/proxy_text.jsonl
+
+Evaluations are appended to ``--out`` (JSONL, one ``composer evaluate --json``-like record per line)
+and skipped when already there, so the script resumes. It then prints, for this protocol and for every
+protocol found in ``--compare`` files: the median seed-to-seed Kendall tau among layouts with >= 2
+attention layers, and Spearman / Kendall against the ground truth with bootstrap 95 % intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _evaluate(protocol: str, layouts: list[str], seeds: list[int], out: Path, steps_scale: float | None) -> None:
+    from search.evaluators import EvaluatorConfig, normalize_result
+
+    done = set()
+    if out.exists():
+        done = {(r["pattern"], r["seed"]) for r in map(json.loads, out.read_text().splitlines()) if r}
+    for seed in seeds:
+        evaluator = None
+        for layout in layouts:
+            if (layout, seed) in done:
+                continue
+            evaluator = evaluator or EvaluatorConfig(protocol=protocol, seed=seed, steps_scale=steps_scale).build()
+            e = normalize_result(evaluator(layout), evaluator.protocol)
+            rec = {"pattern": layout, "seed": seed, "protocol": e.protocol, "score": e.score, "tasks": e.tasks,
+                   "wall_s": e.wall_s, "tokens": e.tokens}
+            with open(out, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            print(f"{e.protocol} {layout} seed {seed}: score {e.score:.4f} ({e.wall_s:.0f} s)", file=sys.stderr)
+
+
+def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from search.fidelity.report import build_summary
+    from search.fidelity.stats import kendall
+
+    by: dict[str, dict[int, float]] = {}
+    for r in rows:
+        by.setdefault(r["pattern"], {})[int(r["seed"])] = float(r["score"])
+    seeds = sorted({s for v in by.values() for s in v})
+    region = [p for p in by if p.count("A") >= 2]
+    taus = [float(kendall([by[p][a] for p in region], [by[p][b] for p in region]))
+            for i, a in enumerate(seeds) for b in seeds[i + 1:] if all(a in by[p] and b in by[p] for p in region)]
+    out = {"layouts": len(by), "seeds": seeds, "seed_kendall_ge2A_median": float(np.median(taus)) if taus else None,
+           "mean_wall_s": float(np.mean([r.get("wall_s") or np.nan for r in rows]))}
+    if truth_dir is not None and (truth_dir / "fidelity.parquet").exists():
+        truth = pd.read_parquet(truth_dir / "fidelity.parquet").to_dict("records")
+        proxy = [{"layout": r["pattern"], "seed": r["seed"], "score": r["score"], "protocol": "x"} for r in rows]
+        s = build_summary(truth, proxy, layouts=list(by))
+        out["truth"] = {k: {m: s["correlation"][k][m] for m in ("spearman", "kendall")} for k in s["correlation"]}
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--protocol", required=True)
+    p.add_argument("--layouts", required=True)
+    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--steps-scale", type=float, default=None)
+    p.add_argument("--truth", default=None, help="a fidelity study folder (its fidelity.parquet)")
+    p.add_argument("--out", required=True, help="JSONL of this protocol's evaluations (appended)")
+    p.add_argument("--compare", default="", help="other JSONL files of evaluations to judge the same way")
+    p.add_argument("--judge-only", action="store_true", help="judge what --out holds; evaluate nothing")
+    args = p.parse_args(argv)
+    layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
+    out = Path(args.out)
+    if not args.judge_only:
+        _evaluate(args.protocol, layouts, [int(s) for s in args.seeds.split(",")], out, args.steps_scale)
+    truth = Path(args.truth) if args.truth else None
+    for path in [out] + [Path(c) for c in args.compare.split(",") if c]:
+        rows = [r for r in map(json.loads, path.read_text().splitlines()) if r and r["pattern"] in layouts]
+        print(json.dumps({"file": str(path), **_judge(rows, truth)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
