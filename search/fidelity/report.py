@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from search.fidelity.stats import bootstrap_rank_ci, kendall, paired_difference
+from search.stats import mean_se
 
 __all__ = ["build_summary", "write_report", "render_markdown", "plot"]
 
@@ -25,13 +26,6 @@ MIN_ATTENTION = 2
 def _ok(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("status") == "ok" and r.get("val_loss") is not None
             and math.isfinite(float(r["val_loss"]))]
-
-
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    v = np.asarray(values, float)
-    if not v.size:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
 
 
 def _by_layout(rows, value: str, tokens: int | None = None) -> dict[str, dict[int, float]]:
@@ -148,8 +142,8 @@ def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: d
         winner = max(both, key=lambda x: np.mean(list(proxy[x].values())))
     layouts = {}
     for x in list(dict.fromkeys(list(truth) + list(proxy))):
-        pm, ps = _mean_se(list(proxy.get(x, {}).values()))
-        tm, ts = _mean_se(list(truth.get(x, {}).values()))
+        pm, ps = mean_se(list(proxy.get(x, {}).values()))
+        tm, ts = mean_se(list(truth.get(x, {}).values()))
         rows_x = [r for r in ok if r["layout"] == x and int(r["tokens"]) == main]
         layouts[x] = {"n_attention": x.count("A"), "proxy_mean": pm, "proxy_se": ps,
                       "proxy_seeds": sorted(proxy.get(x, {})), "val_loss_mean": tm, "val_loss_se": ts,

@@ -79,10 +79,12 @@ def _say(req: StudyRequest, text: str) -> None:
         print(f"composer fidelity: {text}", file=sys.stderr, flush=True)
 
 
-def _eval_batches(settings: FidelitySettings, source) -> int:
+def _validation(settings: FidelitySettings, source) -> tuple[int, int]:
+    """``(eval_batches, windows scored)``: ``val_windows`` rounded up to whole batches, capped at the split."""
     total = (source.num_tokens("validation") - 1) // settings.seq_len
     want = total if settings.val_windows == 0 else min(settings.val_windows, total)
-    return math.ceil(want / settings.batch_size)
+    batches = math.ceil(want / settings.batch_size)
+    return batches, min(batches * settings.batch_size, total)
 
 
 def _train_one(job: Job, req: StudyRequest, source) -> dict[str, Any]:
@@ -97,7 +99,8 @@ def _train_one(job: Job, req: StudyRequest, source) -> dict[str, Any]:
     ext = extrapolate(job.layout, s.scale, s.rule)
     out = req.run_dir / "train" / job.folder
     config = s.train_config(job.tokens, seed=job.seed, out_dir=str(out))
-    config = config.replace(eval_batches=_eval_batches(s, source))
+    eval_batches, n_val = _validation(s, source)
+    config = config.replace(eval_batches=eval_batches)
     row = {"key": job.key, "layout": job.layout, "n_attention": job.layout.count("A"), "seed": job.seed,
            "tokens": config.steps * config.tokens_per_step, "steps": config.steps, "scale": s.scale,
            "rule": ext.rule, "target_pattern": ext.spec.pattern, "arch_id": _arch_id(ext.spec),
@@ -109,8 +112,6 @@ def _train_one(job: Job, req: StudyRequest, source) -> dict[str, Any]:
     except DivergenceError as e:
         return {**row, "status": "diverged", "error": str(e), "wall_s": time.perf_counter() - t0,
                 "finished_at": _now()}
-    windows = config.eval_batches * config.batch_size
-    n_val = min(windows, (source.num_tokens("validation") - 1) // s.seq_len)
     return {**row, "val_loss": result.eval_loss, "val_loss_se": result.eval_loss_se,
             "val_bpb": result.eval_loss / math.log(2), "val_accuracy": result.eval_accuracy,
             "val_tokens": n_val * s.seq_len, "train_loss": result.final_train_loss,
