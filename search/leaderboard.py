@@ -74,4 +74,7 @@ def read_leaderboard(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
         path = path / FILENAME
-    return pd.read_parquet(path)
+    # One open file: a path lets the reader open it twice, and a search replacing the file between the
+    # two opens (a notebook watching a live run) would mix the footer of one version with another's pages.
+    with open(path, "rb") as f:
+        return pd.read_parquet(f)

@@ -30,6 +30,7 @@ from search.study_attrs import (
     INTERRUPTED,
     KEY,
     OK,
+    PROPOSED,
     REASON,
     REPAIRED,
     REQUEUED_FROM,
@@ -107,6 +108,8 @@ class Engine:
     def _evaluate(self, study: optuna.Study, batch: list[_Pending]) -> list[EvalOutcome]:
         # Trial._trial_id is the storage id the heartbeat needs; Optuna's own loop uses it the same way.
         ids = [p.trial._trial_id for p in batch]
+        for p in batch:
+            p.trial.set_user_attr(PROPOSED, True)
         try:
             if self.heartbeat is not None:
                 for i in ids:
@@ -220,6 +223,10 @@ class Engine:
                 trial = study.ask(space.distributions())
                 block, seed = space.block(trial.params), trial.user_attrs.get(SEED)
                 batch.append(_Pending(trial, block, block, dedup_key(self.evaluator, block, seed), seed))
+            # The queue's order after a resume depends on which trials were re-queued; evaluate (and
+            # number the rows) in the jobs' own order, so a resumed phase stores what a clean one does.
+            rank = {dedup_key(self.evaluator, *j): i for i, j in enumerate(todo)}
+            batch.sort(key=lambda p: rank.get(p.key, len(rank)))
             for pending, outcome in zip(batch, self._evaluate(study, batch)):
                 if pending.key not in self.index:
                     self._record(study, stage, pending, outcome)

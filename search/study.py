@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from search.budget import is_evaluation
 from search.locks import run_lock
-from search.study_attrs import INTERRUPTED, KEY, REQUEUED_FROM, ROW, STATUS
+from search.study_attrs import INTERRUPTED, KEY, PROPOSED, REPAIRED, REQUEUED_FROM, ROW, SEED, STATUS
 
 __all__ = ["HEARTBEAT_S", "GRACE_S", "default_url", "open_storage", "check_storage_url", "run_lock", "study_name",
            "recover", "requeue", "set_attr", "Evaluated", "EvaluatedIndex", "Heartbeat"]
@@ -114,12 +114,22 @@ def set_attr(study: optuna.Study, trial: optuna.trial.FrozenTrial, key: str, val
     study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Mark ``trial`` interrupted (FAIL) and queue its layout again."""
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Mark ``trial`` interrupted (FAIL) and queue its layout (and evaluation seed) again.
+
+    Only a layout that was complete is queued: a queued trial's fixed parameters, or a proposal that
+    reached evaluation (``PROPOSED``). Returns whether anything was queued."""
     set_attr(study, trial, INTERRUPTED, True)
     if trial.state == TrialState.RUNNING:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-    study.enqueue_trial(dict(trial.params), user_attrs={REQUEUED_FROM: trial.number})
+    params = trial.system_attrs.get("fixed_params")  # Optuna's record of an enqueued trial's layout
+    if params is None and trial.user_attrs.get(PROPOSED):
+        params = trial.params
+    if params is None:
+        return False
+    keep = {k: trial.user_attrs[k] for k in (SEED, REPAIRED) if k in trial.user_attrs}
+    study.enqueue_trial(dict(params), user_attrs={REQUEUED_FROM: trial.number, **keep})
+    return True
 
 
 def recover(study: optuna.Study, objectives: tuple[str, ...], *, all_running_are_stale: bool) -> int:
@@ -146,8 +156,7 @@ def recover(study: optuna.Study, objectives: tuple[str, ...], *, all_running_are
                 study.tell(t.number, objective_values(row, objectives) if ok else None,
                            state=TrialState.COMPLETE if ok else TrialState.FAIL)
             continue
-        requeue(study, t)
-        requeued += 1
+        requeued += requeue(study, t)
     return requeued
 
 

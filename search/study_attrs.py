@@ -5,7 +5,7 @@ so the leaderboard and the dedup index are rebuilt from the storage alone.
 """
 
 __all__ = ["STATUS", "KEY", "ROW", "INTERRUPTED", "DUPLICATE_OF", "REASON", "REQUEUED_FROM", "REPAIRED",
-           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT", "SEED"]
+           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT", "SEED", "PROPOSED"]
 
 STATUS = "status"
 """One of ``OK``, ``ERROR``, ``DUPLICATE``, ``INFEASIBLE`` (interrupted trials carry ``INTERRUPTED``)."""
@@ -23,6 +23,10 @@ REQUEUED_FROM = "requeued_from"
 """Number of the interrupted trial a queued trial repeats."""
 SEED = "eval_seed"
 """Seed of a queued evaluation at another seed than the run's (fresh-seed rescoring); absent = the run's."""
+PROPOSED = "proposed"
+"""Set on a trial as its complete layout goes to evaluation. An interrupted trial is queued again only
+when it carries this or was itself queued: one killed while being proposed (its parameters perhaps
+half-written) is dropped, and the next ask proposes again what an uninterrupted run would."""
 REPAIRED = "repaired"
 """Set on a layout queued as the nearest untried neighbour of a proposal that was infeasible or known."""
 

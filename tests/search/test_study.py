@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 from search.space import SearchSpace
 from search.study import EvaluatedIndex, Heartbeat, open_storage, recover
-from search.study_attrs import INTERRUPTED, KEY, REQUEUED_FROM, ROW, STATUS
+from search.study_attrs import INTERRUPTED, KEY, PROPOSED, REQUEUED_FROM, ROW, SEED, STATUS
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Heartbeat of storage"),
               pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
@@ -23,6 +23,7 @@ def test_recover_requeues_orphans_and_finishes_stored_evaluations(tmp_path):
     study, _ = _study(tmp_path)
     dists = SearchSpace(depth=2).distributions()
     orphan = study.ask(dists)
+    orphan.set_user_attr(PROPOSED, True)  # killed while being evaluated
     finished = study.ask(dists)  # killed after storing its row, before telling
     finished.set_user_attr(KEY, "k|cpu")
     finished.set_user_attr(STATUS, "ok")
@@ -34,6 +35,23 @@ def test_recover_requeues_orphans_and_finishes_stored_evaluations(tmp_path):
     assert trials[2].state == TrialState.WAITING and trials[2].user_attrs[REQUEUED_FROM] == orphan.number
     assert study.ask(dists).params == orphan.params
     assert [e.row["score"] for e in [EvaluatedIndex.load([study]).get("k|cpu")]] == [0.75]
+
+
+def test_recover_drops_a_half_proposed_trial_and_keeps_a_queued_seed(tmp_path):
+    """A trial killed while being proposed is not queued (its parameters may be partial); a queued
+    (layout, seed) job killed mid-evaluation is queued again with its seed."""
+    study, _ = _study(tmp_path)
+    dists = SearchSpace(depth=2).distributions()
+    study.ask(dists)  # never reached evaluation
+    study.enqueue_trial(SearchSpace(depth=2).params("AM"), user_attrs={SEED: 7})
+    job = study.ask(dists)
+    job.set_user_attr(PROPOSED, True)
+    assert recover(study, ("score",), all_running_are_stale=True) == 1
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING]
+    assert all(t.user_attrs[INTERRUPTED] for t in trials[:2])
+    assert trials[2].user_attrs[SEED] == 7 and trials[2].user_attrs[REQUEUED_FROM] == job.number
+    assert study.ask(dists).params == SearchSpace(depth=2).params("AM")
 
 
 def test_shared_storage_only_recovers_heartbeat_stale_trials(tmp_path):
