@@ -7,14 +7,19 @@ own evaluator once (keeping its compiled steps across candidates).
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from search.evaluators import EvalOutcome, EvaluatorConfig, run_one
+from search.evaluators import EvalOutcome, EvaluatorConfig, run_one, transient_outcome
 
-__all__ = ["Backend", "InlineBackend", "ProcessBackend", "make_backend", "BACKENDS"]
+__all__ = ["Backend", "InlineBackend", "ProcessBackend", "make_backend", "run_with_retries", "BACKENDS"]
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("local", "ray")
 
@@ -57,24 +62,62 @@ class ProcessBackend:
     def __init__(self, config: EvaluatorConfig, workers: int):
         # Spawned JAX processes must not each grab most of an accelerator's memory (docs/method.md §6).
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(config,))
+        self._config, self._workers = config, workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self._config,))
 
     def run(self, jobs: list) -> list[EvalOutcome]:
-        return list(self._pool.map(_run_in_worker, jobs))
+        """Outcomes in order; a job whose worker died (the pool breaks for every job in flight) comes
+        back transient, and the next call runs on a fresh pool."""
+        futures = [self._pool.submit(_run_in_worker, j) for j in jobs]
+        out, broken = [], False
+        for job, fut in zip(jobs, futures):
+            try:
+                out.append(fut.result())
+            except BrokenProcessPool as e:
+                broken = True
+                out.append(transient_outcome(job, f"WorkerLost: a worker process died ({e})"))
+        if broken:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+        return out
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_backend(kind: str, config: EvaluatorConfig, workers: int, evaluator=None) -> Backend:
-    """``local`` with one worker runs inline; more workers use processes; ``ray`` uses Ray actors."""
+def make_backend(kind: str, config: EvaluatorConfig, workers: int, evaluator=None, *, address: str | None = None,
+                 cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0) -> Backend:
+    """``local`` with one worker runs inline; more workers use processes; ``ray`` uses Ray actors
+    (``address``, ``cpus_per_worker`` and ``gpus_per_worker`` apply to Ray only)."""
     if kind == "ray":
         from search.ray_backend import RayBackend
 
-        return RayBackend(config, workers)
+        return RayBackend(config, workers, address=address, cpus_per_worker=cpus_per_worker,
+                          gpus_per_worker=gpus_per_worker)
     if kind != "local":
         raise ValueError(f"backend: unknown backend {kind!r}; valid: {', '.join(BACKENDS)}")
     if workers <= 1:
         return InlineBackend(evaluator if evaluator is not None else config.build())
     return ProcessBackend(config, workers)
+
+
+def run_with_retries(backend: Backend, jobs: list, retries: int) -> list[EvalOutcome]:
+    """``backend.run(jobs)``, running again the jobs whose failure was transient (a lost worker, out of
+    memory) up to ``retries`` times; a job still failing is returned as an error naming its attempts.
+    A failure of the layout itself (any other exception) is returned at once."""
+    outcomes = list(backend.run(jobs))
+    for attempt in range(1, retries + 1):
+        redo = [i for i, o in enumerate(outcomes) if o.transient]
+        if not redo:
+            break
+        for i in redo:
+            log.warning("retrying %s (attempt %d of %d): %s", outcomes[i].pattern, attempt + 1, retries + 1,
+                        outcomes[i].error)
+        for i, o in zip(redo, backend.run([jobs[i] for i in redo])):
+            outcomes[i] = o
+    return [dataclasses.replace(o, error=f"{o.error} (gave up after {retries + 1} attempts)")
+            if o.transient else o for o in outcomes]

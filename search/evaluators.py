@@ -19,7 +19,8 @@ import time
 from typing import Any, Callable, Protocol
 
 __all__ = ["Evaluator", "EvaluatorConfig", "EvalOutcome", "Evaluation", "normalize_result", "dedup_key", "run_one",
-           "register_evaluator", "EVALUATORS", "evaluator_kinds", "kind_for_protocol"]
+           "register_evaluator", "EVALUATORS", "evaluator_kinds", "kind_for_protocol",
+           "transient_outcome", "is_transient", "TRANSIENT_ERRORS"]
 
 
 
@@ -114,6 +115,24 @@ class EvalOutcome:
     error: str | None
     started_at: float
     finished_at: float
+    transient: bool = False
+    """The failure came from where the job ran (worker or actor died, out of memory), not from the
+    layout: the loop retries it (``search.loop``, ``--max-retries``) before recording an error row."""
+
+
+TRANSIENT_ERRORS = ("MemoryError", "RESOURCE_EXHAUSTED", "Out of memory", "out of memory")
+"""Markers of a failure that another attempt (on another worker) may not repeat."""
+
+
+def is_transient(error: str | None) -> bool:
+    return bool(error) and any(m in error for m in TRANSIENT_ERRORS)
+
+
+def transient_outcome(job: "str | Job", message: str) -> EvalOutcome:
+    """The outcome of a job whose worker was lost (a backend's answer when a process or actor dies)."""
+    pattern = job if isinstance(job, str) else job[0]
+    now = time.time()
+    return EvalOutcome(pattern, None, message, now, now, transient=True)
 
 
 Job = tuple[str, "int | None"]
@@ -162,7 +181,8 @@ def run_one(evaluator: Evaluator, pattern: "str | Job", seed: int | None = None)
     except UsageError:
         raise  # bad settings, not a bad layout
     except Exception as e:  # noqa: BLE001 - any evaluator failure becomes a leaderboard row
-        return EvalOutcome(pattern, None, f"{type(e).__name__}: {e}", start, time.time())
+        error = f"{type(e).__name__}: {e}"
+        return EvalOutcome(pattern, None, error, start, time.time(), transient=is_transient(error))
 
 
 def _task_value(v: Any) -> float | None:

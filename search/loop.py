@@ -16,6 +16,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from search.backends import run_with_retries
 from search.budget import count_evaluations
 from search.evaluators import EvalOutcome, dedup_key
 from search.rows import RunInfo, build_row, objective_values
@@ -81,13 +82,15 @@ class Engine:
 
     def __init__(self, *, run: str, evaluator, backend, index: EvaluatedIndex, objectives: tuple[str, ...],
                  seed: int, scale: str, rule: str, sampler_name: str, info: RunInfo | None = None,
-                 on_record: Callable[[dict[str, Any]], None] | None = None, heartbeat=None):
+                 on_record: Callable[[dict[str, Any]], None] | None = None, heartbeat=None,
+                 max_retries: int = 2):
         self.run, self.evaluator, self.backend, self.index = run, evaluator, backend, index
         self.objectives, self.seed, self.scale, self.rule = objectives, seed, scale, rule
         self.sampler_name = sampler_name
         self.info = info or RunInfo.collect()
         self.on_record = on_record or (lambda row: None)
         self.heartbeat = heartbeat
+        self.max_retries = max_retries
 
     def used(self, study: optuna.Study) -> int:
         return count_evaluations(study.get_trials(deepcopy=False))
@@ -114,7 +117,7 @@ class Engine:
             if self.heartbeat is not None:
                 for i in ids:
                     self.heartbeat.track(i)
-            return self.backend.run([(p.full, p.seed) for p in batch])
+            return run_with_retries(self.backend, [(p.full, p.seed) for p in batch], self.max_retries)
         except BaseException:  # Ctrl-C / SystemExit: leave the study resumable, nothing RUNNING
             for p in batch:
                 p.trial.set_user_attr(INTERRUPTED, True)

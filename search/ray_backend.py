@@ -27,7 +27,8 @@ class _EvalActor:
 class RayBackend:
     """``workers`` Ray actors, each keeping its own evaluator; layouts go round-robin."""
 
-    def __init__(self, config: EvaluatorConfig, workers: int):
+    def __init__(self, config: EvaluatorConfig, workers: int, *, address: str | None = None,
+                 cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0):
         import ray
 
         self._ray = ray

@@ -135,7 +135,8 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
     index = EvaluatedIndex.load([optuna.load_study(study_name=n, storage=storage) for n in names])
     leaderboard = run_dir / FILENAME
     write_leaderboard(index.rows(), leaderboard)
-    backend = make_backend(settings.backend, config, settings.workers, evaluator)
+    backend = make_backend(settings.backend, config, settings.workers, evaluator, address=settings.ray_address,
+                           cpus_per_worker=settings.cpus_per_worker, gpus_per_worker=settings.gpus_per_worker)
     with SearchProgress(settings.budget, quiet=settings.quiet) as progress, Heartbeat(storage) as heartbeat, \
             warnings.catch_warnings():
         # We run our own ask/tell loop and heartbeat thread (search.study.Heartbeat), not Study.optimize.
@@ -148,7 +149,7 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
         engine = Engine(run=settings.run_name, evaluator=evaluator, backend=backend, index=index,
                         objectives=settings.objectives, seed=settings.seed, scale=settings.scale,
                         rule=settings.rule, sampler_name=settings.sampler, info=RunInfo.collect(),
-                        on_record=on_record, heartbeat=heartbeat)
+                        on_record=on_record, heartbeat=heartbeat, max_retries=settings.max_retries)
         ctx = RunContext(settings, run_dir, storage, engine, private)
         try:
             stages = search_stages(ctx, progress)

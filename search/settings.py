@@ -17,7 +17,8 @@ __all__ = ["SearchSettings", "METHODS", "MUTABLE_ON_RESUME", "parse_count", "res
 METHODS = ("oneshot", "end", "middle")
 FRESH_SEED_OFFSET = 10_000
 """Fresh seeds start here above the run's seed, far from any seed a search evaluates at."""
-MUTABLE_ON_RESUME = ("budget", "workers", "backend", "storage", "runs_dir", "resume", "quiet", "final_seeds")
+MUTABLE_ON_RESUME = ("budget", "workers", "backend", "storage", "runs_dir", "resume", "quiet", "final_seeds",
+                     "ray_address", "cpus_per_worker", "gpus_per_worker", "max_retries")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,14 @@ class SearchSettings:
     """Evaluations in flight at once."""
     backend: str = "local"
     """``local`` (processes) or ``ray``."""
+    ray_address: str | None = None
+    """Ray cluster to join (``ray://`` or ``host:port``); default ``RAY_ADDRESS``, else a local cluster."""
+    cpus_per_worker: float = 1.0
+    """CPUs Ray reserves for each evaluation worker."""
+    gpus_per_worker: float = 0.0
+    """GPUs Ray reserves for each evaluation worker (fractions share one device)."""
+    max_retries: int = 2
+    """Attempts after the first for an evaluation whose worker died or ran out of memory."""
     evaluator: str = "mad"
     """``mad`` or ``fake`` (tests)."""
     constraints: Constraints = Constraints()
@@ -97,6 +106,11 @@ class SearchSettings:
             raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
         if self.workers < 1:
             raise ValueError(f"--workers: must be >= 1, got {self.workers}")
+        if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
+            raise ValueError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0, got "
+                             f"{self.cpus_per_worker} and {self.gpus_per_worker}")
+        if self.max_retries < 0:
+            raise ValueError(f"--max-retries: must be >= 0, got {self.max_retries}")
         if self.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
             raise ValueError(f"--name: use letters, digits, '.', '_' and '-', got {self.name!r}")
 

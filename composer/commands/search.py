@@ -40,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--resume", action="store_true", default=None, help="continue the stored run of this name")
     a("--workers", type=int, help="evaluations in flight at once, each in its own process (default 1)")
     a("--backend", choices=("local", "ray"), help="local processes (default) or Ray actors")
+    a("--ray-address", help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: RAY_ADDRESS, else a local one)")
+    a("--cpus-per-worker", type=float, help="CPUs Ray reserves per evaluation worker (default 1)")
+    a("--gpus-per-worker", type=float, help="GPUs Ray reserves per evaluation worker (default 0)")
+    a("--max-retries", type=int, help="retries of an evaluation whose worker died or ran out of memory "
+      "(default 2); a failure of the layout itself is recorded at once")
     a("--min-share", action="append", metavar="P=FRAC", help="at least FRAC of the layout is P (repeatable)")
     a("--max-share", action="append", metavar="P=FRAC", help="at most FRAC of the layout is P (repeatable)")
     a("--fixed", action="append", metavar="POS=P", help="pin position POS of the searched block to P")
@@ -71,7 +76,8 @@ def _given(args: argparse.Namespace) -> dict:
 
     keys = ("budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "objectives",
             "primitives", "protocol", "tasks", "steps_scale", "seed", "name", "runs_dir", "storage",
-            "resume", "workers", "backend", "quiet", "evaluator", "final_seeds", "rung_share")
+            "resume", "workers", "backend", "quiet", "evaluator", "final_seeds", "rung_share", "ray_address",
+            "cpus_per_worker", "gpus_per_worker", "max_retries")
     given = {k: getattr(args, k) for k in keys}
     limits = {}
     if any(v is not None for v in (args.min_share, args.max_share, args.fixed, args.max_params,
