@@ -72,7 +72,11 @@ class ProcessBackend:
     def run(self, jobs: list) -> list[EvalOutcome]:
         """Outcomes in order; a job whose worker died (the pool breaks for every job in flight) comes
         back transient, and the next call runs on a fresh pool."""
-        futures = [self._pool.submit(_run_in_worker, j) for j in jobs]
+        try:
+            futures = [self._pool.submit(_run_in_worker, j) for j in jobs]
+        except BrokenProcessPool:  # a worker died after the last batch was collected
+            self._restart()
+            futures = [self._pool.submit(_run_in_worker, j) for j in jobs]
         out, broken = [], False
         for job, fut in zip(jobs, futures):
             try:
@@ -81,9 +85,13 @@ class ProcessBackend:
                 broken = True
                 out.append(transient_outcome(job, f"WorkerLost: a worker process died ({e})"))
         if broken:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            self._restart()
         return out
+
+    def _restart(self) -> None:
+        log.warning("a worker process died; starting a fresh pool of %d", self._workers)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -119,5 +127,5 @@ def run_with_retries(backend: Backend, jobs: list, retries: int) -> list[EvalOut
                         outcomes[i].error)
         for i, o in zip(redo, backend.run([jobs[i] for i in redo])):
             outcomes[i] = o
-    return [dataclasses.replace(o, error=f"{o.error} (gave up after {retries + 1} attempts)")
+    return [dataclasses.replace(o, error=f"{o.error} (gave up after {retries + 1} attempts)", transient=False)
             if o.transient else o for o in outcomes]

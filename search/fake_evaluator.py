@@ -9,10 +9,33 @@ from typing import Any
 
 from search.evaluators import EvaluatorConfig, dedup_key
 
-__all__ = ["FakeEvaluator", "FAKE_SLEEP_ENV"]
+__all__ = ["FakeEvaluator", "FAKE_SLEEP_ENV", "FAKE_FAULT_ENV"]
 
 FAKE_SLEEP_ENV = "COMPOSER_FAKE_EVAL_SLEEP"
 """Seconds the fake evaluator sleeps per call (lets tests interrupt a run mid-evaluation)."""
+FAKE_FAULT_ENV = "COMPOSER_FAKE_EVAL_FAULT"
+"""Injected fault ``KIND:MARKER[:PATTERN]`` for tests. ``exit`` kills the evaluating process mid-call and
+``oom`` raises ``MemoryError``, each once per marker file (the first call finding it absent creates it);
+``error`` raises ``ValueError`` on every call. ``PATTERN`` limits the fault to one layout."""
+
+
+def _inject_fault(pattern: str) -> None:
+    spec = os.environ.get(FAKE_FAULT_ENV)
+    if not spec:
+        return
+    kind, marker, *only = spec.split(":")
+    if only and only[0] != pattern:
+        return
+    if kind == "error":
+        raise ValueError(f"injected deterministic failure of {pattern}")
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))  # once per marker, across processes
+    except FileExistsError:
+        return
+    if kind == "exit":
+        os._exit(17)
+    if kind == "oom":
+        raise MemoryError(f"injected out-of-memory while evaluating {pattern}")
 
 
 def _noise(pattern: str, seed: int) -> float:
@@ -55,6 +78,7 @@ class FakeEvaluator:
         start = time.time()
         if self._sleep:
             time.sleep(self._sleep)
+        _inject_fault(pattern)
         seed = self.config.seed if seed is None else seed
         tasks = {k: round(min(1.0, v + _noise(pattern + k, seed)), 6) for k, v in self.tasks(pattern).items()}
         if self.config.tasks:

@@ -1,6 +1,7 @@
 """The typed evaluation result, the evaluator registry and the ``text`` protocol."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -81,6 +82,21 @@ def test_text_protocol_scores_bits_per_byte_on_real_text():
     assert 1.0 < a.tasks["text_bpb"] < 8.0 and a.steps == 6 and a.seed == 0
     assert a.score != b.score  # the seed changes the model, not the validation text
     assert a.details["recipe"]["val_windows"] == b.details["recipe"]["val_windows"]
+
+
+def test_a_diverging_text_run_is_an_error_row_naming_the_step():
+    """An absurd learning rate makes the text model's loss non-finite for real; the evaluation stops at
+    that step and becomes an error row (not retried: the layout, not the worker, failed)."""
+    import dataclasses
+
+    from search.evaluators import run_one
+    from search.text_evaluator import TEXT_PROTOCOL, TextEvaluator
+
+    absurd = TextEvaluator(EvaluatorConfig(protocol="text", seed=0, steps_scale=0.02),
+                           dataclasses.replace(TEXT_PROTOCOL, lr=1e30))
+    out = run_one(absurd, "AM")
+    assert out.result is None and not out.transient
+    assert re.match(r"DivergenceError: .*diverged at step \d+: loss .*(nan|inf)", out.error), out.error
 
 
 def test_an_evaluator_without_a_seed_argument_gets_a_clear_error_row():

@@ -141,3 +141,41 @@ def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path
     assert not resumed.duplicated(["arch_id", "seed"]).any()
     kept = resumed.set_index("eval_index").loc[before.eval_index, "started_at"]
     assert list(kept) == list(before.started_at)
+
+
+def test_ten_sigkills_at_random_moments_then_the_run_equals_an_uninterrupted_one(tmp_path):
+    """The driver is killed at least ten times at seeded random moments (start-up, mid-evaluation,
+    mid-write, rungs, final phase); each restart continues the run, and the finished leaderboard
+    equals an uninterrupted run's."""
+    import random
+
+    args = ["--evaluator", "fake", "--quiet", "--budget", "24", "--depth", "5", "--seed", "3", "--final-seeds", "2"]
+    cmd = [sys.executable, "-m", "composer.cli", "search", *args]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    subprocess.run([*cmd, "--name", "clean"], cwd=tmp_path, env=env, check=True, timeout=300)
+    rng, kills, rows, deadline = random.Random(0), 0, [], time.time() + 240
+    while kills < 10:
+        assert time.time() < deadline, f"only {kills} kills landed in time"
+        proc = subprocess.Popen([*cmd, "--name", "killed"], cwd=tmp_path, env={**env, FAKE_SLEEP_ENV: "0.15"},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        board = tmp_path / "runs" / "killed" / "leaderboard.parquet"
+        try:  # kill during start-up, or just after 1 or 2 more evaluations were stored
+            more = rng.choice([0, 1, 1, 2])
+            if more:
+                _wait_for_rows(board, (rows[-1] if rows else 0) + more, proc)
+            proc.wait(timeout=rng.uniform(0.0, 0.3) if more else rng.uniform(0.5, 3.0))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            kills += 1
+            rows.append(len(read_leaderboard(board)) if board.exists() else 0)
+            continue
+        assert proc.returncode == 0
+        break  # finished before the kill: the check below still holds, with fewer kills
+    assert kills >= 10, f"the run finished after {kills} kills; make it longer"
+    assert len(set(rows)) >= 4, f"kills should land at different points of the run (rows stored: {rows})"
+    print(f"{kills} kills; rows stored at each kill: {rows}")
+    subprocess.run([*cmd, "--name", "killed"], cwd=tmp_path, env=env, check=True, timeout=300)
+    resumed = read_leaderboard(tmp_path / "runs" / "killed")
+    _same(read_leaderboard(tmp_path / "runs" / "clean"), resumed)
+    assert not resumed.duplicated(["arch_id", "seed"]).any()
