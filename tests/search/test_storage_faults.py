@@ -65,3 +65,10 @@ def test_heartbeat_failures_are_logged(caplog):
     assert beat.failures >= 2
     assert any("heartbeat of trial 7 failed" in r.getMessage() and "database is locked" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "/abs"])
+def test_run_names_cannot_leave_the_runs_folder(cli, tmp_path, capsys, name):
+    assert cli("--budget", "2", "--name", name) == 2
+    assert "--name: use letters, digits" in capsys.readouterr().err
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "runs").exists()
