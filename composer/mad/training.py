@@ -18,7 +18,7 @@ import optax
 from composer.mad.metrics import cross_entropy, macro_accuracy, micro_counts
 from composer.mad.proxy_model import ProxyModel
 
-__all__ = ["Plan", "make_run", "pad_rows"]
+__all__ = ["Plan", "make_run", "optimizer", "pad_rows", "schedule"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,30 +43,31 @@ class Plan:
         return self.steps // self.eval_interval
 
 
-def _lr_fn(plan: Plan, peak: jax.Array):
-    """Learning rate at optimiser count ``t`` (0-based) with a runtime peak."""
+def schedule(plan: Plan, peak: jax.Array) -> optax.Schedule:
+    """Learning rate of update ``t`` (0-based) with a runtime ``peak``, from optax pieces.
+
+    ``warmup_cosine``: a linear warmup starting at ``peak / warm`` (MAD's ``LambdaLR`` convention,
+    ``lr(t) = peak * (t + 1) / warm``, so update ``warm - 1`` runs at the peak) joined at ``warm`` to
+    a cosine (Loshchilov & Hutter 2017, SGDR eq. 5) from ``peak`` to ``final_lr_frac * peak``.
+    ``epoch_cosine``: MAD's ``CosineAnnealingLR(T_max=epochs, eta_min=min_lr)`` stepped per epoch.
+    ``tests/mad/test_optim_parity.py`` holds the closed forms these equal.
+    """
     if plan.schedule == "epoch_cosine":
         epochs = max(plan.steps // plan.steps_per_epoch, 1)
-
-        def lr(t):
-            e = jnp.minimum(t // plan.steps_per_epoch, epochs)
-            return plan.min_lr + (peak - plan.min_lr) * 0.5 * (1 + jnp.cos(jnp.pi * e / epochs))
-        return lr
+        # the cosine spans peak - min_lr and sits on min_lr (alpha = min_lr / peak would divide by
+        # a traced peak); the epoch count clamps at ``epochs`` inside cosine_decay_schedule
+        cosine = optax.cosine_decay_schedule(peak - plan.min_lr, epochs)
+        return lambda t: plan.min_lr + cosine(t // plan.steps_per_epoch)
     warm = max(1, round(plan.warmup_frac * plan.steps))
-    decay = max(plan.steps - warm, 1)
-    final = plan.final_lr_frac * peak
-
-    def lr(t):
-        frac = jnp.clip((t - warm) / decay, 0.0, 1.0)
-        cosine = final + (peak - final) * 0.5 * (1 + jnp.cos(jnp.pi * frac))
-        return jnp.where(t < warm, peak * (t + 1) / warm, cosine)
-    return lr
+    # over max(warm - 1, 1) steps: with warm == 1 only count 0 is used, where it gives peak / 1
+    warmup = optax.linear_schedule(peak / warm, peak, max(warm - 1, 1))
+    cosine = optax.cosine_decay_schedule(peak, max(plan.steps - warm, 1), alpha=plan.final_lr_frac)
+    return optax.join_schedules([warmup, cosine], [warm])
 
 
-def _optimizer(plan: Plan, lr: jax.Array, wd: jax.Array) -> optax.GradientTransformation:
-    """AdamW (decoupled decay on every parameter, as MAD/torch) with runtime lr and wd."""
-    return optax.chain(optax.scale_by_adam(b1=plan.betas[0], b2=plan.betas[1], eps=plan.eps),
-                       optax.add_decayed_weights(wd), optax.scale_by_learning_rate(_lr_fn(plan, lr)))
+def optimizer(plan: Plan, lr: jax.Array, wd: jax.Array) -> optax.GradientTransformation:
+    """``optax.adamw`` (decoupled decay on every parameter, as MAD/torch) with runtime lr and wd."""
+    return optax.adamw(schedule(plan, lr), b1=plan.betas[0], b2=plan.betas[1], eps=plan.eps, weight_decay=wd)
 
 
 def pad_rows(x: np.ndarray, multiple: int, fill: int) -> np.ndarray:
@@ -112,7 +113,7 @@ def make_run(model: ProxyModel, plan: Plan, on_trace=None):
     def run(params, types, train_x, train_y, batch_idx, test_x, test_y, lr, wd):
         if on_trace is not None:
             on_trace()
-        opt = _optimizer(plan, lr, wd)
+        opt = optimizer(plan, lr, wd)
 
         def step(carry, idx):
             params, opt_state = carry
