@@ -1,4 +1,4 @@
-"""Shared pieces of the MAD task generators: the batch type, validation and vectorised sampling.
+"""Shared pieces of the MAD task generators: the config base, the batch type, validation and sampling.
 
 Numpy only: reading or generating task data never imports JAX.
 """
@@ -6,7 +6,7 @@ Numpy only: reading or generating task data never imports JAX.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -76,14 +76,6 @@ def check_bool(config: Any, field: str) -> None:
         fail(config, field, "must be a bool")
 
 
-def check_common(config: Any, *, min_vocab: int, min_seq_len: int) -> None:
-    """Validates the knobs every task shares: vocabulary, length and data-set sizes."""
-    check_int(config, "vocab_size", min_vocab)
-    check_int(config, "seq_len", min_seq_len)
-    check_int(config, "num_train_examples", 1)
-    check_int(config, "num_test_examples", 1)
-
-
 def check_request(n: int, seed: Seed) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n={n!r} is invalid; must be an integer >= 1")
@@ -98,3 +90,40 @@ def distinct_tokens(rng: np.random.Generator, n: int, vocab: int, size: int) -> 
     order = np.argsort(rng.random((n, vocab)), axis=1)
     return order[:, :size]
 
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TaskConfig:
+    """The fields every task config shares; each task's frozen config dataclass extends it.
+
+    ``Config()`` is the task's MAD baseline: a subclass redeclares a shared field only to change its
+    default, and says in its docstring how ``vocab_size`` and ``seq_len`` shape its sequences.
+    """
+
+    vocab_size: int = 16
+    """The model vocabulary: every token id and label lies in ``[0, vocab_size)``."""
+    seq_len: int = 128
+    """Sequence length ``T`` in tokens (the model input has ``input_length`` of them)."""
+    num_train_examples: int = 12800
+    """Size of the training split (``generate_split``)."""
+    num_test_examples: int = 1280
+    """Size of the test split (``generate_split``)."""
+
+    MIN_VOCAB: ClassVar[int] = 2
+    """Smallest valid ``vocab_size``."""
+    MIN_SEQ_LEN: ClassVar[int] = 1
+    """Smallest valid ``seq_len``."""
+
+    def __post_init__(self):
+        check_int(self, "vocab_size", self.MIN_VOCAB)
+        check_int(self, "seq_len", self.MIN_SEQ_LEN)
+        check_int(self, "num_train_examples", 1)
+        check_int(self, "num_test_examples", 1)
+        self.check()
+
+    def check(self) -> None:
+        """Validates the task's own fields; runs after the shared ones passed."""
+
+    @property
+    def input_length(self) -> int:
+        """Model input length ``L`` of the task's ``[n, L]`` batches."""
+        return self.seq_len

@@ -1,14 +1,59 @@
-"""The key-value recall sampler shared by in-context recall and noisy in-context recall (MAD §2-§3).
+"""What the three recall tasks share (MAD §2-§4): their config bases and the key-value sampler of
+in-context recall and noisy in-context recall.
 
-Vectorised over instances: one sequence is ``P = T/2`` pairs, ``P - 1`` context pairs then a probe
-pair, and every array below is ``[n, ...]``.
+The sampler is vectorised over instances: one sequence is ``P = T/2`` pairs, ``P - 1`` context pairs
+then a probe pair, and every array below is ``[n, ...]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from composer.mad.tasks._common import IGNORE
+from composer.mad.tasks._common import IGNORE, TaskConfig, check_bool, fail
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RecallConfig(TaskConfig):
+    """A recall task's config: the shared fields plus the choice of training targets."""
+
+    train_on_scored_only: bool = False
+    """Use test-form targets for training too (the cpu protocol's deliberate deviation from MAD,
+    docs/mad_tasks.md §11.3); sampling is unchanged."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_bool(self, "train_on_scored_only")
+
+    def targets(self, shifted: np.ndarray, test: np.ndarray, training: bool) -> np.ndarray:
+        """Training: the full next-token shift ``shifted`` (or, if ``train_on_scored_only``, the
+        test-form labels ``test``); test: ``test``."""
+        return shifted if training and not self.train_on_scored_only else test
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PairRecallConfig(RecallConfig):
+    """In-context recall with or without noise: ``T/2`` key-value pairs, of which the model sees
+    ``tokens[:-1]`` (``T - 1`` tokens)."""
+
+    MIN_SEQ_LEN = 4
+
+    def check(self) -> None:
+        if self.seq_len % 2:
+            fail(self, "seq_len", "must be even (the sequence is key-value pairs)")
+
+    @property
+    def input_length(self) -> int:
+        return self.seq_len - 1
+
+
+def sample_pairs(config: PairRecallConfig, rng: np.random.Generator, n: int, training: bool, *,
+                 noise_vocab_size: int = 0, frac_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs ``[n, T - 1]`` and targets of ``n`` (noisy) in-context recall instances."""
+    tokens, test_targets = sample_recall(rng, n, vocab_size=config.vocab_size, seq_len=config.seq_len,
+                                         noise_vocab_size=noise_vocab_size, frac_noise=frac_noise)
+    return tokens[:, :-1], config.targets(tokens[:, 1:], test_targets, training)
 
 
 def sample_recall(rng: np.random.Generator, n: int, *, vocab_size: int, seq_len: int,

@@ -12,38 +12,27 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._common import Seed, TaskBatch, check_common, check_request, make_batch
+from composer.mad.tasks._common import TaskConfig
 from composer.mad.tasks.registry import register_task
-
-NAME = "compression"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class CompressionConfig:
-    """One compression setting; defaults are the MAD baseline (V16 T32 N12800)."""
+class CompressionConfig(TaskConfig):
+    """One compression setting; defaults are the MAD baseline (V16 T32 N12800).
 
-    vocab_size: int = 16
-    """Content tokens ``[0, V-1)`` and the compression token ``V-1``; the model vocabulary."""
+    ``vocab_size``: content tokens ``[0, V-1)`` and the compression token ``V-1``. ``seq_len``: ``T``
+    = input length = autoencoder output length (all scored).
+    """
+
     seq_len: int = 32
-    """Sequence length ``T`` = input length = autoencoder output length (all scored)."""
-    num_train_examples: int = 12800
-    """Size of the training split (``generate_split``)."""
-    num_test_examples: int = 1280
-    """Size of the test split (``generate_split``)."""
 
-    def __post_init__(self):
-        check_common(self, min_vocab=2, min_seq_len=2)
-
-    @property
-    def input_length(self) -> int:
-        return self.seq_len
+    MIN_SEQ_LEN = 2
 
 
-@register_task(NAME, CompressionConfig, autoencoder=True)
-def generate(config: CompressionConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
-    """Generates ``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
-    check_request(n, seed)
-    rng = np.random.default_rng(seed)
+@register_task("compression", CompressionConfig, autoencoder=True)
+def sample(config: CompressionConfig, rng: np.random.Generator, n: int,
+           training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
     content = rng.integers(0, config.vocab_size - 1, (n, config.seq_len - 1))
     inputs = np.concatenate([content, np.full((n, 1), config.vocab_size - 1)], axis=1)
-    return make_batch(inputs, inputs, NAME, training)
+    return inputs, inputs

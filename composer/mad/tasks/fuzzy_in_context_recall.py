@@ -33,47 +33,35 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._common import (
-    IGNORE,
-    Seed,
-    TaskBatch,
-    check_bool,
-    check_common,
-    check_int,
-    check_request,
-    distinct_tokens,
-    fail,
-    make_batch,
-)
+from composer.mad.tasks._common import IGNORE, check_bool, check_int, distinct_tokens, fail
+from composer.mad.tasks._recall import RecallConfig
 from composer.mad.tasks.registry import register_task
-
-NAME = "fuzzy_in_context_recall"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FuzzyInContextRecallConfig:
-    """One fuzzy recall setting; defaults are the MAD baseline (V16 T128 N12800 k3 v3)."""
+class FuzzyInContextRecallConfig(RecallConfig):
+    """One fuzzy recall setting; defaults are the MAD baseline (V16 T128 N12800 k3 v3).
 
-    vocab_size: int = 16
-    """Keys ``[0, (V-1)//2)``, values ``[(V-1)//2, V-1)``, pad ``V-1``; the model vocabulary."""
-    seq_len: int = 128
-    """Model input length ``T`` (sequences are left-padded to ``T + 1`` before the shift)."""
+    ``vocab_size``: keys ``[0, (V-1)//2)``, values ``[(V-1)//2, V-1)``, pad ``V-1``. ``seq_len``: the
+    model input length ``T`` (sequences are left-padded to ``T + 1`` before the shift). With
+    ``train_on_scored_only`` the training sampling (variable key sizes) is unchanged too.
+    """
+
     k_motif: int = 3
     """Maximum key motif size; test keys always have exactly this size."""
     v_motif: int = 3
     """Maximum value motif size (value sizes are uniform in ``1..v_motif``)."""
-    num_train_examples: int = 12800
-    """Size of the training split (``generate_split``)."""
-    num_test_examples: int = 1280
-    """Size of the test split (``generate_split``)."""
-    train_on_scored_only: bool = False
-    """Use test-form targets for training too (cpu protocol, docs/mad_tasks.md §11.3); training
-    sampling (variable key sizes) is unchanged."""
     guarantee_probe: bool = True
     """Ensure the probe pair occurs before the final query (see the module docstring)."""
 
+    MIN_VOCAB = 3
+
     def __post_init__(self):
-        check_common(self, min_vocab=3, min_seq_len=1)
+        super().__post_init__()
+        # Last, after RecallConfig's train_on_scored_only: with both invalid, the error names the same field as ever.
+        check_bool(self, "guarantee_probe")
+
+    def check(self) -> None:
         check_int(self, "k_motif", 1)
         check_int(self, "v_motif", 1)
         keys = (self.vocab_size - 1) // 2
@@ -85,27 +73,18 @@ class FuzzyInContextRecallConfig:
         if self.seq_len <= 2 * (self.k_motif + self.v_motif):
             fail(self, "seq_len", f"must be > 2 * (k_motif + v_motif) = "
                  f"{2 * (self.k_motif + self.v_motif)}")
-        check_bool(self, "train_on_scored_only")
-        check_bool(self, "guarantee_probe")
-
-    @property
-    def input_length(self) -> int:
-        return self.seq_len
 
     @property
     def num_key_tokens(self) -> int:
         return (self.vocab_size - 1) // 2
 
 
-@register_task(NAME, FuzzyInContextRecallConfig)
-def generate(config: FuzzyInContextRecallConfig, n: int, seed: Seed, *,
-             training: bool) -> TaskBatch:
-    """Generates ``n`` instances, ``[n, T]``, deterministically from ``seed``."""
-    check_request(n, seed)
-    rng = np.random.default_rng(seed)
-    seq, lab = _sample(config, rng, n, training)
-    full = training and not config.train_on_scored_only
-    return make_batch(seq[:, :-1], seq[:, 1:] if full else lab[:, 1:], NAME, training)
+@register_task("fuzzy_in_context_recall", FuzzyInContextRecallConfig)
+def sample(config: FuzzyInContextRecallConfig, rng: np.random.Generator, n: int,
+           training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` instances, ``[n, T]``."""
+    seq, lab = _sequences(config, rng, n, training)
+    return seq[:, :-1], config.targets(seq[:, 1:], lab[:, 1:], training)
 
 
 @dataclasses.dataclass
@@ -134,8 +113,8 @@ def _code(key: np.ndarray, klen: np.ndarray, base: int) -> np.ndarray:
     return (digits * base ** np.arange(key.shape[1], dtype=np.int64)).sum(axis=1)
 
 
-def _sample(config: FuzzyInContextRecallConfig, rng: np.random.Generator, n: int,
-            training: bool) -> tuple[np.ndarray, np.ndarray]:
+def _sequences(config: FuzzyInContextRecallConfig, rng: np.random.Generator, n: int,
+               training: bool) -> tuple[np.ndarray, np.ndarray]:
     """Returns padded sequences and their test-form labels, both ``[n, T + 1]``."""
     T, km, vm = config.seq_len, config.k_motif, config.v_motif
     base = config.num_key_tokens + 1

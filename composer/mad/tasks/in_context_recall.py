@@ -18,47 +18,21 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._common import Seed, TaskBatch, check_bool, check_common, check_request, fail, make_batch
-from composer.mad.tasks._recall import sample_recall
+from composer.mad.tasks._recall import PairRecallConfig, sample_pairs
 from composer.mad.tasks.registry import register_task
-
-NAME = "in_context_recall"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class InContextRecallConfig:
-    """One in-context recall setting; defaults are the MAD baseline (V16 T128 N12800)."""
+class InContextRecallConfig(PairRecallConfig):
+    """One in-context recall setting; defaults are the MAD baseline (V16 T128 N12800).
 
-    vocab_size: int = 16
-    """Keys ``[0, V//2)`` and values ``[V//2, V)``; also the model vocabulary. More keys means
-    fewer re-queried keys (fewer scored positions) and a larger table to hold in context."""
-    seq_len: int = 128
-    """Sequence length ``T`` in tokens, even; the model input has ``T - 1`` tokens."""
-    num_train_examples: int = 12800
-    """Size of the training split (``generate_split``)."""
-    num_test_examples: int = 1280
-    """Size of the test split (``generate_split``)."""
-    train_on_scored_only: bool = False
-    """Use test-form targets for training too (the cpu protocol's deliberate deviation from MAD,
-    docs/mad_tasks.md §11.3); sampling is unchanged."""
-
-    def __post_init__(self):
-        check_common(self, min_vocab=2, min_seq_len=4)
-        if self.seq_len % 2:
-            fail(self, "seq_len", "must be even (the sequence is key-value pairs)")
-        check_bool(self, "train_on_scored_only")
-
-    @property
-    def input_length(self) -> int:
-        return self.seq_len - 1
+    ``vocab_size``: keys ``[0, V//2)`` and values ``[V//2, V)``. More keys means fewer re-queried
+    keys (fewer scored positions) and a larger table to hold in context. ``seq_len``: ``T``, even.
+    """
 
 
-@register_task(NAME, InContextRecallConfig)
-def generate(config: InContextRecallConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
-    """Generates ``n`` instances, ``[n, T - 1]``, deterministically from ``seed``."""
-    check_request(n, seed)
-    tokens, test_targets = sample_recall(
-        np.random.default_rng(seed), n, vocab_size=config.vocab_size, seq_len=config.seq_len,
-        noise_vocab_size=0, frac_noise=0.0)
-    full = training and not config.train_on_scored_only
-    return make_batch(tokens[:, :-1], tokens[:, 1:] if full else test_targets, NAME, training)
+@register_task("in_context_recall", InContextRecallConfig)
+def sample(config: InContextRecallConfig, rng: np.random.Generator, n: int,
+           training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` instances, ``[n, T - 1]``."""
+    return sample_pairs(config, rng, n, training)

@@ -15,37 +15,32 @@ import functools
 
 import numpy as np
 
-from composer.mad.tasks._common import IGNORE, Seed, TaskBatch, check_common, check_int, check_request, fail, make_batch
+from composer.mad.tasks._common import IGNORE, TaskConfig, check_int, fail
 from composer.mad.tasks.registry import register_task
-
-NAME = "memorization"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MemorizationConfig:
-    """One memorization setting; defaults are the MAD baseline (V256 T32 N256)."""
+class MemorizationConfig(TaskConfig):
+    """One memorization setting; defaults are the MAD baseline (V256 T32 N256).
+
+    ``vocab_size``: keys ``[0, (V-1)//2)``, values ``[(V-1)//2, V-1)``, insert token ``V-1``; the
+    number of facts to memorise is ``(V-1)//2``. ``seq_len``: ``T``, even (``T/2`` key-insert pairs,
+    each scored once). ``num_train_examples``: with MAD's fixed epochs, how often each fact is seen.
+    """
 
     vocab_size: int = 256
-    """Keys ``[0, (V-1)//2)``, values ``[(V-1)//2, V-1)``, insert token ``V-1``. The number of
-    facts to memorise is ``(V-1)//2``."""
     seq_len: int = 32
-    """Sequence length ``T``, even (``T/2`` key-insert pairs, each scored once)."""
     num_train_examples: int = 256
-    """Size of the training split: with MAD's fixed epochs, how often each fact is seen."""
-    num_test_examples: int = 1280
-    """Size of the test split (``generate_split``)."""
     table_seed: int = 12345
     """Seed of the fact table (MAD: ``MADConfig.seed``), independent of the sample seed."""
 
-    def __post_init__(self):
-        check_common(self, min_vocab=3, min_seq_len=2)
+    MIN_VOCAB = 3
+    MIN_SEQ_LEN = 2
+
+    def check(self) -> None:
         if self.seq_len % 2:
             fail(self, "seq_len", "must be even (the sequence is key-insert pairs)")
         check_int(self, "table_seed", 0)
-
-    @property
-    def input_length(self) -> int:
-        return self.seq_len
 
     @property
     def num_facts(self) -> int:
@@ -72,12 +67,11 @@ def fact_table(config: MemorizationConfig) -> np.ndarray:
     return _table(config.vocab_size, config.table_seed)
 
 
-@register_task(NAME, MemorizationConfig)
-def generate(config: MemorizationConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
-    """Generates ``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
-    check_request(n, seed)
-    rng = np.random.default_rng(seed)
+@register_task("memorization", MemorizationConfig)
+def sample(config: MemorizationConfig, rng: np.random.Generator, n: int,
+           training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
     keys = rng.integers(0, config.num_facts, (n, config.seq_len // 2))
     inputs = np.stack([keys, np.full_like(keys, config.vocab_size - 1)], axis=2).reshape(n, -1)
     targets = np.stack([np.full_like(keys, IGNORE), fact_table(config)[keys]], axis=2)
-    return make_batch(inputs, targets.reshape(n, -1), NAME, training)
+    return inputs, targets.reshape(n, -1)

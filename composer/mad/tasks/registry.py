@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal, Protocol, runtime_checkable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
-from composer.mad.tasks._common import Seed, TaskBatch
+from composer.mad.tasks._common import Seed, TaskBatch, TaskConfig, check_request, make_batch
 
-
-@runtime_checkable
-class TaskConfig(Protocol):
-    """What every task config offers (each task's own frozen dataclass; ``Config()`` is the MAD baseline)."""
-
-    vocab_size: int
-    num_train_examples: int
-    num_test_examples: int
-
-    @property
-    def input_length(self) -> int: ...
+Sampler = Callable[[Any, np.random.Generator, int, bool], tuple[np.ndarray, np.ndarray]]
+"""``sample(config, rng, n, training) -> (inputs, targets)``: ``n`` instances drawn from ``rng``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,12 +18,18 @@ class TaskSpec:
     """One registered task."""
 
     name: str
-    config_cls: type
+    config_cls: type[TaskConfig]
     """Frozen config dataclass; ``config_cls()`` is the MAD baseline."""
-    generate: Callable[..., TaskBatch]
-    """``generate(config, n, seed, *, training) -> TaskBatch``."""
+    sample: Sampler
+    """The task's sampler; ``generate`` wraps it."""
     autoencoder: bool
     """Whether the task uses MAD's autoencoder (compression) rather than the language model."""
+
+    def generate(self, config: Any, n: int, seed: Seed, *, training: bool) -> TaskBatch:
+        """``n`` instances drawn deterministically from ``seed`` (one seeded ``Generator``)."""
+        check_request(n, seed)
+        inputs, targets = self.sample(config, np.random.default_rng(seed), n, training)
+        return make_batch(inputs, targets, self.name, training)
 
     def vocab_size(self, config: Any = None) -> int:
         """Vocabulary the model needs (all token ids and labels lie in ``[0, vocab_size)``)."""
@@ -55,17 +52,17 @@ TASKS: dict[str, TaskSpec] = {}
 (``composer/mad/tasks/__init__.py`` imports every one)."""
 
 
-def register_task(name: str, config_cls: type, *, autoencoder: bool = False):
-    """Decorator on a task module's ``generate``: registers the task under ``name``.
+def register_task(name: str, config_cls: type[TaskConfig], *, autoencoder: bool = False):
+    """Decorator on a task module's sampler (see ``Sampler``): registers the task under ``name``.
 
-    A new task is one file (config dataclass + ``generate``) decorated so, plus its import in the
-    package ``__init__`` and its settings in the protocols (docs/mad_tasks.md).
+    A new task is one file (a ``TaskConfig`` subclass + its sampler) decorated so, plus its import
+    in the package ``__init__`` and its settings in the protocols (docs/mad_tasks.md).
     """
-    def deco(generate: Callable[..., TaskBatch]) -> Callable[..., TaskBatch]:
-        if name in TASKS and TASKS[name].generate is not generate:
+    def deco(sample: Sampler) -> Sampler:
+        if name in TASKS and TASKS[name].sample is not sample:
             raise ValueError(f"task {name!r} is already registered")
-        TASKS[name] = TaskSpec(name, config_cls, generate, autoencoder=autoencoder)
-        return generate
+        TASKS[name] = TaskSpec(name, config_cls, sample, autoencoder=autoencoder)
+        return sample
 
     return deco
 

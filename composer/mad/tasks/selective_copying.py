@@ -20,37 +20,30 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._common import IGNORE, Seed, TaskBatch, check_common, check_int, check_request, fail, make_batch
+from composer.mad.tasks._common import IGNORE, TaskConfig, check_int, fail
 from composer.mad.tasks.registry import register_task
-
-NAME = "selective_copying"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SelectiveCopyingConfig:
-    """One selective copying setting; defaults are the MAD baseline (V16 T256 n16 N12800)."""
+class SelectiveCopyingConfig(TaskConfig):
+    """One selective copying setting; defaults are the MAD baseline (V16 T256 n16 N12800).
 
-    vocab_size: int = 16
-    """Content tokens ``[0, V-2)``, blank ``V-2``, copy ``V-1``; the model vocabulary."""
+    ``vocab_size``: content tokens ``[0, V-2)``, blank ``V-2``, copy ``V-1``. ``seq_len``: the sequence
+    (and model input) length ``T``; must exceed ``2 * num_tokens_to_copy + 1``.
+    """
+
     seq_len: int = 256
-    """Sequence (and model input) length ``T``; must exceed ``2 * num_tokens_to_copy + 1``."""
     num_tokens_to_copy: int = 16
     """Number ``n`` of content tokens to copy = scored positions per sequence."""
-    num_train_examples: int = 12800
-    """Size of the training split (``generate_split``)."""
-    num_test_examples: int = 1280
-    """Size of the test split (``generate_split``)."""
 
-    def __post_init__(self):
-        check_common(self, min_vocab=3, min_seq_len=4)
+    MIN_VOCAB = 3
+    MIN_SEQ_LEN = 4
+
+    def check(self) -> None:
         check_int(self, "num_tokens_to_copy", 1)
         if self.seq_len <= 2 * self.num_tokens_to_copy + 1:
             fail(self, "seq_len", f"must be > 2 * num_tokens_to_copy + 1 = "
                  f"{2 * self.num_tokens_to_copy + 1}")
-
-    @property
-    def input_length(self) -> int:
-        return self.seq_len
 
     @property
     def num_blanks(self) -> int:
@@ -58,11 +51,10 @@ class SelectiveCopyingConfig:
         return self.seq_len - 2 * self.num_tokens_to_copy - 1
 
 
-@register_task(NAME, SelectiveCopyingConfig)
-def generate(config: SelectiveCopyingConfig, n: int, seed: Seed, *, training: bool) -> TaskBatch:
-    """Generates ``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
-    check_request(n, seed)
-    rng = np.random.default_rng(seed)
+@register_task("selective_copying", SelectiveCopyingConfig)
+def sample(config: SelectiveCopyingConfig, rng: np.random.Generator, n: int,
+           training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` instances, ``[n, T]``; ``training`` does not change the data (MAD §1.1)."""
     V, T, k = config.vocab_size, config.seq_len, config.num_tokens_to_copy
     content = rng.integers(0, V - 2, (n, k))
     gaps = rng.multinomial(config.num_blanks, np.full(k, 1.0 / k), size=n)
@@ -72,4 +64,4 @@ def generate(config: SelectiveCopyingConfig, n: int, seed: Seed, *, training: bo
     inputs[:, T - k - 1] = V - 1
     targets = np.full((n, T), IGNORE, dtype=np.int64)
     targets[:, T - k:] = content
-    return make_batch(inputs, targets, NAME, training)
+    return inputs, targets
