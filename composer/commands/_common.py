@@ -18,6 +18,18 @@ def add_spec_arguments(p: argparse.ArgumentParser, *, require_scale: bool = Fals
     p.add_argument("--window", type=int, default=None, help="window of sliding-window layers (W)")
 
 
+def spec_file_or_none(args: argparse.Namespace, missing: str) -> ArchSpec | None:
+    """The spec of ``SPEC.json`` when one is given, ``None`` when ``--pattern`` is; exactly one must be
+    (``missing`` is the error when neither is)."""
+    if args.spec and args.pattern:
+        raise UsageError("give either SPEC.json or --pattern, not both")
+    if args.spec:
+        return load_spec(args.spec)
+    if not args.pattern:
+        raise UsageError(missing)
+    return None
+
+
 def spec_from_args(args: argparse.Namespace, *, default_scale: str | None = None) -> ArchSpec:
     """The spec named by ``SPEC.json`` or by ``--pattern`` and ``--scale``; errors are UsageError."""
     from composer.presets import layout, spec_from_pattern
@@ -28,12 +40,9 @@ def spec_from_args(args: argparse.Namespace, *, default_scale: str | None = None
         if not args.depth:
             raise UsageError("--layout needs --depth N (number of layers)")
         args.pattern = layout(args.layout, args.depth)
-    if args.spec and args.pattern:
-        raise UsageError("give either SPEC.json or --pattern, not both")
-    if args.spec:
-        return load_spec(args.spec)
-    if not args.pattern:
-        raise UsageError("give SPEC.json or --pattern P (with --scale S)")
+    spec = spec_file_or_none(args, "give SPEC.json or --pattern P (with --scale S)")
+    if spec is not None:
+        return spec
     scale = args.scale or default_scale
     if scale is None:
         raise UsageError("--pattern needs --scale (e.g. --scale 350M); see `composer inspect --help`")
@@ -43,3 +52,26 @@ def spec_from_args(args: argparse.Namespace, *, default_scale: str | None = None
 
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=2, sort_keys=False))
+
+
+TRAIN_FLAGS = {  # flag -> (config field, type, help); the defaults live in the config classes only
+    "--steps": ("steps", int, "optimiser updates"),
+    "--batch-size": ("batch_size", int, "sequences per update"),
+    "--seq-len": ("seq_len", int, "tokens per sequence"),
+    "--lr": ("lr", float, "peak learning rate (warmup-stable-decay AdamW)"),
+    "--warmup-frac": ("warmup_frac", float, "share of steps warming up"),
+    "--decay-frac": ("decay_frac", float, "share of steps decaying to the final rate"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--grad-clip": ("grad_clip", float, "global gradient-norm clip (0: off)"),
+    "--eval-every": ("eval_every", int, "steps between evaluations (0: only at the end)"),
+    "--eval-batches": ("eval_batches", int, "validation batches per evaluation"),
+    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (0: only at the end)"),
+    "--log-every": ("log_every", int, "steps between metric syncs"),
+    "--seed": ("seed", int, "seed of initialisation and data order"),
+}
+"""The training flags of ``composer train``; ``composer fidelity`` takes the recipe's part of them."""
+
+
+def train_flags(*flags: str) -> dict[str, tuple]:
+    """The entries of ``TRAIN_FLAGS`` named by ``flags`` (all when none is named)."""
+    return {f: TRAIN_FLAGS[f] for f in flags} if flags else dict(TRAIN_FLAGS)

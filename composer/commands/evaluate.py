@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from composer.commands._common import print_json
+from composer.commands._common import print_json, spec_file_or_none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,14 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _candidate(args: argparse.Namespace):
     from composer.errors import UsageError
-    from composer.spec import LayerSpec, load_spec, parse_pattern
+    from composer.spec import LayerSpec, parse_pattern
 
-    if args.spec and args.pattern:
-        raise UsageError("give either SPEC.json or --pattern, not both")
-    if args.spec:
-        return load_spec(args.spec)
-    if not args.pattern:
-        raise UsageError("give --pattern P (e.g. AAMMMM) or SPEC.json")
+    spec = spec_file_or_none(args, "give --pattern P (e.g. AAMMMM) or SPEC.json")
+    if spec is not None:
+        return spec
     if args.window is not None and args.window < 1:
         raise UsageError(f"--window must be >= 1, got {args.window}")
     pattern = parse_pattern(args.pattern)

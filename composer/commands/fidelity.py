@@ -5,19 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from composer.commands._common import print_json
+from composer.commands._common import print_json, train_flags
 
 _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in FidelitySettings
     "--scale": ("scale", str, "target scale every layout is extrapolated to"),
     "--rule": ("rule", str, "extrapolation rule: stack, stretch or auto"),
     "--corpus": ("corpus", str, "real-text corpus (gutenberg)"),
-    "--batch-size": ("batch_size", int, "sequences per update"),
-    "--seq-len": ("seq_len", int, "tokens per sequence"),
-    "--lr": ("lr", float, "peak learning rate (warmup-stable-decay AdamW)"),
-    "--warmup-frac": ("warmup_frac", float, "share of steps warming up"),
-    "--decay-frac": ("decay_frac", float, "share of steps decaying"),
-    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--grad-clip": ("grad_clip", float, "global gradient-norm clip"),
+    **train_flags("--batch-size", "--seq-len", "--lr", "--warmup-frac", "--decay-frac", "--weight-decay",
+                  "--grad-clip"),
     "--dtype": ("dtype", str, "compute dtype: float32 or bfloat16"),
     "--val-windows": ("val_windows", int, "fixed validation windows (0: the whole held-out split)"),
 }

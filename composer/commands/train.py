@@ -6,24 +6,9 @@ import argparse
 import os
 import sys
 
-from composer.commands._common import add_spec_arguments, print_json, spec_from_args
+from composer.commands._common import add_spec_arguments, print_json, spec_from_args, train_flags
 
-# flag -> (TrainConfig field, type, help); defaults live in TrainConfig only.
-_FLAGS = {
-    "--steps": ("steps", int, "optimiser updates"),
-    "--batch-size": ("batch_size", int, "sequences per update"),
-    "--seq-len": ("seq_len", int, "tokens per sequence"),
-    "--lr": ("lr", float, "peak learning rate (warmup-stable-decay schedule)"),
-    "--warmup-frac": ("warmup_frac", float, "share of steps warming up"),
-    "--decay-frac": ("decay_frac", float, "share of steps decaying to the final rate"),
-    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--grad-clip": ("grad_clip", float, "global gradient-norm clip (0: off)"),
-    "--eval-every": ("eval_every", int, "steps between evaluations (0: only at the end)"),
-    "--eval-batches": ("eval_batches", int, "validation batches per evaluation"),
-    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (0: only at the end)"),
-    "--log-every": ("log_every", int, "steps between metric syncs"),
-    "--seed": ("seed", int, "seed of initialisation and data order"),
-}
+_FLAGS = train_flags()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
