@@ -24,6 +24,7 @@ from search.searchers.exhaustive import taken_blocks
 from search.space import SearchSpace
 from search.study import Evaluated, EvaluatedIndex
 from search.study_attrs import (
+    CLAIM,
     DUPLICATE,
     DUPLICATE_OF,
     ERROR,
@@ -83,7 +84,7 @@ class Engine:
     def __init__(self, *, run: str, evaluator, backend, index: EvaluatedIndex, objectives: tuple[str, ...],
                  seed: int, scale: str, rule: str, sampler_name: str, info: RunInfo | None = None,
                  on_record: Callable[[dict[str, Any]], None] | None = None, heartbeat=None,
-                 max_retries: int = 2):
+                 max_retries: int = 2, coordinator=None):
         self.run, self.evaluator, self.backend, self.index = run, evaluator, backend, index
         self.objectives, self.seed, self.scale, self.rule = objectives, seed, scale, rule
         self.sampler_name = sampler_name
@@ -91,21 +92,29 @@ class Engine:
         self.on_record = on_record or (lambda row: None)
         self.heartbeat = heartbeat
         self.max_retries = max_retries
+        self.coordinator = coordinator
+        """A ``search.shared.Coordinator`` when other drivers may share the storage, else ``None``."""
+        self._full = False
 
     def used(self, study: optuna.Study) -> int:
         return count_evaluations(study.get_trials(deepcopy=False))
 
     def run_stage(self, study: optuna.Study, stage: Stage, workers: int = 1) -> int:
         """Evaluate until the stage budget is used or the space is exhausted; return evaluations made."""
-        made = 0
-        while (left := stage.budget - self.used(study)) > 0:
-            batch = self._propose(study, stage, min(workers, left))
+        made, shared = 0, self.coordinator
+        while True:
+            left = stage.budget - self.used(study) - (shared.in_flight(study) if shared else 0)
+            batch = self._propose(study, stage, min(workers, left)) if left > 0 else []
             if not batch:
-                break
+                if shared is None or not shared.settle(study):  # other drivers' last evaluations may change it
+                    break
+                continue
             outcomes = self._evaluate(study, batch)
             for pending, outcome in zip(batch, outcomes):
                 self._record(study, stage, pending, outcome)
                 made += 1
+        if shared:
+            shared.sync(study, self.index)
         return made
 
     def _evaluate(self, study: optuna.Study, batch: list[_Pending]) -> list[EvalOutcome]:
@@ -122,7 +131,8 @@ class Engine:
             for p in batch:
                 p.trial.set_user_attr(INTERRUPTED, True)
                 study.tell(p.trial, state=TrialState.FAIL, skip_if_finished=True)
-                attrs = {REQUEUED_FROM: p.trial.number, **({SEED: p.seed} if p.seed is not None else {})}
+                attrs = {REQUEUED_FROM: p.trial.number, **({SEED: p.seed} if p.seed is not None else {}),
+                         **({CLAIM: p.key} if self.coordinator else {})}
                 study.enqueue_trial(dict(p.trial.params), user_attrs=attrs)
             raise
         finally:
@@ -138,7 +148,7 @@ class Engine:
 
     def _exhausted(self, study: optuna.Study, stage: Stage, batch: list[_Pending]) -> bool:
         n = stage.space.n_feasible
-        if n is None:
+        if n is None or (self.coordinator and self.coordinator.queued(study)):  # queued trials are asked first
             return False
         done = {stage.space.block(t.params) for t in study.get_trials(deepcopy=False)
                 if t.user_attrs.get(STATUS) in (OK, ERROR, DUPLICATE) and len(t.params) == stage.space.depth}
@@ -146,7 +156,7 @@ class Engine:
 
     def _propose(self, study: optuna.Study, stage: Stage, k: int) -> list[_Pending]:
         batch: list[_Pending] = []
-        idle = 0
+        idle, self._full = 0, False
         while len(batch) < k and not self._exhausted(study, stage, batch):
             trial = self._ask(study, stage)
             pending = self._screen(study, stage, trial, batch)
@@ -154,6 +164,8 @@ class Engine:
                 batch.append(pending)
                 idle = 0
                 continue
+            if self._full:  # other drivers' claims filled the budget
+                break
             idle += 1
             if idle >= MAX_IDLE:
                 if not self._queue_repair(study, stage, batch, stage.space.block(trial.params)):
@@ -174,7 +186,15 @@ class Engine:
         key = dedup_key(self.evaluator, full)
         known = self.index.get(key)
         if known is None and all(p.key != key for p in batch):
-            return _Pending(trial, block, full, key)
+            if self.coordinator is None:
+                return _Pending(trial, block, full, key)
+            verdict, other = self.coordinator.claim(study, trial, key, budget=stage.budget)
+            if verdict == "go":
+                return _Pending(trial, block, full, key)
+            known = self.coordinator.resolve(study, trial, verdict, other, self.index)
+            if known is None:  # yielded to another driver's trial, or over budget: told already
+                self._full = verdict == "over"
+                return None
         trial.set_user_attr(STATUS, DUPLICATE)
         if known is None:  # proposed twice within one batch: the first one answers later
             study.tell(trial, state=TrialState.FAIL)
@@ -192,7 +212,8 @@ class Engine:
         block = stage.space.nearest(proposed, taken, rng)
         if block is None:
             return False
-        study.enqueue_trial(stage.space.params(block), user_attrs={REPAIRED: True})
+        claim = {CLAIM: dedup_key(self.evaluator, stage.space.full(block))} if self.coordinator else {}
+        study.enqueue_trial(stage.space.params(block), user_attrs={REPAIRED: True, **claim})
         return True
 
     def evaluate_layouts(self, study: optuna.Study, patterns: list[str], stage_index: int,
@@ -212,6 +233,8 @@ class Engine:
         patterns = [p for p, _ in jobs]
         space = SearchSpace(tuple(sorted(set("".join(patterns)))), depth=len(patterns[0]))
         stage = Stage(stage_index, study.study_name, space, len(jobs), None, phase=phase, extra=where or {})
+        if self.coordinator is not None:
+            return self.coordinator.evaluate_jobs(self, study, jobs, stage)
         for _ in range(len(jobs) + 1):
             todo = list(dict.fromkeys(j for j in jobs if dedup_key(self.evaluator, *j) not in self.index))
             if not todo:

@@ -31,6 +31,7 @@ from search.progress import SearchProgress
 from search.rows import RunInfo
 from search.searchers import get_searcher
 from search.settings import SearchSettings, resolve
+from search.shared import Coordinator
 from search.stages import RunContext, choose_winner, final_phase, rescore, search_stages
 from search.study import EvaluatedIndex, Heartbeat, default_url, open_storage, run_lock
 from search.study_attrs import SETTINGS
@@ -149,7 +150,8 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
         engine = Engine(run=settings.run_name, evaluator=evaluator, backend=backend, index=index,
                         objectives=settings.objectives, seed=settings.seed, scale=settings.scale,
                         rule=settings.rule, sampler_name=settings.sampler, info=RunInfo.collect(),
-                        on_record=on_record, heartbeat=heartbeat, max_retries=settings.max_retries)
+                        on_record=on_record, heartbeat=heartbeat, max_retries=settings.max_retries,
+                        coordinator=None if private else Coordinator(heartbeat, settings.objectives, settings.workers))
         ctx = RunContext(settings, run_dir, storage, engine, private)
         try:
             stages = search_stages(ctx, progress)
@@ -158,6 +160,9 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
             rescore(ctx, final["winner"]["pattern"], progress)
         finally:
             backend.close()
+    # With other drivers on a shared storage, their rows since our last evaluation belong there too.
+    write_leaderboard(index.rows(), leaderboard)
+    write_layouts(index.rows(), run_dir / LAYOUTS_FILE)
     summary = build_summary(settings, stages, final, index.rows(), wall_s=time.time() - start)
     summary.update(run_dir=str(run_dir), leaderboard=str(leaderboard), storage=settings.storage or "(run folder)",
                    sampler_impl=get_searcher(settings.sampler).impl)

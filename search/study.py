@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from optuna.trial import TrialState
 
 from search.budget import is_evaluation
 from search.locks import run_lock
-from search.study_attrs import INTERRUPTED, KEY, PROPOSED, REPAIRED, REQUEUED_FROM, ROW, SEED, STATUS
+from search.study_attrs import CLAIM, INTERRUPTED, KEY, PROPOSED, REPAIRED, REQUEUED_FROM, ROW, SEED, STATUS
 
 __all__ = ["HEARTBEAT_S", "GRACE_S", "default_url", "open_storage", "check_storage_url", "run_lock", "study_name",
            "recover", "requeue", "set_attr", "Evaluated", "EvaluatedIndex", "Heartbeat"]
@@ -32,6 +34,8 @@ HEARTBEAT_S = 30
 """Seconds between heartbeats of a running trial."""
 GRACE_S = 120
 """A RUNNING trial without a heartbeat for this long belongs to a dead process (shared storages)."""
+_OPEN_ATTEMPTS = 5
+"""Tries to open a database whose tables another driver is creating at the same moment."""
 
 
 def default_url(run_dir: Path) -> str:
@@ -80,7 +84,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     Raises ``UsageError`` for a malformed URL, a missing driver or a database that cannot be reached.
     """
     from sqlalchemy import event
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
     from composer.errors import UsageError
 
@@ -92,13 +96,20 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         kwargs["connect_args"] = {"connect_timeout": 10}  # fail fast on an unreachable server
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                                 grace_period=GRACE_S)
-        except DBAPIError as e:
-            reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
-            raise UsageError(f"--storage: cannot open the database ({reason}); start the server or fix the "
-                             "URL, host, port and credentials") from None
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                                     grace_period=GRACE_S)
+                break
+            except DBAPIError as e:
+                # Drivers started together on an empty database race to create Optuna's tables: the loser
+                # sees them half made ("already exists") and tries again. An unreachable server fails at once.
+                if not isinstance(e, OperationalError) and attempt + 1 < _OPEN_ATTEMPTS:
+                    time.sleep(0.5 + random.random())
+                    continue
+                reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+                raise UsageError(f"--storage: cannot open the database ({reason}); start the server or fix the "
+                                 "URL, host, port and credentials") from None
     if url.startswith("sqlite"):
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # connections opened before the listener get the pragmas too
@@ -127,7 +138,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         params = trial.params
     if params is None:
         return False
-    keep = {k: trial.user_attrs[k] for k in (SEED, REPAIRED) if k in trial.user_attrs}
+    keep = {k: trial.user_attrs[k] for k in (SEED, REPAIRED, CLAIM) if k in trial.user_attrs}
     study.enqueue_trial(dict(params), user_attrs={REQUEUED_FROM: trial.number, **keep})
     return True
 
@@ -144,10 +155,14 @@ def recover(study: optuna.Study, objectives: tuple[str, ...], *, all_running_are
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     requeued = 0
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    # A trial already queued again is not queued twice (a later call, or another driver, sees it failed but
+    # may not yet see its ``interrupted`` mark: Optuna caches finished trials).
+    again = {t.user_attrs.get(REQUEUED_FROM) for t in trials}
+    for t in trials:
         orphan = t.state == TrialState.RUNNING and all_running_are_stale
         stale = t.state == TrialState.FAIL and STATUS not in t.user_attrs and not t.user_attrs.get(INTERRUPTED)
-        if not (orphan or stale):
+        if not (orphan or stale) or t.number in again:
             continue
         if is_evaluation(t.user_attrs):
             if t.state == TrialState.RUNNING:  # killed between storing the row and telling: finish it
@@ -202,7 +217,10 @@ class EvaluatedIndex:
         return len(self._by_key)
 
     def rows(self) -> list[dict[str, Any]]:
-        return sorted((e.row for e in self._by_key.values()), key=lambda r: r["eval_index"])
+        # eval_index is unique for one driver; drivers sharing a storage number their own rows, so ties
+        # are broken by where the row is stored.
+        return sorted((e.row for e in self._by_key.values()),
+                      key=lambda r: (r["eval_index"], r.get("study") or "", r.get("trial_number") or 0))
 
 
 class Heartbeat:

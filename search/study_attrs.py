@@ -5,7 +5,8 @@ so the leaderboard and the dedup index are rebuilt from the storage alone.
 """
 
 __all__ = ["STATUS", "KEY", "ROW", "INTERRUPTED", "DUPLICATE_OF", "REASON", "REQUEUED_FROM", "REPAIRED",
-           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT", "SEED", "PROPOSED"]
+           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT", "SEED", "PROPOSED",
+           "CLAIM", "DRIVER"]
 
 STATUS = "status"
 """One of ``OK``, ``ERROR``, ``DUPLICATE``, ``INFEASIBLE`` (interrupted trials carry ``INTERRUPTED``)."""
@@ -29,6 +30,11 @@ when it carries this or was itself queued: one killed while being proposed (its 
 half-written) is dropped, and the next ask proposes again what an uninterrupted run would."""
 REPAIRED = "repaired"
 """Set on a layout queued as the nearest untried neighbour of a proposal that was infeasible or known."""
+CLAIM = "claim"
+"""Dedup key a trial is about to evaluate, with several drivers on one storage (``search.shared``): the lowest
+live trial claiming a key evaluates it, the others yield. Queued trials carry it from the moment they are queued."""
+DRIVER = "driver"
+"""``<host>:<pid>`` of the driver that claimed the trial (several drivers on one storage)."""
 
 OK, ERROR, DUPLICATE, INFEASIBLE = "ok", "error", "duplicate", "infeasible"
 
