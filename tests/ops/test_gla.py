@@ -151,5 +151,5 @@ def test_bad_shapes_raise():
         gla(q, k, v, log_g[..., :1])
     with pytest.raises(ValueError, match="initial_state must have shape"):
         gla(q, k, v, log_g, initial_state=s0[..., :1])
-    with pytest.raises(ValueError, match="block_t"):
-        BlockSizes(block_t=0)
+    with pytest.raises(ValueError, match="BlockSizes.chunk"):
+        BlockSizes(chunk=0)

@@ -4,6 +4,7 @@
 XLA, ``"pallas"`` a Pallas forward kernel with a chunked-XLA recompute backward.
 """
 
+from primitives.ops import IMPLS
 from primitives.ops.delta.chunked import gated_delta_chunked
 from primitives.ops.delta.pallas import BlockSizes, gated_delta_pallas
 from primitives.ops.delta.reference import gated_delta_reference, gated_delta_step
@@ -17,8 +18,6 @@ __all__ = [
     "gated_delta_reference",
     "gated_delta_step",
 ]
-
-IMPLS = ("reference", "chunked", "pallas")
 
 
 def gated_delta(q, k, v, beta, g, *, initial_state=None, scale=None, impl="chunked", chunk_size=64):
@@ -51,6 +50,6 @@ def gated_delta(q, k, v, beta, g, *, initial_state=None, scale=None, impl="chunk
         )
     if impl == "pallas":
         return gated_delta_pallas(
-            *args, initial_state=initial_state, scale=scale, block=BlockSizes(chunk=chunk_size)
+            *args, initial_state=initial_state, scale=scale, block_sizes=BlockSizes(chunk=chunk_size)
         )
     raise ValueError(f"gated_delta: impl={impl!r} is not one of {IMPLS}")

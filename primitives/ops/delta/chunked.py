@@ -22,7 +22,7 @@ Every exponent is ``<= 0`` so nothing overflows, and no decay is ever divided by
 Performance notes (the path is the default on CPU, where it is benchmarked against the
 sequential reference): one ``fori_loop`` walks the chunks and does all of a chunk's work on
 cache-sized [b, h, c, *] tiles cut from the [b, t, h, *] inputs, each loaded one chunk ahead (see
-:func:`_chunk_loop`); batching every chunk at once instead materialises transposed copies and
+:func:`primitives.ops._chunks.chunk_loop`); batching every chunk at once instead materialises transposed copies and
 [t/c, c, c] intermediates in memory, which on CPU costs more than the matmuls. Differentiation
 goes through a ``custom_vjp``: the forward saves each chunk's entering state, and the backward
 walks the chunks in reverse, recomputing one chunk at a time and pulling the cotangents back
@@ -32,24 +32,18 @@ recursion over the nonzero blocks only, a few times fewer flops than the full-si
 to a ``reduce-window`` that XLA:CPU fuses into its consumers and recomputes there).
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-from primitives.ops._chunks import chunk_loop as _chunk_loop
+from primitives.ops._chunks import chunked_recurrence
 from primitives.ops._chunks import mm as _mm
-from primitives.ops._chunks import store_chunk as _store
-
-# fp32 parity with the reference on every backend: TF32 matmul passes would exceed the tolerance.
-_HIGHEST = jax.lax.Precision.HIGHEST
+from primitives.ops._common import HIGHEST, pad_time, resolve_scale, zero_state
 
 # Diagonal block size at which _unit_lower_inverse_blocked stops recursing.
 _INVERSE_BASE = 16
 
 
-def unit_lower_inverse(a, precision=_HIGHEST):
+def unit_lower_inverse(a, precision=HIGHEST):
     """``(I + a)^-1`` for strictly lower-triangular ``a`` of shape ``[..., c, c]``.
 
     Recursive block inversion run bottom-up: with ``D`` the inverse of the diagonal blocks of size
@@ -138,82 +132,23 @@ def _chunk(q, k, v, beta, g, state):
     return o, new_state
 
 
-def _forward(q, k, v, beta, g, s0, l, save_states):
-    n = q.shape[1] // l
-
-    def body(c, tiles, carry):
-        state, o, states = carry
-        if save_states:
-            states = lax.dynamic_update_index_in_dim(states, state, c, 0)
-        o_c, state = _chunk(*tiles, state)
-        return state, _store(o, o_c, c, l), states
-
-    states = jnp.zeros((n if save_states else 0, *s0.shape), jnp.float32)
-    init = (s0, jnp.zeros_like(v), states)
-    final, o, states = _chunk_loop(n, l, (q, k, v, beta, g), body, init)
-    return o, final, states
-
-
-def _backward(q, k, v, beta, g, states, do, d_final, l):
-    n = q.shape[1] // l
-
-    def body(c, tiles, carry):
-        d_state, *bufs = carry  # d_state: cotangent of the state leaving chunk c
-        *tiles, do_c = tiles
-        state = lax.dynamic_index_in_dim(states, c, 0, keepdims=False)
-        *grads, d_state = jax.vjp(_chunk, *tiles, state)[1]((do_c, d_state))
-        bufs = tuple(_store(buf, grad, c, l) for buf, grad in zip(bufs, grads))
-        return (d_state, *bufs)
-
-    zeros = tuple(jnp.zeros_like(x) for x in (q, k, v, beta, g))
-    d_s0, *grads = _chunk_loop(n, l, (q, k, v, beta, g, do), body, (d_final, *zeros), reverse=True)
-    return (*grads, d_s0)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _delta_core(chunk, q, k, v, beta, g, s0):
-    """Float32 [b, t, h, ...] inputs with t a multiple of ``chunk`` -> (o, final state)."""
-    o, final, _ = _forward(q, k, v, beta, g, s0, chunk, save_states=False)
-    return o, final
-
-
-def _delta_core_fwd(chunk, q, k, v, beta, g, s0):
-    o, final, states = _forward(q, k, v, beta, g, s0, chunk, save_states=True)
-    return (o, final), (q, k, v, beta, g, states)
-
-
-def _delta_core_bwd(chunk, residuals, cotangents):
-    do, d_final = cotangents
-    return _backward(*residuals, do, d_final, chunk)
-
-
-_delta_core.defvjp(_delta_core_fwd, _delta_core_bwd)
+# (l, q, k, v, beta, g, s0) -> (o, final state), float32 with t a multiple of the chunk length l
+# and q already scaled; the backward differentiates one chunk at a time with jax.vjp.
+_delta_core = chunked_recurrence(_chunk)
 
 
 def gated_delta_chunked(q, k, v, beta, g, initial_state=None, scale=None, chunk_size=64):
-    """The gated delta rule by chunks (see the module docstring for the algebra).
+    """The gated delta rule by chunks (see the module docstring for the algebra); same arguments
+    and results as :func:`primitives.ops.delta.reference.gated_delta_reference`.
 
-    Args:
-        q, k: ``[b, t, h, k]``; v: ``[b, t, h, v]``; beta, g: ``[b, t, h]``.
-        initial_state: ``[b, h, k, v]``, or None for zeros.
-        scale: query scale; defaults to ``k ** -0.5``.
-        chunk_size: tokens per chunk (shrunk to ``t`` for short inputs). Time is padded to a
-            multiple with ``k = v = beta = g = 0``, which leaves the state unchanged.
-
-    Returns:
-        ``(o, final_state)``: ``o`` is ``[b, t, h, v]`` in ``q``'s dtype, ``final_state`` is
-        ``[b, h, k, v]`` float32.
+    ``chunk_size`` is the tokens per chunk (shrunk to ``t`` for short inputs). Time is padded to a
+    multiple with ``k = v = beta = g = 0``, which leaves the state unchanged.
     """
     b, t, h, dk = k.shape
-    dv = v.shape[-1]
-    scale = dk**-0.5 if scale is None else scale
     if initial_state is None:
-        initial_state = jnp.zeros((b, h, dk, dv), jnp.float32)
-    out_dtype = q.dtype
+        initial_state = zero_state(b, h, dk, v.shape[-1])
     c = min(chunk_size, t)
-    pad = -t % c
-    widths = lambda x: [(0, 0), (0, pad)] + [(0, 0)] * (x.ndim - 2)
-    q = q.astype(jnp.float32) * scale
-    args = tuple(jnp.pad(x.astype(jnp.float32), widths(x)) for x in (q, k, v, beta, g))
+    scaled_q = q.astype(jnp.float32) * resolve_scale(scale, dk)
+    args = tuple(pad_time(x.astype(jnp.float32), c) for x in (scaled_q, k, v, beta, g))
     o, final_state = _delta_core(c, *args, initial_state.astype(jnp.float32))
-    return o[:, :t].astype(out_dtype), final_state
+    return o[:, :t].astype(q.dtype), final_state

@@ -11,41 +11,23 @@ path and differentiates that (``jax.vjp`` of :func:`gated_delta_chunked`), so gr
 chunked forward plus its reverse pass.
 
 On CPU the kernel runs in Pallas interpret mode, so the same code is tested without an accelerator.
+Head dims are zero-padded to powers of two (at least 16, as Triton block shapes need) unless
+``BlockSizes.pad_features=False``; zero rows and columns leave the results unchanged up to the
+order of float32 sums, so the padding is kept on CPU too, where the results were validated with it.
 """
 
-import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from primitives.ops import _pallas as pk
+from primitives.ops._common import resolve_scale, zero_state
+from primitives.ops._pallas import BlockSizes, dot, dot_nt, dot_tn
 from primitives.ops.delta.chunked import gated_delta_chunked, unit_lower_inverse
 
-_HIGHEST = jax.lax.Precision.HIGHEST
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockSizes:
-    """Tiling of the gated delta kernel."""
-
-    chunk: int = 64
-    """Tokens per chunk (the side of the in-kernel triangular inverse); time pads to a multiple."""
-
-
-def _mm(x, y):
-    """``x @ y`` in fp32."""
-    return jax.lax.dot_general(x, y, (((1,), (0,)), ((), ())), precision=_HIGHEST)
-
-
-def _mm_nt(x, y):
-    """``x @ y^T`` in fp32."""
-    return jax.lax.dot_general(x, y, (((1,), (1,)), ((), ())), precision=_HIGHEST)
-
-
-def _mm_tn(x, y):
-    """``x^T @ y`` in fp32."""
-    return jax.lax.dot_general(x, y, (((0,), (0,)), ((), ())), precision=_HIGHEST)
+__all__ = ["BlockSizes", "gated_delta_pallas"]
 
 
 def _kernel(q_ref, k_ref, v_ref, beta_ref, gcum_ref, s0_ref, o_ref, s_ref, *, chunk, scale):
@@ -68,74 +50,55 @@ def _kernel(q_ref, k_ref, v_ref, beta_ref, gcum_ref, s0_ref, o_ref, s_ref, *, ch
         big_g = gcum_ref[span]
         g_end = gcum_ref[pl.ds(start + c - 1, 1)]
         decay = jnp.exp(jnp.where(causal, big_g[:, None] - big_g[None, :], -jnp.inf))
-        a = jnp.where(strict, beta[:, None] * decay * _mm_nt(k, k), 0.0)
+        a = jnp.where(strict, beta[:, None] * decay * dot_nt(k, k), 0.0)
         t_inv = unit_lower_inverse(a)
-        u = _mm(t_inv, beta[:, None] * v)
-        w = _mm(t_inv, (beta * jnp.exp(big_g))[:, None] * k)
-        delta = u - _mm(w, state)
-        attn = jnp.where(causal, decay * _mm_nt(q, k), 0.0)
-        o = _mm(jnp.exp(big_g)[:, None] * q, state) + _mm(attn, delta)
+        u = dot(t_inv, beta[:, None] * v)
+        w = dot(t_inv, (beta * jnp.exp(big_g))[:, None] * k)
+        delta = u - dot(w, state)
+        attn = jnp.where(causal, decay * dot_nt(q, k), 0.0)
+        o = dot(jnp.exp(big_g)[:, None] * q, state) + dot(attn, delta)
         o_ref[span, :] = o.astype(o_ref.dtype)
         k_to_end = jnp.exp(g_end - big_g)[:, None] * k
-        return jnp.exp(g_end)[:, None] * state + _mm_tn(k_to_end, delta)
+        return jnp.exp(g_end)[:, None] * state + dot_tn(k_to_end, delta)
 
     n_chunks = q_ref.shape[0] // c
     s_ref[...] = jax.lax.fori_loop(0, n_chunks, body, s0_ref[...].astype(jnp.float32))
 
 
-def _pow2(n):
-    return 1 << max(n - 1, 0).bit_length()
-
-
-def _heads_major(x, t_pad, d_pad):
-    """``[b, t, h, d]`` -> ``[b, h, t_pad, d_pad]``, zero-padded (exact: zero rows do nothing)."""
-    x = jnp.pad(x, [(0, 0), (0, t_pad - x.shape[1]), (0, 0), (0, d_pad - x.shape[3])])
-    return jnp.transpose(x, (0, 2, 1, 3))
-
-
-def _pallas_forward(q, k, v, beta, g, s0, scale, block):
+def _pallas_forward(q, k, v, beta, g, s0, scale, block_sizes):
     b, t, h, dk = k.shape
     dv = v.shape[-1]
-    c = block.chunk
-    tp = -(-t // c) * c
-    # Head dims padded to powers of two (Triton block shapes); zero rows/columns stay zero.
-    dkp, dvp = _pow2(dk), _pow2(dv)
-    qh, kh = _heads_major(q, tp, dkp), _heads_major(k, tp, dkp)
-    vh = _heads_major(v, tp, dvp)
-    beta = jnp.pad(beta.astype(jnp.float32), [(0, 0), (0, tp - t), (0, 0)]).transpose(0, 2, 1)
-    g = jnp.pad(g.astype(jnp.float32), [(0, 0), (0, tp - t), (0, 0)])
-    gcum = jnp.cumsum(g.reshape(b, tp // c, c, h), axis=2).reshape(b, tp, h).transpose(0, 2, 1)
-    s0 = jnp.pad(s0.astype(jnp.float32), [(0, 0), (0, 0), (0, dkp - dk), (0, dvp - dv)])
-
-    def spec(*tail):
-        return pl.BlockSpec((None, None, *tail), lambda i, j: (i, j) + (0,) * len(tail))
-
-    o, state = pl.pallas_call(
+    c = block_sizes.chunk
+    dkp, dvp = pk.feature_sizes(block_sizes, dk, dv, pad_on_cpu=True)  # see the module docstring
+    qh, kh = pk.to_kernel_layout(q, c, dkp), pk.to_kernel_layout(k, c, dkp)
+    vh = pk.to_kernel_layout(v, c, dvp)
+    beta = pk.to_kernel_layout(beta.astype(jnp.float32), c)
+    gcum = jnp.swapaxes(pk.chunk_cumsum(g, c), 1, 2)
+    s0 = pk.pad_trailing(s0.astype(jnp.float32), dkp, dvp)
+    tp = qh.shape[2]
+    spec = pk.program_spec
+    o, state = pk.program_call(
         functools.partial(_kernel, chunk=c, scale=scale),
-        out_shape=(
-            jax.ShapeDtypeStruct((b, h, tp, dvp), q.dtype),
-            jax.ShapeDtypeStruct((b, h, dkp, dvp), jnp.float32),
-        ),
+        out_shape=(pk.struct(b, h, tp, dvp, dtype=q.dtype), pk.struct(b, h, dkp, dvp)),
         grid=(b, h),
         in_specs=[spec(tp, dkp), spec(tp, dkp), spec(tp, dvp), spec(tp), spec(tp), spec(dkp, dvp)],
         out_specs=(spec(tp, dvp), spec(dkp, dvp)),
         name="gated_delta_fwd",
-        interpret=jax.default_backend() == "cpu",
     )(qh, kh, vh, beta, gcum, s0)
-    return jnp.transpose(o[:, :, :t, :dv], (0, 2, 1, 3)), state[:, :, :dk, :dv]
+    return pk.from_kernel_layout(o, t, dv), state[:, :, :dk, :dv]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
-def _gated_delta(q, k, v, beta, g, s0, scale, block):
-    return _pallas_forward(q, k, v, beta, g, s0, scale, block)
+def _gated_delta(q, k, v, beta, g, s0, scale, block_sizes):
+    return _pallas_forward(q, k, v, beta, g, s0, scale, block_sizes)
 
 
-def _gated_delta_fwd(q, k, v, beta, g, s0, scale, block):
-    return _pallas_forward(q, k, v, beta, g, s0, scale, block), (q, k, v, beta, g, s0)
+def _gated_delta_fwd(q, k, v, beta, g, s0, scale, block_sizes):
+    return _pallas_forward(q, k, v, beta, g, s0, scale, block_sizes), (q, k, v, beta, g, s0)
 
 
-def _gated_delta_bwd(scale, block, residuals, cotangents):
-    chunked = functools.partial(gated_delta_chunked, scale=scale, chunk_size=block.chunk)
+def _gated_delta_bwd(scale, block_sizes, residuals, cotangents):
+    chunked = functools.partial(gated_delta_chunked, scale=scale, chunk_size=block_sizes.chunk)
     _, vjp = jax.vjp(chunked, *residuals)
     return vjp(cotangents)
 
@@ -143,21 +106,22 @@ def _gated_delta_bwd(scale, block, residuals, cotangents):
 _gated_delta.defvjp(_gated_delta_fwd, _gated_delta_bwd)
 
 
-def gated_delta_pallas(q, k, v, beta, g, initial_state=None, scale=None, block=BlockSizes()):
+def gated_delta_pallas(q, k, v, beta, g, initial_state=None, scale=None, block_sizes=None):
     """The gated delta rule with a Pallas forward and a recomputed chunked-XLA backward.
 
     Args:
         q, k: ``[b, t, h, k]``; v: ``[b, t, h, v]``; beta, g: ``[b, t, h]``.
         initial_state: ``[b, h, k, v]``, or None for zeros.
         scale: query scale (a Python float); defaults to ``k ** -0.5``.
-        block: kernel tiling.
+        block_sizes: kernel tiling, a :class:`BlockSizes`; defaults to ``BlockSizes()``.
 
     Returns:
         ``(o, final_state)``: ``o`` is ``[b, t, h, v]`` in ``q``'s dtype, ``final_state`` is
         ``[b, h, k, v]`` float32.
     """
     b, _, h, dk = k.shape
-    scale = dk**-0.5 if scale is None else float(scale)
+    scale = float(resolve_scale(scale, dk))
     if initial_state is None:
-        initial_state = jnp.zeros((b, h, dk, v.shape[-1]), jnp.float32)
-    return _gated_delta(q, k, v, beta, g, initial_state.astype(jnp.float32), scale, block)
+        initial_state = zero_state(b, h, dk, v.shape[-1])
+    block_sizes = block_sizes or BlockSizes()
+    return _gated_delta(q, k, v, beta, g, initial_state.astype(jnp.float32), scale, block_sizes)

@@ -9,12 +9,11 @@ ICLR 2025), eq. (10), with the state stored as ``S`` of shape ``[k, v]``::
 This file is the ground truth that the chunked and Pallas paths are tested against.
 """
 
-import jax
+import functools
+
 import jax.numpy as jnp
 
-# The reference must be exact in fp32 on every backend: TF32/bf16 matmul passes would make it a
-# worse yardstick than the paths it judges.
-_HIGHEST = jax.lax.Precision.HIGHEST
+from primitives.ops._common import HIGHEST, resolve_scale, scan_time, zero_state
 
 
 def gated_delta_step(q_t, k_t, v_t, beta_t, g_t, state, scale=None):
@@ -32,16 +31,17 @@ def gated_delta_step(q_t, k_t, v_t, beta_t, g_t, state, scale=None):
     Returns:
         ``(o_t, new_state)``: ``o_t`` is ``[b, h, v]`` in ``q_t``'s dtype; ``new_state`` is float32.
     """
-    if scale is None:
-        scale = q_t.shape[-1] ** -0.5
+    scale = resolve_scale(scale, q_t.shape[-1])
     f32 = lambda x: x.astype(jnp.float32)
     q, k, v, beta, g, s = map(f32, (q_t, k_t, v_t, beta_t, g_t, state))
+    # HIGHEST: the reference must be exact in fp32 on every backend, or it would be a worse
+    # yardstick than the paths it judges.
     # (I - beta k k^T) S = S - beta k (k^T S): the "delta" correction of what S recalls for k.
-    recalled = jnp.einsum("bhk,bhkv->bhv", k, s, precision=_HIGHEST)
+    recalled = jnp.einsum("bhk,bhkv->bhv", k, s, precision=HIGHEST)
     erased = s - beta[..., None, None] * k[..., :, None] * recalled[..., None, :]
     written = beta[..., None, None] * k[..., :, None] * v[..., None, :]
     new_state = jnp.exp(g)[..., None, None] * erased + written
-    o = jnp.einsum("bhk,bhkv->bhv", scale * q, new_state, precision=_HIGHEST)
+    o = jnp.einsum("bhk,bhkv->bhv", scale * q, new_state, precision=HIGHEST)
     return o.astype(q_t.dtype), new_state
 
 
@@ -58,14 +58,7 @@ def gated_delta_reference(q, k, v, beta, g, initial_state=None, scale=None):
         ``[b, h, k, v]`` float32.
     """
     b, _, h, dk = k.shape
-    dv = v.shape[-1]
     if initial_state is None:
-        initial_state = jnp.zeros((b, h, dk, dv), jnp.float32)
-
-    def body(state, xs):
-        o_t, state = gated_delta_step(*xs, state, scale=scale)
-        return state, o_t
-
-    time_major = [jnp.moveaxis(x, 1, 0) for x in (q, k, v, beta, g)]
-    final_state, o = jax.lax.scan(body, initial_state.astype(jnp.float32), time_major)
-    return jnp.moveaxis(o, 0, 1), final_state
+        initial_state = zero_state(b, h, dk, v.shape[-1])
+    step = functools.partial(gated_delta_step, scale=scale)
+    return scan_time(step, (q, k, v, beta, g), initial_state)

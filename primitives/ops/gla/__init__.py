@@ -5,13 +5,12 @@ batch and head, is ``S_t = diag(exp(log_g_t)) S_{t-1} + outer(k_t, v_t)``,
 ``o_t = (scale * q_t) @ S_t`` (see ``reference.py``).
 """
 
+from primitives.ops import IMPLS
 from primitives.ops.gla.chunked import gla_chunked
 from primitives.ops.gla.pallas import BlockSizes, gla_pallas
 from primitives.ops.gla.reference import gla_reference, gla_step
 
 __all__ = ["IMPLS", "gla", "gla_step"]
-
-IMPLS = ("reference", "chunked", "pallas")
 
 
 def gla(q, k, v, log_g, *, initial_state=None, scale=None, impl="chunked", chunk_size=64):
@@ -26,7 +25,7 @@ def gla(q, k, v, log_g, *, initial_state=None, scale=None, impl="chunked", chunk
         scale: factor on ``q``; defaults to ``k ** -0.5``. A Python number for ``impl="pallas"``.
         impl: ``"reference"`` (sequential scan, to be read), ``"chunked"`` (XLA chunkwise form)
             or ``"pallas"`` (Pallas kernels for the forward and the backward pass).
-        chunk_size: steps per chunk for ``"chunked"``, and the kernel's ``block_t`` for
+        chunk_size: steps per chunk for ``"chunked"``, and the kernels' ``BlockSizes.chunk`` for
             ``"pallas"``; ignored by ``"reference"``.
 
     Returns:
@@ -44,7 +43,7 @@ def gla(q, k, v, log_g, *, initial_state=None, scale=None, impl="chunked", chunk
         return gla_reference(q, k, v, log_g, initial_state, scale)
     if impl == "chunked":
         return gla_chunked(q, k, v, log_g, initial_state, scale, chunk_size=chunk_size)
-    return gla_pallas(q, k, v, log_g, initial_state, scale, BlockSizes(block_t=chunk_size))
+    return gla_pallas(q, k, v, log_g, initial_state, scale, BlockSizes(chunk=chunk_size))
 
 
 def _check_shapes(q, k, v, log_g, initial_state):

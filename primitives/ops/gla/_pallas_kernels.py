@@ -11,18 +11,9 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-_PRECISION = jax.lax.Precision.HIGHEST  # float32 parity with the reference; see ops/_chunks.py
+from primitives.ops._pallas import dot, dot_nt, dot_tn
+
 _F32 = jnp.float32
-
-
-def _dot_tn(a, b):
-    """``a.T @ b`` without materialising the transpose."""
-    return jax.lax.dot_general(a, b, (((0,), (0,)), ((), ())), precision=_PRECISION)
-
-
-def _dot_nt(a, b):
-    """``a @ b.T`` without materialising the transpose."""
-    return jax.lax.dot_general(a, b, (((1,), (1,)), ((), ())), precision=_PRECISION)
 
 
 def _load_chunk(refs, start, c, scale):
@@ -42,14 +33,14 @@ def _key_decay(k_ref, g_ref, start, j, g):
     return k_j, jnp.exp(jnp.where(rows >= j, g - g_j, 0.0))
 
 
-def fwd_kernel(q_ref, k_ref, v_ref, g_ref, s0_ref, o_ref, s_ref, *starts_ref, scale, block_t):
+def fwd_kernel(q_ref, k_ref, v_ref, g_ref, s0_ref, o_ref, s_ref, *starts_ref, scale, chunk):
     """Forward; with a ``starts_ref`` [n * v, k] it also saves each chunk's entering state."""
-    c = block_t
+    c = chunk
     rows = jax.lax.broadcasted_iota(jnp.int32, (c, c), 0)
     cols = jax.lax.broadcasted_iota(jnp.int32, (c, c), 1)
     dv = s0_ref.shape[0]
 
-    def chunk(i, state_t):
+    def chunk_step(i, state_t):
         start = pl.multiple_of(i * c, c)
         if starts_ref:
             starts_ref[0][pl.ds(i * dv, dv), :] = state_t
@@ -62,17 +53,17 @@ def fwd_kernel(q_ref, k_ref, v_ref, g_ref, s0_ref, o_ref, s_ref, *starts_ref, sc
 
         scores = jax.lax.fori_loop(0, c, column, jnp.zeros((c, c), _F32))
         scores = jnp.where(rows >= cols, scores, 0.0)
-        o = jnp.dot(scores, v, precision=_PRECISION) + _dot_nt(q * jnp.exp(g), state_t)
+        o = dot(scores, v) + dot_nt(q * jnp.exp(g), state_t)
         o_ref[pl.ds(start, c), :] = o.astype(o_ref.dtype)
-        return state_t * jnp.exp(g_last) + _dot_tn(v, k * jnp.exp(g_last - g))
+        return state_t * jnp.exp(g_last) + dot_tn(v, k * jnp.exp(g_last - g))
 
     n_chunks = q_ref.shape[0] // c
-    s_ref[...] = jax.lax.fori_loop(0, n_chunks, chunk, s0_ref[...].astype(_F32))
+    s_ref[...] = jax.lax.fori_loop(0, n_chunks, chunk_step, s0_ref[...].astype(_F32))
 
 
 def bwd_kernel(
     q_ref, k_ref, v_ref, g_ref, starts_ref, do_ref, ds_ref,
-    dq_ref, dk_ref, dv_ref, ds0_ref, *, scale, block_t,
+    dq_ref, dk_ref, dv_ref, ds0_ref, *, scale, chunk,
 ):  # fmt: skip
     """Backward for q, k, v and the initial state, walking chunks last to first.
 
@@ -86,21 +77,21 @@ def bwd_kernel(
 
     The log-gate gradient is left to the caller, which derives it from dq and dk.
     """
-    c = block_t
+    c = chunk
     rows = jax.lax.broadcasted_iota(jnp.int32, (c, c), 0)
     cols = jax.lax.broadcasted_iota(jnp.int32, (c, c), 1)
     row_ids = jax.lax.broadcasted_iota(jnp.int32, (c, 1), 0)
     dv_size = ds_ref.shape[0]
     n_chunks = q_ref.shape[0] // c
 
-    def chunk(r, dstate_t):
+    def chunk_step(r, dstate_t):
         i = n_chunks - 1 - r
         start = pl.multiple_of(i * c, c)
         span = pl.ds(start, c)
         q, k, v, g, g_last = _load_chunk((q_ref, k_ref, v_ref, g_ref), start, c, scale)
         do = do_ref[span, :].astype(_F32)
         state_t = starts_ref[pl.ds(i * dv_size, dv_size), :]
-        d_scores = jnp.where(rows >= cols, _dot_nt(do, v), 0.0)
+        d_scores = jnp.where(rows >= cols, dot_nt(do, v), 0.0)
 
         def column(j, carry):
             scores, dq, dk = carry
@@ -117,12 +108,12 @@ def bwd_kernel(
         scores, dq, dk = jax.lax.fori_loop(0, c, column, zeros)
         scores = jnp.where(rows >= cols, scores, 0.0)
         to_end = jnp.exp(g_last - g)
-        dq += jnp.exp(g) * jnp.dot(do, state_t, precision=_PRECISION)
-        dk += to_end * jnp.dot(v, dstate_t, precision=_PRECISION)
-        dv = _dot_tn(scores, do) + _dot_nt(k * to_end, dstate_t)
+        dq += jnp.exp(g) * dot(do, state_t)
+        dk += to_end * dot(v, dstate_t)
+        dv = dot_tn(scores, do) + dot_nt(k * to_end, dstate_t)
         dq_ref[span, :] = dq * scale
         dk_ref[span, :] = dk
         dv_ref[span, :] = dv
-        return dstate_t * jnp.exp(g_last) + _dot_tn(do, q * jnp.exp(g))
+        return dstate_t * jnp.exp(g_last) + dot_tn(do, q * jnp.exp(g))
 
-    ds0_ref[...] = jax.lax.fori_loop(0, n_chunks, chunk, ds_ref[...].astype(_F32))
+    ds0_ref[...] = jax.lax.fori_loop(0, n_chunks, chunk_step, ds_ref[...].astype(_F32))

@@ -23,12 +23,13 @@ scores are the delicate part, and take one of two forms, chosen per chunk:
 Performance notes (the path is the default on CPU, where it is benchmarked against the
 sequential reference): one ``fori_loop`` walks the chunks and does all of a chunk's work on
 cache-sized [b, h, c, *] tiles cut from the [b, t, h, *] inputs, each loaded one chunk ahead (see
-``_chunk_loop``); batching every chunk at once instead materialises transposed copies of
-everything, which on CPU costs more than the matmuls. Differentiation goes through a
-``custom_vjp``: the forward saves each chunk's entering state, and the backward walks the chunks
-in reverse, recomputing one chunk at a time and pulling the cotangents back through it with
-``jax.vjp``. Cumulative sums are matmuls with a triangular 0/1 matrix (``jnp.cumsum`` lowers to a
-``reduce-window`` that XLA:CPU fuses into its consumers and recomputes there).
+:func:`primitives.ops._chunks.chunk_loop`); batching every chunk at once instead materialises
+transposed copies of everything, which on CPU costs more than the matmuls. Differentiation goes
+through the ``custom_vjp`` of :func:`primitives.ops._chunks.chunked_recurrence`: the forward saves
+each chunk's entering state, and the backward walks the chunks in reverse, recomputing one chunk
+at a time and pulling the cotangents back through it with ``jax.vjp``. Cumulative sums are
+matmuls with a triangular 0/1 matrix (``jnp.cumsum`` lowers to a ``reduce-window`` that XLA:CPU
+fuses into its consumers and recomputes there).
 """
 
 import functools
@@ -37,10 +38,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from primitives.ops._chunks import chunk_loop as _chunk_loop
+from primitives.ops._chunks import chunked_recurrence
 from primitives.ops._chunks import mm as _mm
-from primitives.ops._chunks import store_chunk as _store
-from primitives.ops.gla._common import pad_time, resolve_scale, zero_state
+from primitives.ops._common import pad_time, resolve_scale, zero_state
 
 # Largest total in-chunk decay -G_c (any batch, head, channel) that uses the factorised scores:
 # factors stay below e^30 ~ 1e13, far from float32 overflow (~3e38) even after summing a
@@ -49,31 +49,22 @@ _FACTORISED_MAX_DECAY = 30.0
 
 
 def gla_chunked(q, k, v, log_g, initial_state=None, scale=None, chunk_size=64, sub_chunk=16):
-    """GLA by chunks; same contract as ``gla_reference``.
+    """GLA by chunks; same arguments and results as :func:`primitives.ops.gla.reference.gla_reference`.
 
     Args:
-        q: [b, t, h, k] queries.
-        k: [b, t, h, k] keys.
-        v: [b, t, h, v] values.
-        log_g: [b, t, h, k] log forget gate, ``<= 0``.
-        initial_state: [b, h, k, v] or None for zeros.
-        scale: factor on ``q``; defaults to ``k ** -0.5``.
         chunk_size: steps per chunk; ``t`` is zero-padded to a multiple of it (capped at ``t``).
         sub_chunk: largest sub-chunk of the exact (strong-decay) form (the largest divisor of the
             chunk not above it is used); its pairwise-decay work grows with it.
-
-    Returns:
-        ``(o, final_state)``: o [b, t, h, v] in ``q``'s dtype, final_state [b, h, k, v] float32.
     """
-    t, dk = q.shape[1], q.shape[-1]
+    b, t, h, dk = q.shape
     if initial_state is None:
-        initial_state = zero_state(q, v)
+        initial_state = zero_state(b, h, dk, v.shape[-1])
     f32 = jnp.float32
     chunk = min(chunk_size, t)
     sub = max(d for d in range(1, min(sub_chunk, chunk) + 1) if chunk % d == 0)
     scaled_q = q.astype(f32) * resolve_scale(scale, dk)
     qs, ks, vs, gs = (pad_time(x.astype(f32), chunk) for x in (scaled_q, k, v, log_g))
-    o, final_state = _gla_core(chunk, sub, qs, ks, vs, gs, initial_state.astype(f32))
+    o, final_state = _gla_core(sub)(chunk, qs, ks, vs, gs, initial_state.astype(f32))
     return o[:, :t].astype(q.dtype), final_state
 
 
@@ -115,67 +106,23 @@ def _run_chunk(q, k, v, g, state, sub):
     return lax.cond(_factorised_ok(g), fast, exact, q, k, v, g, state)
 
 
-def _forward(q, k, v, g, s0, l, sub, save_states):
-    n = q.shape[1] // l
+def _chunk_vjp(tiles, state, cotangents, *, sub):
+    """VJP of :func:`_run_chunk`: ``jax.vjp`` of the scores' form the gates select."""
 
-    def body(c, tiles, carry):
-        state, o, states = carry
-        if save_states:
-            states = lax.dynamic_update_index_in_dim(states, state, c, 0)
-        o_c, state = _run_chunk(*tiles, state, sub)
-        return state, _store(o, o_c, c, l), states
+    def pull_back(factorised):
+        def run(tiles, state, cotangents):
+            chunk_fn = functools.partial(_chunk, factorised=factorised, sub=sub)
+            return jax.vjp(chunk_fn, *tiles, state)[1](cotangents)
 
-    o = jnp.zeros(v.shape, jnp.float32)
-    states = jnp.zeros((n if save_states else 0, *s0.shape), jnp.float32)
-    final, o, states = _chunk_loop(n, l, (q, k, v, g), body, (s0, o, states))
-    return o, final, states
+        return run
+
+    return lax.cond(_factorised_ok(tiles[3]), pull_back(True), pull_back(False), tiles, state, cotangents)
 
 
-def _backward(q, k, v, g, states, do, d_final, l, sub):
-    n = q.shape[1] // l
-
-    def body(c, tiles, carry):
-        d_state, *bufs = carry  # d_state: cotangent of the state leaving chunk c
-        *tiles, do_c = tiles
-        state = lax.dynamic_index_in_dim(states, c, 0, keepdims=False)
-        cotangents = (do_c, d_state)
-
-        def pull_back(factorised):
-            def run(tiles, state, cotangents):
-                chunk_fn = functools.partial(_chunk, factorised=factorised, sub=sub)
-                return jax.vjp(chunk_fn, *tiles, state)[1](cotangents)
-
-            return run
-
-        *grads, d_state = lax.cond(
-            _factorised_ok(tiles[3]), pull_back(True), pull_back(False), tuple(tiles), state, cotangents
-        )
-        bufs = tuple(_store(buf, grad, c, l) for buf, grad in zip(bufs, grads))
-        return (d_state, *bufs)
-
-    zeros = tuple(jnp.zeros_like(x) for x in (q, k, v, g))
-    d_s0, *grads = _chunk_loop(n, l, (q, k, v, g, do), body, (d_final, *zeros), reverse=True)
-    return (*grads, d_s0)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _gla_core(chunk, sub, q, k, v, g, s0):
-    """Float32 [b, t, h, *] inputs with t a multiple of ``chunk`` -> (o, final state)."""
-    o, final, _ = _forward(q, k, v, g, s0, chunk, sub, save_states=False)
-    return o, final
-
-
-def _gla_core_fwd(chunk, sub, q, k, v, g, s0):
-    o, final, states = _forward(q, k, v, g, s0, chunk, sub, save_states=True)
-    return (o, final), (q, k, v, g, states)
-
-
-def _gla_core_bwd(chunk, sub, residuals, cotangents):
-    do, d_final = cotangents
-    return _backward(*residuals, do, d_final, chunk, sub)
-
-
-_gla_core.defvjp(_gla_core_fwd, _gla_core_bwd)
+@functools.cache
+def _gla_core(sub):
+    """``(l, q, k, v, g, s0) -> (o, final state)`` (float32, t a multiple of l) for sub-chunk ``sub``."""
+    return chunked_recurrence(functools.partial(_run_chunk, sub=sub), functools.partial(_chunk_vjp, sub=sub))
 
 
 def _exact_scores(q, k, big_g, sub: int):

@@ -14,53 +14,36 @@ through ``S_T`` (``B`` the cumulative log-gate, ``S_T`` the final state).
 
 On CPU the kernels run in Pallas interpret mode. For the GPU (Triton) lowering, the key and value
 dims are zero-padded to a power of two of at least 16 (Triton loads, stores and dots need that) and
-``block_t`` should be a power of two of at least 16; zero channels leave the results unchanged.
+``BlockSizes.chunk`` should be a power of two of at least 16; zero channels leave the results
+unchanged. The padding is applied on CPU too unless ``BlockSizes.pad_features=False``: it changes
+the order of the kernels' float32 sums, and the CPU results are kept as they were validated.
 """
 
-import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
-from jax.experimental import pallas as pl
 
-from primitives.ops.gla._common import pad_time, resolve_scale, zero_state
+from primitives.ops import _pallas as pk
+from primitives.ops._common import resolve_scale, zero_state
+from primitives.ops._pallas import BlockSizes
 from primitives.ops.gla._pallas_kernels import bwd_kernel, fwd_kernel
 
-_MIN_FEATURE = 16
+__all__ = ["BlockSizes", "gla_pallas"]
 
 
-@dataclasses.dataclass(frozen=True)
-class BlockSizes:
-    """Block sizes of the GLA Pallas kernels."""
+def gla_pallas(q, k, v, log_g, initial_state=None, scale=None, block_sizes=None):
+    """GLA with the Pallas kernels; same arguments and results as
+    :func:`primitives.ops.gla.reference.gla_reference`, with ``scale`` a Python number.
 
-    block_t: int = 16
-    """Steps per chunk in the in-kernel loops; ``t`` is zero-padded to a multiple of it. Each
-    chunk's intra-chunk loop runs ``block_t`` iterations of [block_t, k] work."""
-
-    def __post_init__(self):
-        if self.block_t < 1:
-            raise ValueError(f"BlockSizes.block_t must be >= 1, got {self.block_t}")
-
-
-def gla_pallas(q, k, v, log_g, initial_state=None, scale=None, block_sizes=BlockSizes()):
-    """GLA with the Pallas kernels; same contract as ``gla_reference``.
-
-    Args:
-        q: [b, t, h, k] queries.
-        k: [b, t, h, k] keys.
-        v: [b, t, h, v] values.
-        log_g: [b, t, h, k] log forget gate, ``<= 0``.
-        initial_state: [b, h, k, v] or None for zeros.
-        scale: factor on ``q`` (a Python number); defaults to ``k ** -0.5``.
-        block_sizes: kernel block sizes.
-
-    Returns:
-        ``(o, final_state)``: o [b, t, h, v] in ``q``'s dtype, final_state [b, h, k, v] float32.
+    ``block_sizes`` (a :class:`BlockSizes`, default ``BlockSizes(chunk=16)``: each chunk's
+    intra-chunk loop runs ``chunk`` iterations of [chunk, k] work) tiles the kernels.
     """
+    block_sizes = block_sizes or BlockSizes(chunk=16)
+    b, _, h, dk = q.shape
     if initial_state is None:
-        initial_state = zero_state(q, v)
-    scale = float(resolve_scale(scale, q.shape[-1]))
+        initial_state = zero_state(b, h, dk, v.shape[-1])
+    scale = float(resolve_scale(scale, dk))
     f32 = jnp.float32
     return _gla(q, k, v, log_g.astype(f32), initial_state.astype(f32), scale, block_sizes)
 
@@ -72,51 +55,51 @@ def _gla(q, k, v, log_g, initial_state, scale, block_sizes):
 
 
 def _gla_fwd(q, k, v, log_g, initial_state, scale, block_sizes, save_states=True):
-    t, dk, dv, bt = q.shape[1], q.shape[-1], v.shape[-1], block_sizes.block_t
-    kp, vp = _feature_size(dk), _feature_size(dv)
-    qs, ks, gs = (_to_kernel_layout(x, bt, kp) for x in (q, k, _chunk_cumsum(log_g, bt)))
-    vs = _to_kernel_layout(v, bt, vp)
+    t, dk, dv, chunk = q.shape[1], q.shape[-1], v.shape[-1], block_sizes.chunk
+    # On every backend (pad_on_cpu): see the module docstring.
+    kp, vp = pk.feature_sizes(block_sizes, dk, dv, pad_on_cpu=True)
+    qs, ks, gs = (pk.to_kernel_layout(x, chunk, kp) for x in (q, k, pk.chunk_cumsum(log_g, chunk)))
+    vs = pk.to_kernel_layout(v, chunk, vp)
     b, h, tp, _ = qs.shape
-    out_shape = [_struct(b, h, tp, vp, dtype=q.dtype), _struct(b, h, vp, kp)]
-    out_specs = [_seq_spec(tp, vp), _state_spec(vp, kp)]
+    seq_k, seq_v, state = pk.program_spec(tp, kp), pk.program_spec(tp, vp), pk.program_spec(vp, kp)
+    out_shape = [pk.struct(b, h, tp, vp, dtype=q.dtype), pk.struct(b, h, vp, kp)]
+    out_specs = [seq_v, state]
     if save_states:
-        out_shape.append(_struct(b, h, tp // bt * vp, kp))
-        out_specs.append(_state_spec(tp // bt * vp, kp))
-    o, final_t, *starts = pl.pallas_call(
-        functools.partial(fwd_kernel, scale=scale, block_t=bt),
+        out_shape.append(pk.struct(b, h, tp // chunk * vp, kp))
+        out_specs.append(pk.program_spec(tp // chunk * vp, kp))
+    o, final_t, *starts = pk.program_call(
+        functools.partial(fwd_kernel, scale=scale, chunk=chunk),
         out_shape=tuple(out_shape),
         grid=(b, h),
-        in_specs=[_seq_spec(tp, kp)] * 2 + [_seq_spec(tp, vp), _seq_spec(tp, kp), _state_spec(vp, kp)],
+        in_specs=[seq_k, seq_k, seq_v, seq_k, state],
         out_specs=tuple(out_specs),
         name="gla_fwd",
-        interpret=_interpret(),
     )(qs, ks, vs, gs, _state_to_kernel(initial_state, kp, vp))
     final_state = jnp.swapaxes(final_t, -1, -2)[:, :, :dk, :dv]
-    return (_from_kernel_layout(o, t, dv), final_state), (qs, ks, vs, gs, *starts, final_state)
+    return (pk.from_kernel_layout(o, t, dv), final_state), (qs, ks, vs, gs, *starts, final_state)
 
 
 def _gla_bwd(scale, block_sizes, residuals, cotangents):
     qs, ks, vs, gs, starts, final_state = residuals
     do, d_final = cotangents
     b, h, tp, kp = qs.shape
-    t, dk, dv, vp, bt = do.shape[1], d_final.shape[2], do.shape[-1], vs.shape[-1], block_sizes.block_t
-    seq_k, seq_v, state = _seq_spec(tp, kp), _seq_spec(tp, vp), _state_spec(vp, kp)
-    d_q, d_k, d_v, d_s0_t = pl.pallas_call(
-        functools.partial(bwd_kernel, scale=scale, block_t=bt),
-        out_shape=(_struct(b, h, tp, kp), _struct(b, h, tp, kp), _struct(b, h, tp, vp), _struct(b, h, vp, kp)),
+    t, dk, dv, vp, chunk = do.shape[1], d_final.shape[2], do.shape[-1], vs.shape[-1], block_sizes.chunk
+    seq_k, seq_v, state = pk.program_spec(tp, kp), pk.program_spec(tp, vp), pk.program_spec(vp, kp)
+    d_q, d_k, d_v, d_s0_t = pk.program_call(
+        functools.partial(bwd_kernel, scale=scale, chunk=chunk),
+        out_shape=[pk.struct(b, h, tp, d) for d in (kp, kp, vp)] + [pk.struct(b, h, vp, kp)],
         grid=(b, h),
-        in_specs=[seq_k, seq_k, seq_v, seq_k, _state_spec(tp // bt * vp, kp), seq_v, state],
+        in_specs=[seq_k, seq_k, seq_v, seq_k, pk.program_spec(tp // chunk * vp, kp), seq_v, state],
         out_specs=(seq_k, seq_k, seq_v, state),
         name="gla_bwd",
-        interpret=_interpret(),
-    )(qs, ks, vs, gs, starts, _to_kernel_layout(do, bt, vp), _state_to_kernel(d_final, kp, vp))
+    )(qs, ks, vs, gs, starts, pk.to_kernel_layout(do, chunk, vp), _state_to_kernel(d_final, kp, vp))
     d_decay = qs.astype(jnp.float32) * d_q - ks.astype(jnp.float32) * d_k
-    d_log_g = _from_kernel_layout(jax.lax.cumsum(d_decay, axis=2, reverse=True), t, dk)
+    d_log_g = pk.from_kernel_layout(jax.lax.cumsum(d_decay, axis=2, reverse=True), t, dk)
     d_log_g += jnp.sum(d_final * final_state, axis=-1)[:, None]  # every gate scales S_T
     return (
-        _from_kernel_layout(d_q, t, dk).astype(qs.dtype),
-        _from_kernel_layout(d_k, t, dk).astype(ks.dtype),
-        _from_kernel_layout(d_v, t, dv).astype(vs.dtype),
+        pk.from_kernel_layout(d_q, t, dk).astype(qs.dtype),
+        pk.from_kernel_layout(d_k, t, dk).astype(ks.dtype),
+        pk.from_kernel_layout(d_v, t, dv).astype(vs.dtype),
         d_log_g,
         jnp.swapaxes(d_s0_t, -1, -2)[:, :, :dk, :dv],
     )
@@ -125,47 +108,6 @@ def _gla_bwd(scale, block_sizes, residuals, cotangents):
 _gla.defvjp(_gla_fwd, _gla_bwd)
 
 
-def _interpret() -> bool:
-    return jax.default_backend() == "cpu"
-
-
-def _struct(*shape, dtype=jnp.float32):
-    return jax.ShapeDtypeStruct(shape, dtype)
-
-
-def _seq_spec(tp: int, d: int):
-    return pl.BlockSpec((None, None, tp, d), lambda i, j: (i, j, 0, 0))
-
-
-def _state_spec(rows: int, cols: int):
-    return pl.BlockSpec((None, None, rows, cols), lambda i, j: (i, j, 0, 0))
-
-
-def _feature_size(d: int) -> int:
-    return max(_MIN_FEATURE, 1 << (d - 1).bit_length())
-
-
-def _to_kernel_layout(x, block_t: int, d: int):
-    """[b, t, h, d0] -> [b, h, tp, d]: time padded to ``block_t``, features zero-padded to ``d``."""
-    x = pad_time(x, block_t)
-    x = jnp.pad(x, [(0, 0)] * 3 + [(0, d - x.shape[-1])])
-    return x.transpose(0, 2, 1, 3)
-
-
-def _from_kernel_layout(x, t: int, d: int):
-    """[b, h, tp, dp] -> [b, t, h, d], dropping the padding."""
-    return x.transpose(0, 2, 1, 3)[:, :t, :, :d]
-
-
 def _state_to_kernel(state, kp: int, vp: int):
     """[b, h, k, v] -> [b, h, vp, kp]: transposed (see ``_pallas_kernels``) and zero-padded."""
-    state_t = jnp.swapaxes(state, -1, -2)
-    return jnp.pad(state_t, [(0, 0), (0, 0), (0, vp - state_t.shape[2]), (0, kp - state_t.shape[3])])
-
-
-def _chunk_cumsum(log_g, block_t: int):
-    """Float32 cumulative log-gate from each chunk's start, inclusive; [b, tp, h, k]."""
-    g = pad_time(log_g.astype(jnp.float32), block_t)
-    b, tp, h, dk = g.shape
-    g = jnp.cumsum(g.reshape(b, tp // block_t, block_t, h, dk), axis=2)
-    return g.reshape(b, tp, h, dk)
+    return pk.pad_trailing(jnp.swapaxes(state, -1, -2), vp, kp)

@@ -12,10 +12,11 @@ This file is the ground truth that the chunked and Pallas paths are tested again
 normalisation and the gate's parameterisation belong to the caller.
 """
 
-import jax
+import functools
+
 import jax.numpy as jnp
 
-from primitives.ops.gla._common import resolve_scale, zero_state
+from primitives.ops._common import resolve_scale, scan_time, zero_state
 
 
 def gla_step(q_t, k_t, v_t, log_g_t, state, scale=None):
@@ -55,14 +56,7 @@ def gla_reference(q, k, v, log_g, initial_state=None, scale=None):
     Returns:
         ``(o, final_state)``: o [b, t, h, v] in ``q``'s dtype, final_state [b, h, k, v] float32.
     """
+    b, _, h, dk = q.shape
     if initial_state is None:
-        initial_state = zero_state(q, v)
-
-    def step(state, inputs):
-        q_t, k_t, v_t, log_g_t = inputs
-        o_t, state = gla_step(q_t, k_t, v_t, log_g_t, state, scale)
-        return state, o_t
-
-    time_major = tuple(jnp.moveaxis(a, 1, 0) for a in (q, k, v, log_g))
-    final_state, o = jax.lax.scan(step, initial_state.astype(jnp.float32), time_major)
-    return jnp.moveaxis(o, 0, 1), final_state
+        initial_state = zero_state(b, h, dk, v.shape[-1])
+    return scan_time(functools.partial(gla_step, scale=scale), (q, k, v, log_g), initial_state)

@@ -4,13 +4,12 @@ Shapes: x [b, t, h, p], dt [b, t, h] (positive), A [h] (negative), B and C [b, t
 state [b, h, p, n]. The ``D`` skip and the gate are the caller's.
 """
 
+from primitives.ops import IMPLS
 from primitives.ops.ssd.chunked import ssd_chunked
 from primitives.ops.ssd.pallas import BlockSizes, ssd_pallas
 from primitives.ops.ssd.reference import ssd_reference, ssd_step
 
 __all__ = ["IMPLS", "BlockSizes", "ssd", "ssd_step"]
-
-IMPLS = ("reference", "chunked", "pallas")
 
 
 def ssd(x, dt, A, B, C, *, initial_state=None, impl="chunked", chunk_size=64):

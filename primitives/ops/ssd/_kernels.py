@@ -15,15 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-_HIGHEST = jax.lax.Precision.HIGHEST
-
-
-def _mm(lhs, rhs, contract=(1, 0)):
-    """2-D matmul contracting ``lhs`` axis ``contract[0]`` with ``rhs`` axis ``contract[1]``."""
-    dims = (((contract[0],), (contract[1],)), ((), ()))
-    return jax.lax.dot_general(
-        lhs, rhs, dims, precision=_HIGHEST, preferred_element_type=jnp.float32
-    )
+from primitives.ops._pallas import dot
 
 
 def _decays(a):
@@ -58,11 +50,11 @@ def fwd_kernel(x_ref, dt_ref, a_ref, b_ref, c_ref, s0_ref, y_ref, st_ref, *state
         if states_ref:
             states_ref[0][ci] = state
         _, g, mask_decay, total = _decays(a)
-        mix = _mm(C, B, (1, 1)) * mask_decay * dt[None, :]  # [l(i), l(j)]
-        y = _mm(mix, x) + jnp.exp(g)[:, None] * _mm(C, state, (1, 1))
+        mix = dot(C, B, (1, 1)) * mask_decay * dt[None, :]  # [l(i), l(j)]
+        y = dot(mix, x) + jnp.exp(g)[:, None] * dot(C, state, (1, 1))
         y_ref[pl.ds(start, chunk)] = y.astype(y_ref.dtype)
         to_end = jnp.exp(total - g) * dt  # [l]
-        return jnp.exp(total) * state + _mm(to_end[:, None] * x, B, (0, 0))
+        return jnp.exp(total) * state + dot(to_end[:, None] * x, B, (0, 0))
 
     st_ref[...] = jax.lax.fori_loop(0, num_chunks, body, s0_ref[...].astype(jnp.float32))
 
@@ -95,22 +87,22 @@ def bwd_kernel(
         state = states_ref[ci]
         causal, g, mask_decay, total = _decays(a)
         e_in, e_end = jnp.exp(g), jnp.exp(total - g)
-        scores = _mm(C, B, (1, 1))  # C_i . B_j
-        dots = _mm(dy, x, (1, 1))  # dy_i . x_j
+        scores = dot(C, B, (1, 1))  # C_i . B_j
+        dots = dot(dy, x, (1, 1))  # dy_i . x_j
         inner = mask_decay * scores * dots  # [l(i), l(j)]
         weighted = mask_decay * dots * dt[None, :]
-        x_ds = _mm(x, d_state)  # [l, n]
+        x_ds = dot(x, d_state)  # [l, n]
         through_state = jnp.sum(x_ds * B, axis=1)  # x_j^T dS B_j
 
-        dx = _mm(mask_decay * scores * dt[None, :], dy, (0, 0))
-        dx += (e_end * dt)[:, None] * _mm(B, d_state, (1, 1))
-        dc = _mm(weighted, B) + e_in[:, None] * _mm(dy, state)
-        db = _mm(weighted, C, (0, 0)) + (e_end * dt)[:, None] * x_ds
+        dx = dot(mask_decay * scores * dt[None, :], dy, (0, 0))
+        dx += (e_end * dt)[:, None] * dot(B, d_state, (1, 1))
+        dc = dot(weighted, B) + e_in[:, None] * dot(dy, state)
+        db = dot(weighted, C, (0, 0)) + (e_end * dt)[:, None] * x_ds
         ddt = jnp.sum(inner, axis=0) + e_end * through_state
 
         # Cotangent of g (the in-chunk cumsum), then of a through cumsum and total = sum(a).
         to_state = e_end * dt * through_state
-        to_out = e_in * jnp.sum(dy * _mm(C, state, (1, 1)), axis=1)
+        to_out = e_in * jnp.sum(dy * dot(C, state, (1, 1)), axis=1)
         inner_dt = inner * dt[None, :]
         d_g = jnp.sum(inner_dt, axis=1) - jnp.sum(inner_dt, axis=0) + to_out - to_state
         d_total = jnp.exp(total) * jnp.sum(state * d_state) + jnp.sum(to_state)
@@ -118,7 +110,7 @@ def bwd_kernel(
 
         for ref, val in ((dx_ref, dx), (ddt_ref, ddt), (da_ref, da), (db_ref, db), (dc_ref, dc)):
             ref[pl.ds(start, chunk)] = val.astype(ref.dtype)
-        return jnp.exp(total) * d_state + _mm(e_in[:, None] * dy, C, (0, 0))
+        return jnp.exp(total) * d_state + dot(e_in[:, None] * dy, C, (0, 0))
 
     d_state = dst_ref[...].astype(jnp.float32)
     ds0_ref[...] = jax.lax.fori_loop(0, num_chunks, body, d_state).astype(ds0_ref.dtype)

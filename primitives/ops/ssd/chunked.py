@@ -12,40 +12,24 @@ sequential reference):
 
 * One ``fori_loop`` walks the chunks and does all of a chunk's work (the four matmuls, the decay
   mask, the state update) on cache-sized [b, h, l, *] tiles cut from the [b, t, h, *] inputs
-  (each loaded one chunk ahead, see :func:`_chunk_loop`). Batching every chunk at once instead
-  materialises [b, h, t/l, l, *] transposes and [t/l, l, l] masks in memory, which on CPU costs
-  more than the matmuls themselves. ``chunk_size=64`` is the fastest at ``p = n = 64`` (32 and 128
-  are both slower forward and backward).
-* Differentiation goes through a ``custom_vjp`` whose backward is the hand-derived chunk VJP run
-  over the chunks in reverse (the same structure as the Pallas backward kernel), reading the
-  chunk-entry states the forward saved. Autodiff through the loop would instead save every
-  intermediate of every chunk.
+  (each loaded one chunk ahead, see :func:`primitives.ops._chunks.chunk_loop`). Batching every
+  chunk at once instead materialises [b, h, t/l, l, *] transposes and [t/l, l, l] masks in memory,
+  which on CPU costs more than the matmuls themselves. ``chunk_size=64`` is the fastest at
+  ``p = n = 64`` (32 and 128 are both slower forward and backward).
+* Differentiation goes through the ``custom_vjp`` of
+  :func:`primitives.ops._chunks.chunked_recurrence`, with the hand-derived chunk VJP run over the
+  chunks in reverse (the same structure as the Pallas backward kernel), reading the chunk-entry
+  states the forward saved. Autodiff through the loop would instead save every intermediate of
+  every chunk.
 * Cumulative sums are matmuls with a triangular 0/1 matrix: ``jnp.cumsum`` lowers to a
   ``reduce-window`` that XLA:CPU fuses into (and recomputes inside) the [l, l] mask loop.
 """
 
-import functools
-
-import jax
 import jax.numpy as jnp
-from jax import lax
 
-from primitives.ops._chunks import chunk_loop as _chunk_loop
+from primitives.ops._chunks import chunked_recurrence
 from primitives.ops._chunks import mm as _mm
-from primitives.ops._chunks import store_chunk as _store
-
-
-def pad_time(arrays, chunk):
-    """Zero-pad axis 1 of each array up to a multiple of ``chunk``.
-
-    A padded step has ``dt = 0`` (so decay ``exp(0) = 1``) and ``x = B = 0``, hence it leaves the
-    state unchanged; its outputs are sliced off by the caller.
-    """
-    t = arrays[0].shape[1]
-    pad = -t % chunk
-    if pad == 0:
-        return arrays
-    return tuple(jnp.pad(a, [(0, 0), (0, pad)] + [(0, 0)] * (a.ndim - 2)) for a in arrays)
+from primitives.ops._common import pad_time, zero_state
 
 
 class _Chunk:
@@ -67,80 +51,44 @@ class _Chunk:
         self.mix = self.kl * self.dt[..., None, :]  # y_intra = mix @ x
 
 
-def _forward(x, dt, a, B, C, s0, l, save_states):
-    n = x.shape[1] // l
-
-    def body(c, tiles, carry):
-        state, y, states = carry
-        ch = _Chunk(*tiles)
-        if save_states:
-            states = lax.dynamic_update_index_in_dim(states, state, c, 0)
-        y_c = _mm("bhij,bhjp->bhip", ch.mix, ch.x)
-        y_c = y_c + _mm("bhin,bhpn->bhip", ch.C * ch.decay_in[..., None], state)
-        update = _mm("bhjp,bhjn->bhpn", ch.x * (ch.decay_out * ch.dt)[..., None], ch.B)
-        state = ch.decay_all * state + update
-        return state, _store(y, y_c, c, l), states
-
-    states = jnp.zeros((n if save_states else 0, *s0.shape), jnp.float32)
-    final, y, states = _chunk_loop(n, l, (x, dt, a, B, C), body, (s0, jnp.zeros_like(x), states))
-    return y, final, states
+def _chunk(x, dt, a, B, C, state):
+    """One chunk: [b, h, l, *] tiles and the entering state [b, h, p, n] -> (y, leaving state)."""
+    ch = _Chunk(x, dt, a, B, C)
+    y = _mm("bhij,bhjp->bhip", ch.mix, ch.x)
+    y = y + _mm("bhin,bhpn->bhip", ch.C * ch.decay_in[..., None], state)
+    update = _mm("bhjp,bhjn->bhpn", ch.x * (ch.decay_out * ch.dt)[..., None], ch.B)
+    return y, ch.decay_all * state + update
 
 
-def _backward(x, dt, a, B, C, states, dy, d_final, l):
-    n = x.shape[1] // l
+def _chunk_vjp(tiles, state, cotangents):
+    """The hand-derived VJP of :func:`_chunk` (the same algebra as the Pallas backward kernel)."""
+    ch = _Chunk(*tiles)
+    dy_c, d_state = cotangents  # d_state: gradient w.r.t. the state leaving the chunk
+    w = ch.decay_out * ch.dt  # weight of step j in the chunk's state update
 
-    def body(c, tiles, carry):
-        d_state, dx, ddt, da, dB, dC = carry  # d_state: gradient w.r.t. the state leaving chunk c
-        ch = _Chunk(*tiles[:5])
-        dy_c = tiles[5]
-        state = lax.dynamic_index_in_dim(states, c, 0, keepdims=False)
-        w = ch.decay_out * ch.dt  # weight of step j in the chunk's state update
+    d_mix = _mm("bhip,bhjp->bhij", dy_c, ch.x)
+    dx_c = _mm("bhij,bhip->bhjp", ch.mix, dy_c) + _mm("bhjn,bhpn->bhjp", ch.B * w[..., None], d_state)
+    x_ds = _mm("bhjp,bhpn->bhjn", ch.x, d_state)
+    dy_s = _mm("bhip,bhpn->bhin", dy_c, state)
+    d_scores = d_mix * ch.dt[..., None, :] * ch.mask  # gradient w.r.t. C B^T
+    dB_c = w[..., None] * x_ds + _mm("bhij,bhin->bhjn", d_scores, ch.C)
+    dC_c = ch.decay_in[..., None] * dy_s + _mm("bhij,bhjn->bhin", d_scores, ch.B)
 
-        d_mix = _mm("bhip,bhjp->bhij", dy_c, ch.x)
-        dx_c = _mm("bhij,bhip->bhjp", ch.mix, dy_c) + _mm("bhjn,bhpn->bhjp", ch.B * w[..., None], d_state)
-        x_ds = _mm("bhjp,bhpn->bhjn", ch.x, d_state)
-        dy_s = _mm("bhip,bhpn->bhin", dy_c, state)
-        d_scores = d_mix * ch.dt[..., None, :] * ch.mask  # gradient w.r.t. C B^T
-        dB_c = w[..., None] * x_ds + _mm("bhij,bhin->bhjn", d_scores, ch.C)
-        dC_c = ch.decay_in[..., None] * dy_s + _mm("bhij,bhjn->bhin", d_scores, ch.B)
+    d_w = jnp.sum(ch.B * x_ds, axis=-1)
+    d_seg = d_mix * ch.mix  # gradient w.r.t. cs_i - cs_j (zero above the diagonal)
+    ddt_c = jnp.sum(d_mix * ch.kl, axis=-2) + d_w * ch.decay_out
+    d_cs = jnp.sum(d_seg, axis=-1) - jnp.sum(d_seg, axis=-2) - d_w * w
+    d_cs = d_cs + ch.decay_in * jnp.sum(ch.C * dy_s, axis=-1)
+    d_last = jnp.sum(d_w * w, axis=-1) + ch.decay_all[..., 0, 0] * jnp.sum(state * d_state, axis=(-2, -1))
+    d_cs = d_cs.at[..., -1].add(d_last)
+    da_c = _mm("bhi,ij->bhj", d_cs, ch.tri)  # reverse cumulative sum
 
-        d_w = jnp.sum(ch.B * x_ds, axis=-1)
-        d_seg = d_mix * ch.mix  # gradient w.r.t. cs_i - cs_j (zero above the diagonal)
-        ddt_c = jnp.sum(d_mix * ch.kl, axis=-2) + d_w * ch.decay_out
-        d_cs = jnp.sum(d_seg, axis=-1) - jnp.sum(d_seg, axis=-2) - d_w * w
-        d_cs = d_cs + ch.decay_in * jnp.sum(ch.C * dy_s, axis=-1)
-        d_last = jnp.sum(d_w * w, axis=-1) + ch.decay_all[..., 0, 0] * jnp.sum(state * d_state, axis=(-2, -1))
-        d_cs = d_cs.at[..., -1].add(d_last)
-        da_c = _mm("bhi,ij->bhj", d_cs, ch.tri)  # reverse cumulative sum
-
-        d_state = ch.decay_all * d_state + _mm("bhip,bhin->bhpn", dy_c * ch.decay_in[..., None], ch.C)
-        grads = (dx_c, ddt_c, da_c, dB_c, dC_c)
-        bufs = tuple(_store(buf, g, c, l) for buf, g in zip((dx, ddt, da, dB, dC), grads))
-        return (d_state, *bufs)
-
-    zeros = tuple(jnp.zeros_like(v) for v in (x, dt, a, B, C))
-    d_s0, *grads = _chunk_loop(n, l, (x, dt, a, B, C, dy), body, (d_final, *zeros), reverse=True)
-    return (*grads, d_s0)
+    d_state = ch.decay_all * d_state + _mm("bhip,bhin->bhpn", dy_c * ch.decay_in[..., None], ch.C)
+    return dx_c, ddt_c, da_c, dB_c, dC_c, d_state
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _ssd_core(chunk, x, dt, a, B, C, s0):
-    """Float32 [b, t, h, ...] inputs with t a multiple of ``chunk`` -> (y, final state)."""
-    y, final, _ = _forward(x, dt, a, B, C, s0, chunk, save_states=False)
-    return y, final
-
-
-def _ssd_core_fwd(chunk, x, dt, a, B, C, s0):
-    y, final, states = _forward(x, dt, a, B, C, s0, chunk, save_states=True)
-    return (y, final), (x, dt, a, B, C, states)
-
-
-def _ssd_core_bwd(chunk, residuals, cotangents):
-    dy, d_final = cotangents
-    return _backward(*residuals, dy, d_final, chunk)
-
-
-_ssd_core.defvjp(_ssd_core_fwd, _ssd_core_bwd)
+# (l, x, dt, a, B, C, s0) -> (y, final state), float32 with t a multiple of the chunk length l.
+_ssd_core = chunked_recurrence(_chunk, _chunk_vjp)
 
 
 def ssd_chunked(x, dt, A, B, C, initial_state=None, *, chunk_size=64):
@@ -150,12 +98,11 @@ def ssd_chunked(x, dt, A, B, C, initial_state=None, *, chunk_size=64):
     ``dt`` and ``A``.
     """
     b, t, h, p = x.shape
-    n = B.shape[-1]
     f32 = jnp.float32
     if initial_state is None:
-        initial_state = jnp.zeros((b, h, p, n), f32)
+        initial_state = zero_state(b, h, p, B.shape[-1])
     chunk = min(chunk_size, t)
-    xs, dts, Bs, Cs = pad_time(tuple(v.astype(f32) for v in (x, dt, B, C)), chunk)
+    xs, dts, Bs, Cs = (pad_time(v.astype(f32), chunk) for v in (x, dt, B, C))
     a = dts * A.astype(f32)
     y, final_state = _ssd_core(chunk, xs, dts, a, Bs, Cs, initial_state.astype(f32))
     return y[:, :t].astype(x.dtype), final_state

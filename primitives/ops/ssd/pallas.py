@@ -11,47 +11,23 @@ unchanged). Each program holds its whole [t, p] sequence as one block, which sui
 read chunk by chunk from global memory); on TPU a long sequence would need a chunk grid axis.
 """
 
-import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
-from jax.experimental import pallas as pl
 
+from primitives.ops import _pallas as pk
+from primitives.ops._common import pad_time, zero_state
+from primitives.ops._pallas import BlockSizes
 from primitives.ops.ssd import _kernels
-from primitives.ops.ssd.chunked import pad_time
 
-
-@dataclasses.dataclass(frozen=True)
-class BlockSizes:
-    """Block sizes of the SSD Pallas kernels."""
-
-    chunk: int = 64
-    """Steps per chunk: the side of the in-chunk quadratic form."""
-    pad_features: bool | None = None
-    """Zero-pad p and n up to a power of two (at least 16), as Triton dots need; None: on GPU."""
-
-    def __post_init__(self):
-        if self.chunk < 1:
-            raise ValueError(f"BlockSizes.chunk must be >= 1, got {self.chunk}")
-
-
-def _interpret() -> bool:
-    return jax.default_backend() == "cpu"
-
-
-def _spec(t, *tail):
-    """Block of one (batch, head) program over a [b, h, t, *tail] array."""
-    return pl.BlockSpec((None, None, t, *tail), lambda i, j: (i, j, 0) + (0,) * len(tail))
-
-
-def _state_spec(*shape):
-    return pl.BlockSpec((None, None, *shape), lambda i, j: (i, j) + (0,) * len(shape))
+__all__ = ["BlockSizes", "ssd_pallas"]
 
 
 def _input_specs(t, p, n):
     """Specs of x, dt, a, B, C (and of their gradients)."""
-    return [_spec(t, p), _spec(t), _spec(t), _spec(t, n), _spec(t, n)]
+    s = pk.program_spec
+    return [s(t, p), s(t), s(t), s(t, n), s(t, n)]
 
 
 def _to_heads_major(*arrays):
@@ -65,17 +41,16 @@ def _fwd_call(x, dt, a, B, C, s0, chunk, save_states):
     n = B.shape[-1]
     f32 = jnp.float32
     out_shape = [jax.ShapeDtypeStruct(x.shape, x.dtype), jax.ShapeDtypeStruct((b, h, p, n), f32)]
-    out_specs = [_spec(t, p), _state_spec(p, n)]
+    out_specs = [pk.program_spec(t, p), pk.program_spec(p, n)]
     if save_states:
         out_shape.append(jax.ShapeDtypeStruct((b, h, t // chunk, p, n), f32))
-        out_specs.append(_state_spec(t // chunk, p, n))
-    outs = pl.pallas_call(
+        out_specs.append(pk.program_spec(t // chunk, p, n))
+    outs = pk.program_call(
         functools.partial(_kernels.fwd_kernel, chunk=chunk),
         out_shape=out_shape,
         grid=(b, h),
-        in_specs=[*_input_specs(t, p, n), _state_spec(p, n)],
+        in_specs=[*_input_specs(t, p, n), pk.program_spec(p, n)],
         out_specs=out_specs,
-        interpret=_interpret(),
         name="ssd_fwd",
     )(x, dt, a, B, C, s0)
     return outs[0], outs[1], (outs[2] if save_states else None)
@@ -89,13 +64,13 @@ def _bwd_call(x, dt, a, B, C, states, dy, d_final, chunk):
     out_shape = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in (x, dt, a, B, C)]
     out_shape.append(jax.ShapeDtypeStruct((b, h, p, n), jnp.float32))
     input_specs = _input_specs(t, p, n)
-    return pl.pallas_call(
+    state = pk.program_spec(p, n)
+    return pk.program_call(
         functools.partial(_kernels.bwd_kernel, chunk=chunk),
         out_shape=out_shape,
         grid=(b, h),
-        in_specs=[*input_specs, _state_spec(nc, p, n), _spec(t, p), _state_spec(p, n)],
-        out_specs=[*input_specs, _state_spec(p, n)],
-        interpret=_interpret(),
+        in_specs=[*input_specs, pk.program_spec(nc, p, n), pk.program_spec(t, p), state],
+        out_specs=[*input_specs, state],
         name="ssd_bwd",
     )(x, dt, a, B, C, states, dy, d_final)
 
@@ -123,37 +98,27 @@ def _ssd_core_bwd(chunk, residuals, cotangents):
 _ssd_core.defvjp(_ssd_core_fwd, _ssd_core_bwd)
 
 
-def _feature_size(size):
-    return max(16, 1 << (size - 1).bit_length())
-
-
-def _pad_last(v, size):
-    return jnp.pad(v, [(0, 0)] * (v.ndim - 1) + [(0, size - v.shape[-1])])
-
-
-def ssd_pallas(x, dt, A, B, C, initial_state=None, *, block_sizes=BlockSizes()):
+def ssd_pallas(x, dt, A, B, C, initial_state=None, *, block_sizes=None):
     """Pallas SSD; same contract as :func:`primitives.ops.ssd.reference.ssd_reference`.
+
+    ``block_sizes`` (a :class:`BlockSizes`, default ``BlockSizes()``) tiles the kernels.
 
     Forward and backward are both Pallas kernels (``ssd_fwd``, ``ssd_bwd``) joined by
     ``jax.custom_vjp``; ``dt * A`` is formed outside the kernels so autodiff routes its gradient
     to ``dt`` and ``A``. Interpret mode is used when the default backend is CPU.
     """
+    block_sizes = block_sizes or BlockSizes()
     b, t, h, p = x.shape
     n = B.shape[-1]
     f32 = jnp.float32
     if initial_state is None:
-        initial_state = jnp.zeros((b, h, p, n), f32)
-    s0 = initial_state.astype(f32)
-    pad_features = block_sizes.pad_features
-    if pad_features is None:
-        pad_features = jax.default_backend() == "gpu"
-    if pad_features:
-        p_pad, n_pad = _feature_size(p), _feature_size(n)
-        x, B, C = _pad_last(x, p_pad), _pad_last(B, n_pad), _pad_last(C, n_pad)
-        s0 = jnp.pad(s0, [(0, 0), (0, 0), (0, p_pad - p), (0, n_pad - n)])
+        initial_state = zero_state(b, h, p, n)
+    p_k, n_k = pk.feature_sizes(block_sizes, p, n)
+    x, B, C = pk.pad_trailing(x, p_k), pk.pad_trailing(B, n_k), pk.pad_trailing(C, n_k)
+    s0 = pk.pad_trailing(initial_state.astype(f32), p_k, n_k)
     # dt goes in as float32 so its two gradient terms (direct, and through a = dt * A) are
     # summed before any rounding to a bf16 dt.
-    x, dt, B, C = pad_time((x, dt.astype(f32), B, C), block_sizes.chunk)
+    x, dt, B, C = (pad_time(v, block_sizes.chunk) for v in (x, dt.astype(f32), B, C))
     a = dt * A.astype(f32)
     y, final = _ssd_core(block_sizes.chunk, x, dt, a, B, C, s0)
     return y[:, :t, :, :p], final[:, :, :p, :n]

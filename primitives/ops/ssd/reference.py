@@ -11,8 +11,9 @@ This file is the ground truth that the chunked and Pallas paths are tested again
 connection and the output gate belong to the caller.
 """
 
-import jax
 import jax.numpy as jnp
+
+from primitives.ops._common import scan_time, zero_state
 
 
 def ssd_step(x_t, dt_t, A, B_t, C_t, state):
@@ -53,15 +54,10 @@ def ssd_reference(x, dt, A, B, C, initial_state=None):
         ``(y, final_state)``: y [b, t, h, p] in ``x``'s dtype, final_state [b, h, p, n] float32.
     """
     b, _, h, p = x.shape
-    n = B.shape[-1]
     if initial_state is None:
-        initial_state = jnp.zeros((b, h, p, n), jnp.float32)
+        initial_state = zero_state(b, h, p, B.shape[-1])
 
-    def step(state, inputs):
-        x_t, dt_t, B_t, C_t = inputs
-        y_t, state = ssd_step(x_t, dt_t, A, B_t, C_t, state)
-        return state, y_t
+    def step(x_t, dt_t, B_t, C_t, state):  # A is the same at every step
+        return ssd_step(x_t, dt_t, A, B_t, C_t, state)
 
-    time_major = tuple(jnp.moveaxis(a, 1, 0) for a in (x, dt, B, C))
-    final_state, y = jax.lax.scan(step, initial_state.astype(jnp.float32), time_major)
-    return jnp.moveaxis(y, 0, 1), final_state
+    return scan_time(step, (x, dt, B, C), initial_state)
