@@ -24,7 +24,7 @@ else
   ARGS=(--scale 100M --dtype bfloat16 --batch-size 16 --seq-len 1024 --tokens 20M --val-windows 512)
 fi
 start=$(date +%s)
-"$PY" -m composer.cli fidelity --name gpu-fidelity --runs-dir "$OUT_DIR" "${ARGS[@]}" --seeds 1 \
+"$PY" -m cli fidelity --name gpu-fidelity --runs-dir "$OUT_DIR" "${ARGS[@]}" --seeds 1 \
   --patterns AMAMAM,AAAMMM --winner AAAMMM --proxy-from experiments/results/mad_discrimination.jsonl \
   --proxy-seeds 0 --no-progress
 echo "wall $(( $(date +%s) - start )) s"

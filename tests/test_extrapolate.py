@@ -7,8 +7,8 @@ from fractions import Fraction
 import pytest
 
 import primitives
-from composer.cli import main
-from composer.commands.inspect import inspect_dict
+from cli.commands.inspect import inspect_dict
+from cli.main import main
 from composer.presets import SCALES, get_scale, llama_spec, spec_from_pattern
 from composer.spec import SpecError, load_spec
 from scaling.counting import non_embedding_params

@@ -1,4 +1,5 @@
-"""One-way dependencies: primitives <- composer <- scaling <- search <- CLI."""
+"""One-way dependencies, checked for every import of every module, with no exception:
+primitives <- composer (core) <- composer.mad (the MAD proxy) <- scaling <- search <- cli."""
 
 import ast
 import pathlib
@@ -8,43 +9,57 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ORDER = ["primitives", "composer", "scaling", "search"]
+ORDER = ["primitives", "composer", "scaling", "search", "cli"]
+FLOORS = ["primitives", "composer", "composer.mad", "scaling", "search", "cli"]
+"""Floors from the ground up; a module stands on the highest floor whose name prefixes it."""
 
 
-def _imports(package: str) -> set[str]:
+def _floor(module: str) -> int | None:
+    best = None
+    for i, name in enumerate(FLOORS):
+        if module == name or module.startswith(name + "."):
+            best = i if best is None or len(name) > len(FLOORS[best]) else best
+    return best
+
+
+def _module_imports(path: pathlib.Path) -> set[str]:
+    """Modules of ours named by the imports anywhere in the file (function-level imports included)."""
     found = set()
-    for path in (ROOT / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module.split(".")[0])
-    return found
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}  # `from composer import mad`
+    return {m for m in found if _floor(m) is not None}
 
 
-@pytest.mark.parametrize("i", range(len(ORDER)))
-def test_no_upward_imports(i):
-    package, above = ORDER[i], set(ORDER[i + 1 :])
-    if package == "composer":
-        # The CLI lives in composer/cli.py and composer/commands/, on top of everything.
-        above -= {"scaling", "search"}
-    assert not (_imports(package) & above), f"{package} imports from a package above it"
+def _modules() -> dict[str, pathlib.Path]:
+    files = {}
+    for package in ORDER:
+        for path in (ROOT / package).rglob("*.py"):
+            files[".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")] = path
+    return files
 
 
-def test_primitives_imports_nothing_of_ours():
-    assert not (_imports("primitives") & {"composer", "search", "scaling"})
+@pytest.mark.parametrize("floor", FLOORS)
+def test_no_import_runs_back_up_the_floors(floor):
+    upward = []
+    for module, path in _modules().items():
+        if FLOORS[_floor(module)] != floor:
+            continue
+        upward += [f"{module} -> {m}" for m in _module_imports(path) if _floor(m) > _floor(module)]
+    assert not upward, f"imports from a higher floor: {upward}"
 
 
-def test_core_composer_does_not_import_search_or_scaling():
-    core = [p for p in (ROOT / "composer").rglob("*.py") if "commands" not in p.parts and p.name != "cli.py"]
-    for path in core:
-        for node in ast.walk(ast.parse(path.read_text())):
-            mods = []
-            if isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                mods = [node.module]
-            assert not any(m.split(".")[0] in {"search", "scaling"} for m in mods), path
+def test_the_floors_cover_every_module():
+    assert all(_floor(m) is not None for m in _modules())
+    assert {FLOORS[_floor(m)] for m in _modules()} == set(FLOORS)
+
+
+def test_a_layering_violation_is_caught(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import search.run\nfrom composer.mad import evaluate\n")
+    assert {m for m in _module_imports(bad) if _floor(m) > _floor("composer.spec")} == {"search.run", "composer.mad", "composer.mad.evaluate"}
 
 
 def test_search_package_resolves_inside_repo():

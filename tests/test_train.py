@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
+from cli.main import main
 from composer.checkpoint import Checkpoints, MetricsLog
-from composer.cli import main
 from composer.data import ByteTokenizer, TextSource
 from composer.errors import UsageError
 from composer.presets import spec_from_pattern
@@ -182,7 +182,7 @@ def test_cli_train_bad_input(corpus, tmp_path, capsys):
 
 
 def test_cli_train_refuses_a_model_too_big_for_host_memory(tmp_path, capsys):
-    from composer.cli import main
+    from cli.main import main
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("hello world " * 200)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from composer.cli import main
+from cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def run(tmp_path_factory):
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "composer.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd)
 
 
@@ -120,7 +120,7 @@ def _free_port() -> int:
 def test_dashboard_serves_the_study_on_loopback(run):
     pytest.importorskip("optuna_dashboard")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "composer.cli", "dashboard", str(run), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "dashboard", str(run), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline, status = time.time() + 60, None

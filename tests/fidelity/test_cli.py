@@ -17,7 +17,7 @@ TINY = ["--scale", "proxy", "--tokens", "1536", "--batch-size", "4", "--seq-len"
 
 
 def _cli(args, runs, **kw):
-    return subprocess.run([sys.executable, "-m", "composer.cli", "fidelity", "--runs-dir", str(runs), *args],
+    return subprocess.run([sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(runs), *args],
                           capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -62,7 +62,7 @@ def test_tiny_study_end_to_end(tmp_path):
 
 def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):
     args = ["--patterns", "AM,MA,MM,AA", "--seeds", "1", "--name", "k", "--tokens", "6144", *TINY[:2], *TINY[4:]]
-    proc = subprocess.Popen([sys.executable, "-m", "composer.cli", "fidelity", "--runs-dir", str(tmp_path), *args],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(tmp_path), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     table = tmp_path / "k" / "fidelity.parquet"
     deadline = time.time() + 300

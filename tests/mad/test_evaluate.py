@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 import primitives
-from composer.cli import main
+from cli.main import main
 from composer.mad import IGNORE, InContextRecallConfig
 from composer.mad import protocol as protocols
 from composer.mad.evaluate import EvalResult, Evaluator, evaluate

@@ -36,7 +36,7 @@ def run_stage(sampler: str, *, budget: int, space: SearchSpace | None = None, se
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     """``cli("--budget", "5", ...)`` runs ``composer search --evaluator fake --quiet`` in ``tmp_path``."""
-    from composer.cli import main
+    from cli.main import main
 
     monkeypatch.chdir(tmp_path)
 

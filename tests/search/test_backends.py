@@ -12,7 +12,7 @@ TINY_REAL = ("--depth", "2", "--budget", "2", "--tasks", "in_context_recall", "-
 
 
 def test_real_mad_evaluator_tiny_search(tmp_path, monkeypatch):
-    from composer.cli import main
+    from cli.main import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["search", "--quiet", *TINY_REAL, "--name", "real"]) == 0

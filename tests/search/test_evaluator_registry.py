@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from composer.cli import main
+from cli.main import main
 from search import evaluators
 from search.evaluators import Evaluation, EvaluatorConfig, normalize_result, register_evaluator
 

@@ -124,7 +124,7 @@ def postgres_url():
 
 def _search(*extra: str, cwd: Path, sleep: float = 0.0) -> subprocess.Popen:
     env = {**os.environ, "JAX_PLATFORMS": "cpu", FAKE_SLEEP_ENV: str(sleep)}
-    return subprocess.Popen([sys.executable, "-m", "composer.cli", "search", *ARGS, *extra], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "cli", "search", *ARGS, *extra], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -18,7 +18,7 @@ ARGS = ["--evaluator", "fake", "--quiet", "--budget", "8", "--depth", "5", "--sa
 
 
 def _cmd(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "composer.cli", "search", *ARGS, *extra]
+    return [sys.executable, "-m", "cli", "search", *ARGS, *extra]
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -122,7 +122,7 @@ def test_leaderboard_reads_without_jax(cli, tmp_path):
 def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path):
     """Killed during the seed rungs (successive halving), the resumed run equals an uninterrupted one."""
     args = ["--evaluator", "fake", "--quiet", "--budget", "16", "--depth", "3", "--seed", "2", "--final-seeds", "2"]
-    cmd = [sys.executable, "-m", "composer.cli", "search", *args]
+    cmd = [sys.executable, "-m", "cli", "search", *args]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     subprocess.run([*cmd, "--name", "clean"], cwd=tmp_path, env=env, check=True, timeout=300)
     clean = read_leaderboard(tmp_path / "runs" / "clean")
@@ -150,7 +150,7 @@ def test_ten_sigkills_at_random_moments_then_the_run_equals_an_uninterrupted_one
     import random
 
     args = ["--evaluator", "fake", "--quiet", "--budget", "24", "--depth", "5", "--seed", "3", "--final-seeds", "2"]
-    cmd = [sys.executable, "-m", "composer.cli", "search", *args]
+    cmd = [sys.executable, "-m", "cli", "search", *args]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     subprocess.run([*cmd, "--name", "clean"], cwd=tmp_path, env=env, check=True, timeout=300)
     rng, kills, rows, deadline = random.Random(0), 0, [], time.time() + 240

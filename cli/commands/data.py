@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from composer.commands._common import print_json
+from cli.commands._common import print_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

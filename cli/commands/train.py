@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from composer.commands._common import add_spec_arguments, print_json, spec_from_args, train_flags
+from cli.commands._common import add_spec_arguments, print_json, spec_from_args, train_flags
 
 _FLAGS = train_flags()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from composer.commands._common import add_spec_arguments, print_json, spec_from_args
+from cli.commands._common import add_spec_arguments, print_json, spec_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from composer.commands._common import add_spec_arguments, print_json, spec_from_args
+from cli.commands._common import add_spec_arguments, print_json, spec_from_args
 from composer.errors import UsageError
 
 
@@ -30,7 +30,7 @@ def _write_atomic(path: str, text: str) -> None:
 
 def result_dict(result) -> dict:
     """The ``--json`` object: ``inspect --json`` keys plus how the layout was extrapolated."""
-    from composer.commands.inspect import inspect_dict
+    from cli.commands.inspect import inspect_dict
 
     return {**inspect_dict(result.spec), "source_pattern": result.source_pattern, "rule": result.rule,
             "scale": result.scale, "target_non_embedding_params": result.target_non_embedding_params,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from composer.commands._common import print_json, spec_file_or_none
+from cli.commands._common import print_json, spec_file_or_none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """Thin command-line entry point: parse, dispatch, and turn bad input into one line and exit code 2.
 
-Each subcommand lives in ``composer/commands/<name>.py`` with ``add_arguments(parser)`` and
+Each subcommand lives in ``cli/commands/<name>.py`` with ``add_arguments(parser)`` and
 ``run(args) -> int``; those modules import heavy dependencies (JAX, Optuna) inside ``run``.
 """
 
@@ -29,7 +29,7 @@ COMMANDS = {
 
 
 def _module(name: str):
-    return importlib.import_module(f"composer.commands.{name}")
+    return importlib.import_module(f"cli.commands.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from composer.commands._common import print_json, train_flags
+from cli.commands._common import print_json, train_flags
 
 _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in FidelitySettings
     "--scale": ("scale", str, "target scale every layout is extrapolated to"),
