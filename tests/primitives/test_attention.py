@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 import primitives
@@ -60,3 +61,65 @@ def test_rope_preserves_norm_and_is_relative():
     q, k = x[:, :, :1], x[:, :, 1:2]
     dot = lambda a, b: float(jnp.sum(apply_rope(q, jnp.array([a]), 1e4) * apply_rope(k, jnp.array([b]), 1e4)))
     assert abs(dot(3, 5) - dot(10, 12)) < 1e-4
+
+
+# --- the library op (jax.nn.dot_product_attention) against the einsum reference -------------------
+
+from primitives.attention import _attend, _attend_library  # noqa: E402
+
+
+def _reference_mask(t, window):
+    pos = jnp.arange(t)
+    mask = pos[:, None] >= pos[None, :]
+    return mask if window is None else mask & (pos[:, None] - pos[None, :] < window)
+
+
+@pytest.mark.parametrize("b,n,g,t,k,window", [
+    (2, 2, 3, 13, 8, None),   # GQA, 3 query heads per kv head, odd length
+    (1, 1, 4, 7, 5, 3),       # MQA, odd head dim, window inside the sequence
+    (3, 2, 1, 1, 4, None),    # a single token
+    (2, 3, 2, 17, 6, 1),      # window 1: each token sees itself only
+    (1, 2, 2, 9, 4, 9),       # window == length: full causal
+    (2, 1, 2, 11, 8, 40),     # window longer than the sequence
+])
+def test_library_attention_matches_reference_forward_and_gradients(b, n, g, t, k, window):
+    keys = jax.random.split(jax.random.key(t * 31 + k), 4)
+    q = jax.random.normal(keys[0], (b, n, g, t, k))
+    kk, v = jax.random.normal(keys[1], (b, n, t, k)), jax.random.normal(keys[2], (b, n, t, k))
+    cot = jax.random.normal(keys[3], (b, n, g, t, k))  # a random cotangent probes every output
+    mask = _reference_mask(t, window)
+    ref = lambda q, kk, v: jnp.sum(_attend(q, kk, v, mask, jnp.float32) * cot)  # noqa: E731
+    lib = lambda q, kk, v: jnp.sum(_attend_library(q, kk, v, window, jnp.float32) * cot)  # noqa: E731
+    np.testing.assert_allclose(np.asarray(_attend_library(q, kk, v, window, jnp.float32)),
+                               np.asarray(_attend(q, kk, v, mask, jnp.float32)), atol=2e-5, rtol=1e-5)
+    for got, want in zip(jax.grad(lib, (0, 1, 2))(q, kk, v), jax.grad(ref, (0, 1, 2))(q, kk, v)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=5e-5, rtol=1e-4)
+
+
+def test_library_attention_in_bfloat16_stays_close_to_the_float32_reference():
+    keys = jax.random.split(jax.random.key(5), 3)
+    q = jax.random.normal(keys[0], (2, 2, 2, 19, 16))
+    kk, v = jax.random.normal(keys[1], (2, 2, 19, 16)), jax.random.normal(keys[2], (2, 2, 19, 16))
+    want = _attend(q, kk, v, _reference_mask(19, 6), jnp.float32)
+    bf = lambda a: a.astype(jnp.bfloat16)  # noqa: E731
+    got = _attend_library(bf(q), bf(kk), bf(v), 6, jnp.bfloat16)
+    assert got.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want), atol=5e-2)
+
+
+@pytest.mark.parametrize("library", [False, True], ids=["cpu-default", "library"])
+@pytest.mark.parametrize("name,options", [("A", {}), ("W", {"window": 5})])
+def test_layer_output_and_decode_agree_with_the_reference_path(name, options, library, monkeypatch):
+    monkeypatch.setattr(primitives.attention, "LIBRARY_ON_CPU", library)
+    m = primitives.get(name)(Dims(d_model=24, n_heads=6, n_kv_heads=2, head_dim=4, d_ffn=32, rope_theta=1e4),
+                             rngs=nnx.Rngs(4), **options)
+    x = jax.random.normal(jax.random.key(6), (2, 11, 24))
+    pos = jnp.arange(11)
+    q, kk, v = m._qkv(x, pos)
+    want = m._out(_attend(q, kk, v, _reference_mask(11, options.get("window")), jnp.float32))
+    np.testing.assert_allclose(np.asarray(m(x)), np.asarray(want), atol=1e-5)
+    state, outs = m.init_state(2, 11), []
+    for i in range(11):  # the decode cache (reference path) reproduces the parallel forward
+        y, state = m.step(x[:, i:i + 1], state, jnp.int32(i))
+        outs.append(y)
+    np.testing.assert_allclose(np.asarray(jnp.concatenate(outs, 1)), np.asarray(m(x)), atol=1e-5)
