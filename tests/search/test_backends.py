@@ -2,10 +2,10 @@
 
 import json
 
-import pandas as pd
 import pytest
 
-from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
+from search.leaderboard import read_leaderboard
+from tests.search.helpers import same_leaderboard
 
 TINY_REAL = ("--depth", "2", "--budget", "2", "--tasks", "in_context_recall", "--steps-scale", "0.04",
              "--sampler", "random", "--scale", "100M")
@@ -30,17 +30,15 @@ def _exhaustive(cli, tmp_path, name, *extra):
     return read_leaderboard(tmp_path / "runs" / name)
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    cols = [c for c in DETERMINISTIC_COLUMNS]
-    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
 
 
 def test_worker_processes_give_the_same_leaderboard(cli, tmp_path):
-    _same(_exhaustive(cli, tmp_path, "one"), _exhaustive(cli, tmp_path, "two", "--workers", "2"))
+    same_leaderboard(_exhaustive(cli, tmp_path, "one"), _exhaustive(cli, tmp_path, "two", "--workers", "2"))
 
 
 @pytest.mark.ray
 @pytest.mark.slow  # starting Ray takes most of a minute on 2 cores
 def test_ray_backend_gives_the_same_leaderboard(cli, tmp_path):
     pytest.importorskip("ray")
-    _same(_exhaustive(cli, tmp_path, "local"), _exhaustive(cli, tmp_path, "ray", "--backend", "ray", "--workers", "2"))
+    ray = _exhaustive(cli, tmp_path, "ray", "--backend", "ray", "--workers", "2")
+    same_leaderboard(_exhaustive(cli, tmp_path, "local"), ray)

@@ -3,14 +3,13 @@ recorded at once; nothing is evaluated or counted twice."""
 
 import os
 
-import optuna
-import pandas as pd
 import pytest
 
 from search.backends import run_with_retries
 from search.evaluators import EvalOutcome, transient_outcome
 from search.fake_evaluator import FAKE_FAULT_ENV
-from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
+from search.leaderboard import read_leaderboard
+from tests.search.helpers import evaluated_trials, same_leaderboard
 
 SEARCH = ("--depth", "3", "--budget", "8", "--final-seeds", "0")
 
@@ -42,19 +41,8 @@ def test_transient_failures_are_retried_and_layout_failures_are_not():
     assert backend.calls.count("AM") == 3 and backend.calls.count("MA") == 1 and backend.calls.count("AA") == 3
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    cols = list(DETERMINISTIC_COLUMNS)
-    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
 
 
-def _evaluated_trials(run_dir) -> list[str]:
-    """The layouts of the trials that hold an evaluation, over every study of the run."""
-    storage = f"sqlite:///{run_dir / 'study.db'}"
-    keys = []
-    for summary in optuna.get_all_study_summaries(storage):
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        keys += [t.user_attrs["key"] for t in study.trials if "row" in t.user_attrs]
-    return keys
 
 
 def test_a_worker_killed_mid_evaluation_is_redone_and_counted_once(cli, tmp_path, monkeypatch):
@@ -65,9 +53,9 @@ def test_a_worker_killed_mid_evaluation_is_redone_and_counted_once(cli, tmp_path
     assert cli(*SEARCH, "--name", "killed", "--workers", "2") == 0
     assert marker.exists(), "the fault should have fired"
     killed = tmp_path / "runs" / "killed"
-    _same(read_leaderboard(clean), read_leaderboard(killed))
-    keys = _evaluated_trials(killed)
-    assert len(keys) == len(set(keys)) == len(_evaluated_trials(clean))
+    same_leaderboard(read_leaderboard(clean), read_leaderboard(killed))
+    keys = evaluated_trials(killed)
+    assert len(keys) == len(set(keys)) == len(evaluated_trials(clean))
 
 
 def test_out_of_memory_is_retried_then_recorded(cli, tmp_path, monkeypatch):

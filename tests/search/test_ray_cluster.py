@@ -21,18 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
 
 from search.fake_evaluator import FAKE_FAULT_ENV
-from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
+from search.leaderboard import read_leaderboard
 
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
 from search.ray_backend import LOCAL_ONLY_ENV  # noqa: E402 - after the skip: it needs no Ray, but the tests do
+from tests.search.helpers import evaluated_trials, same_leaderboard  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ARGS = ("--depth", "3", "--budget", "8")
@@ -126,19 +126,8 @@ def _search(run_dir: Path, name: str, *args: str) -> subprocess.CompletedProcess
     return out
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    cols = list(DETERMINISTIC_COLUMNS)
-    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
 
 
-def _evaluated_trials(run_dir: Path) -> list[str]:
-    """The layouts of the trials that hold an evaluation, over every study of the run."""
-    storage = f"sqlite:///{run_dir / 'study.db'}"
-    keys = []
-    for summary in optuna.get_all_study_summaries(storage):
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        keys += [t.user_attrs["key"] for t in study.trials if "row" in t.user_attrs]
-    return keys
 
 
 def _where(df: pd.DataFrame) -> pd.DataFrame:
@@ -152,7 +141,7 @@ def test_search_on_a_two_node_cluster_uses_both_nodes_and_matches_local(cluster,
     _search(tmp_path, "ray", "--backend", "ray", "--ray-address", address, "--workers", "2")
     ray_df = read_leaderboard(tmp_path / "runs" / "ray")
     assert cli(*ARGS, "--name", "local", "--backend", "local") == 0
-    _same(read_leaderboard(tmp_path / "runs" / "local"), ray_df)
+    same_leaderboard(read_leaderboard(tmp_path / "runs" / "local"), ray_df)
     where = _where(ray_df)
     assert where.notna().all().all(), ray_df.device.tolist()
     assert (where.ip == "127.0.0.1").all()
@@ -170,11 +159,11 @@ def test_an_actor_killed_mid_evaluation_is_redone_and_counted_once(cluster, cli,
     assert "retrying AMA" in out.stderr and "ActorDiedError" in out.stderr
     assert cli(*ARGS, "--name", "clean", "--backend", "local") == 0
     killed = read_leaderboard(tmp_path / "runs" / "killed")
-    _same(read_leaderboard(tmp_path / "runs" / "clean"), killed)
+    same_leaderboard(read_leaderboard(tmp_path / "runs" / "clean"), killed)
     ama = killed[(killed.pattern == "AMA") & (killed.phase == "search")]
     assert len(ama) == 1 and (ama.status == "ok").all()
-    keys = _evaluated_trials(tmp_path / "runs" / "killed")
-    assert len(keys) == len(set(keys)) == len(_evaluated_trials(tmp_path / "runs" / "clean"))
+    keys = evaluated_trials(tmp_path / "runs" / "killed")
+    assert len(keys) == len(set(keys)) == len(evaluated_trials(tmp_path / "runs" / "clean"))
     assert _where(killed).pid.nunique() == 3  # the two first actors, and the one that replaced the killed one
 
 

@@ -5,14 +5,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
-import pandas as pd
 import pytest
 
 from search.fake_evaluator import FAKE_SLEEP_ENV, FakeEvaluator
-from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
+from search.leaderboard import read_leaderboard
+from tests.search.helpers import same_leaderboard, wait_for_rows
 
 ARGS = ["--evaluator", "fake", "--quiet", "--budget", "8", "--depth", "5", "--sampler", "tpe", "--seed", "4"]
 
@@ -21,21 +20,8 @@ def _cmd(*extra: str) -> list[str]:
     return [sys.executable, "-m", "cli", "search", *ARGS, *extra]
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    cols = list(DETERMINISTIC_COLUMNS)
-    pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
 
 
-def _wait_for_rows(path: Path, n: int, proc: subprocess.Popen, timeout: float = 240) -> pd.DataFrame:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert proc.poll() is None, "the search ended before it could be killed"
-        if path.exists():
-            df = read_leaderboard(path)
-            if len(df) >= n:
-                return df
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {n} rows after {timeout} s")
 
 
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
@@ -46,7 +32,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     slow = subprocess.Popen(_cmd("--name", "killed"), cwd=tmp_path, env={**env, FAKE_SLEEP_ENV: "0.4"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        before = _wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", 3, slow)
+        before = wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", 3, slow)
         slow.send_signal(signal.SIGKILL)
     finally:
         slow.wait(timeout=30)
@@ -57,7 +43,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
 
     subprocess.run(_cmd("--name", "killed", "--resume"), cwd=tmp_path, env=env, check=True, timeout=300)
     resumed = read_leaderboard(tmp_path / "runs" / "killed")
-    _same(clean, resumed)
+    same_leaderboard(clean, resumed)
     assert not resumed.duplicated(["arch_id", "seed"]).any()
     kept = resumed.set_index("eval_index").loc[before.eval_index, "started_at"]
     assert list(kept) == list(before.started_at)  # rows written before the kill are the same rows
@@ -84,7 +70,7 @@ def test_ctrl_c_leaves_nothing_running_and_resume_matches(cli, tmp_path, monkeyp
     assert "RUNNING" not in states and states.count("WAITING") == 1
     monkeypatch.setattr(FakeEvaluator, "__call__", original)
     assert cli("--name", "cut", "--resume") == 0
-    _same(read_leaderboard(tmp_path / "runs" / "clean"), read_leaderboard(tmp_path / "runs" / "cut"))
+    same_leaderboard(read_leaderboard(tmp_path / "runs" / "clean"), read_leaderboard(tmp_path / "runs" / "cut"))
 
 
 def test_evaluator_errors_are_rows_and_count(cli, tmp_path, monkeypatch):
@@ -130,14 +116,14 @@ def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path
     slow = subprocess.Popen([*cmd, "--name", "killed"], cwd=tmp_path, env={**env, FAKE_SLEEP_ENV: "0.3"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        before = _wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", 10, slow)
+        before = wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", 10, slow)
         slow.send_signal(signal.SIGKILL)
     finally:
         slow.wait(timeout=30)
     assert before["rung"].notna().any() and len(before) < len(clean), "kill should land inside the rungs"
     subprocess.run([*cmd, "--name", "killed", "--resume"], cwd=tmp_path, env=env, check=True, timeout=300)
     resumed = read_leaderboard(tmp_path / "runs" / "killed")
-    _same(clean, resumed)
+    same_leaderboard(clean, resumed)
     assert not resumed.duplicated(["arch_id", "seed"]).any()
     kept = resumed.set_index("eval_index").loc[before.eval_index, "started_at"]
     assert list(kept) == list(before.started_at)
@@ -162,7 +148,7 @@ def test_ten_sigkills_at_random_moments_then_the_run_equals_an_uninterrupted_one
         try:  # kill during start-up, or just after 1 or 2 more evaluations were stored
             more = rng.choice([0, 1, 1, 2])
             if more:
-                _wait_for_rows(board, (rows[-1] if rows else 0) + more, proc)
+                wait_for_rows(board, (rows[-1] if rows else 0) + more, proc)
             proc.wait(timeout=rng.uniform(0.0, 0.3) if more else rng.uniform(0.5, 3.0))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
@@ -177,5 +163,5 @@ def test_ten_sigkills_at_random_moments_then_the_run_equals_an_uninterrupted_one
     print(f"{kills} kills; rows stored at each kill: {rows}")
     subprocess.run([*cmd, "--name", "killed"], cwd=tmp_path, env=env, check=True, timeout=300)
     resumed = read_leaderboard(tmp_path / "runs" / "killed")
-    _same(read_leaderboard(tmp_path / "runs" / "clean"), resumed)
+    same_leaderboard(read_leaderboard(tmp_path / "runs" / "clean"), resumed)
     assert not resumed.duplicated(["arch_id", "seed"]).any()
