@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 
-def _evaluate(protocol: str, layouts: list[str], seeds: list[int], out: Path, steps_scale: float | None) -> None:
+def _evaluate(protocol: str, layouts: list[str], seeds: list[int], out: Path, steps_scale: float | None,
+              tasks: tuple[str, ...] | None = None) -> None:
     from search.evaluators import EvaluatorConfig, normalize_result
 
     done = set()
@@ -30,13 +31,57 @@ def _evaluate(protocol: str, layouts: list[str], seeds: list[int], out: Path, st
         for layout in layouts:
             if (layout, seed) in done:
                 continue
-            evaluator = evaluator or EvaluatorConfig(protocol=protocol, seed=seed, steps_scale=steps_scale).build()
+            evaluator = evaluator or EvaluatorConfig(protocol=protocol, seed=seed, steps_scale=steps_scale,
+                                                      tasks=tasks).build()
             e = normalize_result(evaluator(layout), evaluator.protocol)
             rec = {"pattern": layout, "seed": seed, "protocol": e.protocol, "score": e.score, "tasks": e.tasks,
                    "wall_s": e.wall_s, "tokens": e.tokens}
             with open(out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             print(f"{e.protocol} {layout} seed {seed}: score {e.score:.4f} ({e.wall_s:.0f} s)", file=sys.stderr)
+
+
+RECALL = ("in_context_recall", "noisy_in_context_recall", "fuzzy_in_context_recall")
+OBJECTIVES = {
+    # name -> per-task weights over the MAD tasks (missing: 0); "mean" is the default protocol's objective
+    "mean": None,
+    "no-recall": {"selective_copying": 1, "compression": 1, "memorization": 1},
+    "memorization": {"memorization": 1},
+    "memorization-x3": {"memorization": 3, "selective_copying": 1, "compression": 1, **dict.fromkeys(RECALL, 1)},
+    "recall-only": dict.fromkeys(RECALL, 1),
+}
+"""Objective variants computed from stored MAD task values (no new training): the objective-repair
+candidates of docs/search.md, judged like any protocol."""
+
+
+def rescore(rows: list[dict], objective: str) -> list[dict]:
+    """Rows with ``score`` recomputed from their ``tasks`` by the weights of ``objective``."""
+    weights = OBJECTIVES[objective]
+    if weights is None:
+        return rows
+    out = []
+    for r in rows:
+        tasks = r.get("tasks") or {}
+        if not all(k in tasks for k in weights):
+            continue
+        score = sum(w * tasks[k] for k, w in weights.items()) / sum(weights.values())
+        out.append({**r, "score": score, "protocol": f"{r.get('protocol')}:{objective}"})
+    return out
+
+
+def mix(a: list[dict], b: list[dict]) -> list[dict]:
+    """The MAD+text mix: the mean of the two protocols' scores, each standardised over the layouts and
+    seeds both have (a z-score, so neither scale dominates)."""
+    import numpy as np
+
+    ka = {(r["pattern"], int(r["seed"])): r["score"] for r in a}
+    kb = {(r["pattern"], int(r["seed"])): r["score"] for r in b}
+    both = sorted(set(ka) & set(kb))
+    if len(both) < 3:
+        return []
+    za, zb = (np.array([k[x] for x in both]) for k in (ka, kb))
+    z = (za - za.mean()) / za.std() + (zb - zb.mean()) / zb.std()
+    return [{"pattern": p, "seed": s, "score": float(v), "protocol": "mix"} for (p, s), v in zip(both, z)]
 
 
 def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
@@ -69,19 +114,32 @@ def main(argv=None) -> int:
     p.add_argument("--layouts", required=True)
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--steps-scale", type=float, default=None)
+    p.add_argument("--tasks", default=None, help="MAD tasks to score (comma-separated; default all)")
     p.add_argument("--truth", default=None, help="a fidelity study folder (its fidelity.parquet)")
     p.add_argument("--out", required=True, help="JSONL of this protocol's evaluations (appended)")
     p.add_argument("--compare", default="", help="other JSONL files of evaluations to judge the same way")
     p.add_argument("--judge-only", action="store_true", help="judge what --out holds; evaluate nothing")
+    p.add_argument("--objectives", default="", help="objective variants (OBJECTIVES) recomputed from the MAD "
+                                                    "task values of the --compare files, each judged too")
+    p.add_argument("--mix", action="store_true", help="also judge the mean of --out and the first --compare "
+                                                     "file, standardised (a MAD+text mix)")
     args = p.parse_args(argv)
     layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
     out = Path(args.out)
     if not args.judge_only:
-        _evaluate(args.protocol, layouts, [int(s) for s in args.seeds.split(",")], out, args.steps_scale)
+        tasks = tuple(args.tasks.split(",")) if args.tasks else None
+        _evaluate(args.protocol, layouts, [int(s) for s in args.seeds.split(",")], out, args.steps_scale, tasks)
     truth = Path(args.truth) if args.truth else None
-    for path in [out] + [Path(c) for c in args.compare.split(",") if c]:
-        rows = [r for r in map(json.loads, path.read_text().splitlines()) if r and r["pattern"] in layouts]
+    files = [out] + [Path(c) for c in args.compare.split(",") if c]
+    tables = {path: [r for r in map(json.loads, path.read_text().splitlines()) if r and r["pattern"] in layouts]
+              for path in files}
+    for path, rows in tables.items():
         print(json.dumps({"file": str(path), **_judge(rows, truth)}, indent=2))
+        for name in [o for o in args.objectives.split(",") if o and path != out]:
+            print(json.dumps({"file": str(path), "objective": name, **_judge(rescore(rows, name), truth)}, indent=2))
+    if args.mix and len(files) > 1:
+        print(json.dumps({"mix": [str(f) for f in files[:2]], **_judge(mix(tables[files[0]], tables[files[1]]),
+                                                                        truth)}, indent=2))
     return 0
 
 

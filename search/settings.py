@@ -45,8 +45,9 @@ class SearchSettings:
     """Objectives; ``score`` first, then costs at the target scale (``kv_cache``, ``flops``, ``params``)."""
     primitives: tuple[str, ...] = ("A", "M")
     """Shorthands to search over."""
-    protocol: str = "cpu"
-    """MAD protocol of the evaluator."""
+    protocol: str = "capacity"
+    """Proxy protocol: ``capacity`` (default, docs/search.md), another MAD protocol (``cpu``, ``paper``) or
+    ``text``."""
     seed: int = 0
     """Seed of the samplers, the aggregator and the evaluator."""
     name: str | None = None

@@ -11,7 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", nargs="?", help="path to an ArchSpec JSON file (its layers are used)")
     p.add_argument("--pattern", help="layout as shorthands, e.g. AAMMMM or 2A4M")
     p.add_argument("--window", type=int, default=None, help="window of sliding-window layers (W)")
-    p.add_argument("--protocol", default="cpu", help="proxy protocol: cpu (default), paper or paper-full")
+    p.add_argument("--protocol", default="cpu", help="proxy protocol: cpu (default: the six tasks), capacity (the "
+                   "search's default), paper or paper-full")
     p.add_argument("--tasks", default=None, help="comma-separated task names (default: all six)")
     p.add_argument("--seed", type=int, default=0, help="seed of data and initialisation (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -25,9 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--rule", choices=("stack", "stretch", "auto"), help="extrapolation rule (default auto)")
     a("--objectives", type=_csv, help="score[,kv_cache|flops|params] (default score)")
     a("--primitives", type=_csv, help="shorthands to search over (default A,M)")
-    a("--protocol", help="proxy protocol: a MAD protocol (cpu, paper) or text, a small LM on real text "
-      "(default cpu)")
-    a("--tasks", type=_csv, help="subset of MAD tasks (default: all six)")
+    a("--protocol", help="proxy protocol: capacity (default: graded memorization, the proxy that ranks "
+      "like real text), another MAD protocol (cpu, paper) or text, a small LM on real text")
+    a("--tasks", type=_csv, help="subset of the protocol's MAD tasks (default: all of them)")
     a("--steps-scale", type=float, help="multiply the protocol's training steps (cheaper proxy)")
     a("--seed", type=int, help="seed of samplers, aggregator and evaluator (default 0)")
     a("--rung-share", type=float, help="share of the budget kept for more seeds of the leaders when the "

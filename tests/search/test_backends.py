@@ -7,8 +7,8 @@ import pytest
 from search.leaderboard import read_leaderboard
 from tests.search.helpers import same_leaderboard
 
-TINY_REAL = ("--depth", "2", "--budget", "2", "--tasks", "in_context_recall", "--steps-scale", "0.04",
-             "--sampler", "random", "--scale", "100M")
+TINY_REAL = ("--depth", "2", "--budget", "2", "--protocol", "cpu", "--tasks", "in_context_recall",
+             "--steps-scale", "0.04", "--sampler", "random", "--scale", "100M")
 
 
 def test_real_mad_evaluator_tiny_search(tmp_path, monkeypatch):
@@ -23,6 +23,21 @@ def test_real_mad_evaluator_tiny_search(tmp_path, monkeypatch):
     assert (df.steps == 10).all() and (df.tokens > 0).all() and df.compile_s.notna().all()
     assert df.score.between(0, 1).all() and df.task_in_context_recall.notna().all()
     assert summary["proxy"]["score"] is not None and summary["target"]["scale"] == "100M"
+
+
+def test_the_default_protocol_is_graded_memorization(tmp_path, monkeypatch):
+    """``capacity``: one task (memorization of 1,023 facts), the search's default protocol."""
+    from cli.main import main
+    from composer.mad.protocol import CAPACITY
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.1", "--sampler", "random",
+                 "--final-seeds", "0", "--name", "cap"]) == 0
+    df = read_leaderboard(tmp_path / "runs" / "cap")
+    assert (df.status == "ok").all() and df.protocol.eq("capacity@steps*0.1").all()
+    assert [c for c in df.columns if c.startswith("task_")] == ["task_memorization"]
+    assert (df.steps == 15).all() and df.score.between(0, 1).all()
+    assert CAPACITY.settings["memorization"].num_facts == 1023
 
 
 def _exhaustive(cli, tmp_path, name, *extra):

@@ -7,6 +7,8 @@ from composer.mad.tasks.in_context_recall import InContextRecallConfig
 from composer.mad.tasks.memorization import MemorizationConfig, fact_table
 from composer.mad.tasks.noisy_in_context_recall import NoisyInContextRecallConfig
 from composer.mad.tasks.presets import (
+    CAPACITY_SETTINGS,
+    CAPACITY_STEPS,
     CPU_BATCH_SIZE,
     CPU_NUM_TEST,
     CPU_SETTINGS,
@@ -17,7 +19,8 @@ from composer.mad.tasks.presets import (
 from composer.mad.tasks.registry import TASKS, TaskConfig, TaskSpec, generate, generate_split, spec_for
 from composer.mad.tasks.selective_copying import SelectiveCopyingConfig
 
-__all__ = ["CPU_BATCH_SIZE", "CPU_NUM_TEST", "CPU_SETTINGS", "CPU_STEPS", "IGNORE",
+__all__ = ["CAPACITY_SETTINGS", "CAPACITY_STEPS", "CPU_BATCH_SIZE", "CPU_NUM_TEST", "CPU_SETTINGS", "CPU_STEPS",
+           "IGNORE",
            "PAPER_SETTINGS", "PAPER_SWEEPS", "TASKS", "CompressionConfig",
            "FuzzyInContextRecallConfig", "InContextRecallConfig", "MemorizationConfig",
            "NoisyInContextRecallConfig", "SelectiveCopyingConfig", "TaskBatch", "TaskConfig",

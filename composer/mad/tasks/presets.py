@@ -78,3 +78,15 @@ CPU_SETTINGS: dict[str, TaskConfig] = {name: _cpu(name, cfg) for name, cfg in {
 }.items()}
 """cpu-v1 task settings (docs/mad_tasks.md §11.3): the three recall tasks train on scored positions
 only (a deliberate deviation from MAD); memorization uses fresh sequences, not MAD's 256."""
+
+
+CAPACITY_STEPS = 150
+"""Training steps of the ``capacity`` protocol (the cpu memorization budget, 4,800 sequences)."""
+
+CAPACITY_SETTINGS: dict[str, TaskConfig] = {
+    "memorization": MemorizationConfig(vocab_size=2048, seq_len=32, num_train_examples=CAPACITY_STEPS * CPU_BATCH_SIZE,
+                                       num_test_examples=CPU_NUM_TEST),
+}
+"""The ``capacity`` protocol's one task: memorization with 1,023 facts (8x the cpu setting's 127), each
+seen about 75 times in one pass instead of about 600, so that scores stay graded (0.00-0.8 on six-layer
+layouts) instead of saturating at 1.00 for any layout with a token mixer."""
