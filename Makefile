@@ -40,7 +40,7 @@ data: $(STAMP)
 # whenever it stops.
 FIDELITY_ARGS ?= --name fidelity-small --scale small --tokens 1M --seeds 2 \
 	--patterns AAAMMM,AMAMAM,AAMMMM,MAAMMM,AMMAMM,MAMAMA,AAAAAA,MMMMAA,AMMMMM,MMMMMM,SMSMAM,GMGMAM \
-	--winner AAAMMM --proxy-from experiments/results/mad_discrimination.jsonl --proxy-seeds 3 \
+	--winner AAAMMM --proxy-from experiments/results/proxy_capacity.jsonl --proxy-protocol capacity --proxy-seeds 3 \
 	--long-patterns AAAMMM,AMAMAM,MMMMAA,AMMMMM --long-tokens 4M
 fidelity: $(STAMP)
 	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-small experiments/results/fidelity_small

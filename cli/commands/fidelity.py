@@ -43,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                      "results, a leaderboard parquet or a search run folder")
     x.add_argument("--proxy-seeds", default="3", help="proxy seeds computed for layouts without scores "
                                                      "(a count or a list; 0: compute none)")
-    x.add_argument("--proxy-protocol", default="cpu", help="MAD protocol of computed proxy scores (default cpu)")
+    x.add_argument("--proxy-protocol", default=None, help="MAD protocol of the proxy scores (default: the study's, "
+                                                         "else capacity, the search's default)")
     p.add_argument("--name", default=None, help="study name (folder under --runs-dir; default fidelity-<scale>)")
     p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default runs/)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from the stored tables")

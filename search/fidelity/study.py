@@ -28,6 +28,8 @@ __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
 
 SETTINGS_FILE = "settings.json"
 PLAN_FILE = "plan.json"
+DEFAULT_PROXY = "capacity"
+"""The proxy protocol a new study judges: the search's default."""
 """The last invocation's layouts, winner and proxy protocol (what ``--report-only`` reports on)."""
 
 
@@ -40,7 +42,8 @@ class StudyRequest:
     jobs: list[Job]
     layouts: list[str]
     proxy_seeds: tuple[int, ...] = (0, 1, 2)
-    proxy_protocol: str = "cpu"
+    proxy_protocol: str | None = None
+    """The proxy protocol judged; ``None``: the study's last one (``plan.json``), else ``capacity``."""
     proxy_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     """Imported proxy rows (from a search run or a file), merged into ``proxy.parquet``."""
     compute_proxy: bool = True
@@ -199,11 +202,16 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
         stored = json.loads((req.run_dir / PLAN_FILE).read_text()) if (req.run_dir / PLAN_FILE).exists() else {}
         req.winner = req.winner or stored.get("winner")
         req.layouts = req.layouts or stored.get("layouts", [])
+        req.proxy_protocol = req.proxy_protocol or stored.get("proxy_protocol", DEFAULT_PROXY)
         _write_report(req, _Tables(req.run_dir))
     else:
         req.run_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(req.run_dir, "composer fidelity"):
             req.settings = _settings(req.run_dir, req.settings)
+            if req.proxy_protocol is None:
+                plan = req.run_dir / PLAN_FILE
+                stored = json.loads(plan.read_text()).get("proxy_protocol") if plan.exists() else None
+                req.proxy_protocol = stored or DEFAULT_PROXY
             _remember_plan(req)
             tables = _Tables(req.run_dir)
             tables.add_proxy(req.proxy_rows)
