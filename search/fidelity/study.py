@@ -43,7 +43,8 @@ class StudyRequest:
     layouts: list[str]
     proxy_seeds: tuple[int, ...] = (0, 1, 2)
     proxy_protocol: str | None = None
-    """The proxy protocol judged; ``None``: the study's last one (``plan.json``), else ``capacity``."""
+    """The proxy protocol judged; ``None``: the study's last one (``plan.json``), else the one protocol of
+    the given ``proxy_rows``, else ``capacity``."""
     proxy_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     """Imported proxy rows (from a search run or a file), merged into ``proxy.parquet``."""
     compute_proxy: bool = True
@@ -211,7 +212,8 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
             if req.proxy_protocol is None:
                 plan = req.run_dir / PLAN_FILE
                 stored = json.loads(plan.read_text()).get("proxy_protocol") if plan.exists() else None
-                req.proxy_protocol = stored or DEFAULT_PROXY
+                given = {str(r.get("protocol")) for r in req.proxy_rows}  # scores the user handed in
+                req.proxy_protocol = stored or (given.pop() if len(given) == 1 else DEFAULT_PROXY)
             _remember_plan(req)
             tables = _Tables(req.run_dir)
             tables.add_proxy(req.proxy_rows)
