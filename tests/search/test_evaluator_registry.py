@@ -54,7 +54,7 @@ def test_a_registered_evaluator_runs_a_search_end_to_end(const_kind, tmp_path, m
     df = pd.read_parquet(tmp_path / "runs" / "c" / "leaderboard.parquet")
     ok = df[df["status"] == "ok"]
     assert (ok["score"] == ok["pattern"].str.count("A") / 3).all()
-    assert set(ok["protocol"]) == {"const-cpu"} and "task_attention_share" in df.columns
+    assert set(ok["protocol"]) == {"const-capacity"} and "task_attention_share" in df.columns
     assert (df["status"] == "ok").all() and (df["seed"] >= 10_000).sum() > 0  # rescored on fresh seeds too
     assert EvaluatorConfig(kind=const_kind).build().protocol == "const-cpu"
 
