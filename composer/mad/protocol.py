@@ -194,8 +194,9 @@ CAPACITY = dataclasses.replace(
 (``CAPACITY_SETTINGS``). Of the six ``cpu`` tasks only memorization ranked layouts like the real-text
 ground truth, and it was saturated (>= 0.985 for any layout with attention); with 8x the facts and 1/8
 the exposures it is graded. Over the 12 layouts of the committed fidelity study it has seed-to-seed
-Kendall 0.86 among layouts with >= 2 attention layers (``cpu``: 0.33) and Spearman +0.93 against the
-real-text ground truth (``cpu``: +0.25), at about a tenth of ``cpu``'s cost per candidate
+Kendall 0.86 among layouts with >= 2 attention layers (``cpu``: 0.33) and Spearman +0.84 against the
+real-text ground truth (+0.93 among the >= 2 A layouts; ``cpu``: +0.25 and -0.11), at about a quarter
+of ``cpu``'s cost per candidate
 (``experiments/results/proxy_variants.md``). It measures how much a layout can store and look up, and
 is blind to in-context recall: use ``cpu`` or ``text`` when that is the question."""
 
