@@ -26,7 +26,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q --timeout=3600 -m slow tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check primitives composer scaling search experiments tests
+	$(BIN)/ruff check primitives composer scaling search cli experiments tests
 
 search: $(STAMP)
 	$(BIN)/composer search --budget 200 --scale 350M
