@@ -1,4 +1,4 @@
-"""Evaluate on Ray actors (``--backend ray``); Ray is imported only here (docs/distributed_ray.md).
+"""Evaluate on Ray actors (``--backend ray``); Ray is imported only here (docs/distributed.md).
 
 Ray runs evaluations only. Unlike Ray Tune with ``OptunaSearch``, the study stays in the run's Optuna
 storage and the proposals come from the same loop as local runs, so a Ray run resumes like a local
@@ -73,7 +73,7 @@ def _check_reachable(address: str) -> None:
         socket.create_connection(hp, timeout=5).close()
     except OSError as e:
         raise UsageError(f"--ray-address: no Ray cluster answers at {address} ({e.strerror or e}); start one "
-                         "with `ray start --head` (docs/distributed_ray.md) or leave out --ray-address and "
+                         "with `ray start --head` (docs/distributed.md) or leave out --ray-address and "
                          "RAY_ADDRESS to start a local one") from None
 
 

@@ -1,5 +1,6 @@
 """Several drivers on one storage: ``composer search`` started more than once on the same ``--storage`` and
-``--name`` (each with its own run folder and workers) shares one run (docs/distributed_postgres.md).
+``--name`` (each with its own run folder and workers) shares one run
+(docs/distributed.md, "Several drivers on one PostgreSQL study").
 
 The drivers talk only through the studies:
 

@@ -1,6 +1,6 @@
 """``--backend ray`` on a real two-node Ray cluster on 127.0.0.1, and an actor killed mid-evaluation.
 
-The cluster is started as in docs/distributed_ray.md: a head and a second node, each with one CPU and
+The cluster is started as in docs/distributed.md: a head and a second node, each with one CPU and
 its own custom resource, so the two workers of a search land one on each node. Its processes are found
 by the cluster's temp folder and killed by pid (what ``ray stop --force`` does, without touching any other
 Ray on the machine), and none may be left behind. The nodes carry an injected fault (``FAKE_FAULT_ENV``)
