@@ -22,7 +22,7 @@ from search.evaluators import EvalOutcome, dedup_key
 from search.rows import RunInfo, build_row, objective_values
 from search.searchers.exhaustive import taken_blocks
 from search.space import SearchSpace
-from search.study import Evaluated, EvaluatedIndex
+from search.study import Evaluated, EvaluatedIndex, requeue
 from search.study_attrs import (
     CLAIM,
     DUPLICATE,
@@ -35,7 +35,6 @@ from search.study_attrs import (
     PROPOSED,
     REASON,
     REPAIRED,
-    REQUEUED_FROM,
     ROW,
     SEED,
     STATUS,
@@ -128,12 +127,9 @@ class Engine:
                     self.heartbeat.track(i)
             return run_with_retries(self.backend, [(p.full, p.seed) for p in batch], self.max_retries)
         except BaseException:  # Ctrl-C / SystemExit: leave the study resumable, nothing RUNNING
-            for p in batch:
-                p.trial.set_user_attr(INTERRUPTED, True)
-                study.tell(p.trial, state=TrialState.FAIL, skip_if_finished=True)
-                attrs = {REQUEUED_FROM: p.trial.number, **({SEED: p.seed} if p.seed is not None else {}),
-                         **({CLAIM: p.key} if self.coordinator else {})}
-                study.enqueue_trial(dict(p.trial.params), user_attrs=attrs)
+            trials = study.get_trials(deepcopy=False)
+            for p in batch:  # the same re-queue as recovery after a kill (seed and claim kept)
+                requeue(study, trials[p.trial.number])
             raise
         finally:
             if self.heartbeat is not None:
