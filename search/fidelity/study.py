@@ -71,6 +71,12 @@ def _settings(run_dir: Path, given: FidelitySettings) -> FidelitySettings:
     return given
 
 
+def _stored_plan(req: StudyRequest) -> dict[str, Any]:
+    """The layouts, winner and proxy protocol of the study's last invocation (``{}`` for a new study)."""
+    path = req.run_dir / PLAN_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _remember_plan(req: StudyRequest) -> None:
     from composer.atomic import write_json
 
@@ -200,7 +206,7 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
         if not (req.run_dir / SETTINGS_FILE).exists():
             raise UsageError(f"--report-only: no fidelity study at {req.run_dir}")
         req.settings = FidelitySettings.from_dict(json.loads((req.run_dir / SETTINGS_FILE).read_text()))
-        stored = json.loads((req.run_dir / PLAN_FILE).read_text()) if (req.run_dir / PLAN_FILE).exists() else {}
+        stored = _stored_plan(req)
         req.winner = req.winner or stored.get("winner")
         req.layouts = req.layouts or stored.get("layouts", [])
         req.proxy_protocol = req.proxy_protocol or stored.get("proxy_protocol", DEFAULT_PROXY)
@@ -210,10 +216,9 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
         with run_lock(req.run_dir, "composer fidelity"):
             req.settings = _settings(req.run_dir, req.settings)
             if req.proxy_protocol is None:
-                plan = req.run_dir / PLAN_FILE
-                stored = json.loads(plan.read_text()).get("proxy_protocol") if plan.exists() else None
                 given = {str(r.get("protocol")) for r in req.proxy_rows}  # scores the user handed in
-                req.proxy_protocol = stored or (given.pop() if len(given) == 1 else DEFAULT_PROXY)
+                req.proxy_protocol = (_stored_plan(req).get("proxy_protocol")
+                                      or (given.pop() if len(given) == 1 else DEFAULT_PROXY))
             _remember_plan(req)
             tables = _Tables(req.run_dir)
             tables.add_proxy(req.proxy_rows)
