@@ -84,6 +84,23 @@ def mix(a: list[dict], b: list[dict]) -> list[dict]:
     return [{"pattern": p, "seed": s, "score": float(v), "protocol": "mix"} for (p, s), v in zip(both, z)]
 
 
+def mix_protocol_rows(capacity: list[dict], text: list[dict]) -> list[dict]:
+    """Rows of the ``mix`` protocol rebuilt from stored ``capacity`` and ``text`` evaluations of the same
+    (layout, seed), through the protocol's own fixed combination (``search.mix_evaluator.combine``)."""
+    from search.mix_evaluator import combine
+
+    kc = {(r["pattern"], int(r["seed"])): r for r in capacity}
+    kt = {(r["pattern"], int(r["seed"])): r for r in text}
+    out = []
+    for key in sorted(set(kc) & set(kt)):
+        c, t = kc[key], kt[key]
+        out.append({"pattern": key[0], "seed": key[1], "protocol": "mix",
+                    "score": combine({"capacity": c["score"], "text": t["score"]}),
+                    "tasks": {"capacity": c["score"], "text": t["score"], **c.get("tasks", {}), **t.get("tasks", {})},
+                    "wall_s": (c.get("wall_s") or 0.0) + (t.get("wall_s") or 0.0)})
+    return out
+
+
 def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
     import numpy as np
     import pandas as pd
@@ -123,10 +140,18 @@ def main(argv=None) -> int:
                                                     "task values of the --compare files, each judged too")
     p.add_argument("--mix", action="store_true", help="also judge the mean of --out and the first --compare "
                                                      "file, standardised (a MAD+text mix)")
+    p.add_argument("--mix-protocol", default="", help="CAPACITY.jsonl,TEXT.jsonl: judge the `mix` protocol "
+                                                        "rebuilt from them (rows written to --out)")
     args = p.parse_args(argv)
     layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
     out = Path(args.out)
-    if not args.judge_only:
+    if args.mix_protocol:
+        cap, txt = ([json.loads(x) for x in Path(f).read_text().splitlines() if x.strip()]
+                    for f in args.mix_protocol.split(","))
+        from composer.atomic import write_text
+
+        write_text(out, "".join(json.dumps(r) + "\n" for r in mix_protocol_rows(cap, txt)))
+    elif not args.judge_only:
         tasks = tuple(args.tasks.split(",")) if args.tasks else None
         _evaluate(args.protocol, layouts, [int(s) for s in args.seeds.split(",")], out, args.steps_scale, tasks)
     truth = Path(args.truth) if args.truth else None

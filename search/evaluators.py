@@ -6,7 +6,8 @@ is picklable so that worker processes build their own evaluator (and keep its co
 
 Evaluators register by kind (``register_evaluator``), like primitives and searchers: ``mad`` adapts
 ``composer.mad.evaluate.Evaluator`` (JAX, imported lazily); ``text`` trains a small byte-level LM on
-the real-text corpus (``search.text_evaluator``); ``fake`` is a deterministic analytic score for tests
+the real-text corpus (``search.text_evaluator``); ``mix`` adds the standardised ``capacity`` and ``text``
+scores (``search.mix_evaluator``); ``fake`` is a deterministic analytic score for tests
 and for exercising the engine (hidden ``--evaluator fake``). A user adds one with a factory
 ``config -> Evaluator`` under a new name. Whatever an evaluator returns is turned into one typed
 ``Evaluation`` before it reaches the loop and the leaderboard.
@@ -78,7 +79,8 @@ class EvaluatorConfig:
     kind: str = "mad"
     """A registered evaluator kind: ``mad``, ``text``, ``fake`` or one a user registered."""
     protocol: str = "cpu"
-    """Protocol name: a MAD protocol (``cpu``, ``paper``) or one that names its own kind (``text``)."""
+    """Protocol name: a MAD protocol (``capacity``, ``cpu``, ``paper``) or one that names its own kind
+    (``text``, ``mix``)."""
     seed: int = 0
     """Training/data seed of every evaluation."""
     tasks: tuple[str, ...] | None = None
@@ -92,7 +94,7 @@ class EvaluatorConfig:
     def label(self) -> str:
         """Protocol label stored in rows; two fidelities never share a dedup key."""
         kind = kind_for_protocol(self.protocol, self.kind)
-        label = self.protocol if kind in ("mad", "text") else f"{kind}-{self.protocol}"
+        label = self.protocol if kind == "mad" or self.protocol in _PROTOCOL_KINDS else f"{kind}-{self.protocol}"
         if self.tasks:
             label += "[" + ",".join(self.tasks) + "]"
         if self.steps_scale is not None and self.steps_scale != 1.0:
@@ -259,4 +261,5 @@ def kind_for_protocol(protocol: str, kind: str) -> str:
 # import for the types) never imports them back, and JAX loads only when an evaluator is built.
 register_evaluator("mad", "search.mad_adapter:MadEvaluator")
 register_evaluator("text", "search.text_evaluator:TextEvaluator", protocols=("text",))
+register_evaluator("mix", "search.mix_evaluator:MixEvaluator", protocols=("mix",))
 register_evaluator("fake", "search.fake_evaluator:FakeEvaluator")

@@ -10,9 +10,12 @@ __all__ = ["summarise"]
 def summarise(protocol, task: str, plan, curves: dict[str, np.ndarray], lr: float, wd: float) -> dict:
     """One training run's score as the protocol selects it (final accuracy, area under the curve, or
     accuracy at the lowest test loss; cut at the early-stop threshold), its curve, and the step by
-    which its loss became NaN/inf (``diverged_by_step``, ``None`` when finite)."""
-    acc, test_loss = curves["acc"], curves["test_loss"]
-    bad = np.nonzero(~(np.isfinite(curves["train_loss"]) & np.isfinite(test_loss)))[0]
+    which its loss became NaN/inf (``diverged_by_step``, ``None`` when finite). A run that stopped early
+    (``evals_done`` in ``curves``) is summarised over the evaluations it ran; ``steps_trained`` counts
+    the updates it made."""
+    done = int(curves.get("evals_done", len(curves["acc"])))
+    acc, test_loss, train_loss = (np.asarray(curves[k])[:done] for k in ("acc", "test_loss", "train_loss"))
+    bad = np.nonzero(~(np.isfinite(train_loss) & np.isfinite(test_loss)))[0]
     # The training loss is seen once per evaluation interval: the step is the end of the first bad one.
     diverged = int((bad[0] + 1) * plan.eval_interval) if bad.size else None
     last = len(acc)
@@ -29,5 +32,6 @@ def summarise(protocol, task: str, plan, curves: dict[str, np.ndarray], lr: floa
     return {"acc": chosen, "selection": selection, "acc_final": float(acc[-1]), "auc": float(np.mean(acc)),
             "lr": lr, "wd": wd, "curve_steps": [(i + 1) * plan.eval_interval for i in range(len(acc))],
             "curve_acc": [round(float(a), 5) for a in acc],
-            "train_loss": float(curves["train_loss"][-1]), "test_loss": float(test_loss[-1]),
-            "diverged_by_step": diverged}
+            "train_loss": float(train_loss[-1]), "test_loss": float(test_loss[-1]),
+            "diverged_by_step": diverged, "steps_trained": done * plan.eval_interval,
+            "stopped_early": done < len(curves["acc"])}

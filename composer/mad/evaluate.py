@@ -187,8 +187,8 @@ class Evaluator:
                                                                 if len(runs) > 1 else ""))
         best = max(finite, key=lambda r: r["acc"])
         n_runs = len(runs)
-        return {**best, "steps": plan.steps * n_runs, "runs": n_runs,
-                "tokens": plan.steps * n_runs * p.batch_size * data[0].shape[1],
+        trained = sum(r["steps_trained"] for r in runs)  # early-stopped runs count what they trained
+        return {**best, "steps": trained, "runs": n_runs, "tokens": trained * p.batch_size * data[0].shape[1],
                 "compile_s": compile_s, "wall_s": time.perf_counter() - t0,
                 "sweep": [{k: r[k] for k in ("lr", "wd", "acc")} for r in runs] if n_runs > 1 else None}
 
@@ -199,7 +199,8 @@ class Evaluator:
         return Plan(steps=p.train_steps(task, config), eval_interval=p.eval_interval(task, config),
                     eval_batch=min(p.eval_batch, n_test), metric=p.metric, schedule=p.schedule,
                     betas=tuple(p.betas), eps=p.eps, warmup_frac=p.warmup_frac,
-                    final_lr_frac=p.final_lr_frac, min_lr=p.min_lr, steps_per_epoch=p.steps_per_epoch(config))
+                    final_lr_frac=p.final_lr_frac, min_lr=p.min_lr, steps_per_epoch=p.steps_per_epoch(config),
+                    stop_at=p.early_stop)
 
     def _model(self, task: str, config: Any, stack):
         from composer.mad.proxy_model import ProxyModel

@@ -98,7 +98,8 @@ class Protocol:
     accuracy over the curve (rewards an early recall transition, §11.4); ``min_test_loss`` = accuracy
     at the evaluation with the lowest test loss (MAD's reported checkpoint, §1.4)."""
     early_stop: float | None = None
-    """Ignore evaluations after the first whose accuracy reaches this (MAD: 0.999)."""
+    """Stop training after the first evaluation whose accuracy reaches this (MAD: 0.999); the selection
+    sees the curve up to that evaluation, and the steps not trained are not paid for."""
     metric: Literal["micro", "macro"] = "micro"
     """Accuracy over scored positions: ``micro`` (per token) or MAD's ``macro`` (mean per-class recall per
     eval batch, averaged over batches; §1.4)."""

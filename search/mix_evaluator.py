@@ -1,0 +1,90 @@
+"""The ``mix`` protocol: one score from the ``capacity`` proxy and the ``text`` proxy together.
+
+The two proxies see different things (docs/search.md, "Choosing a protocol"): ``capacity`` orders the
+attention/MLP contenders by how much they store (Spearman +0.93 against the real-text ground truth
+among layouts with >= 2 attention layers) but is blind to what recurrent layers add on text; ``text``
+places the recurrent hybrids where real text does but orders the contenders poorly (+0.55). ``mix``
+evaluates a layout under both at the same seed and adds their standardised scores:
+
+    score = sum_i  w_i * (s_i - center_i) / scale_i
+
+with fixed ``center``/``scale`` per part (``MIX_PARTS``), so a candidate's score depends on nothing
+but itself: no other candidate, no leaderboard, no order of evaluation. The constants are the mean and
+standard deviation, over the 12 layouts of the committed fidelity panel, of each part's mean score.
+They were fitted on that panel, so the mix's agreement with the ground truth on those 12 layouts is
+in-sample; ``experiments/results/proxy_variants.md`` says which numbers are out of sample.
+
+It costs one ``capacity`` and one ``text`` evaluation per (layout, seed), about 10x ``capacity`` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from search.evaluators import Evaluation, EvaluatorConfig, normalize_result
+
+__all__ = ["MixPart", "MIX_PARTS", "combine", "MixEvaluator"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MixPart:
+    """One protocol inside the mix and the fixed affine map that standardises its score."""
+
+    protocol: str
+    weight: float
+    center: float
+    scale: float
+
+
+MIX_PARTS = (
+    MixPart("capacity", 0.5, center=0.215, scale=0.235),
+    MixPart("text", 0.5, center=0.608, scale=0.034),
+)
+"""Equal weights; center/scale = mean and SD over the panel's 12 layout means (capacity: 3 seeds,
+text: 2 seeds; ``experiments/results/proxy_capacity.jsonl`` and ``proxy_text.jsonl``)."""
+
+
+def combine(scores: dict[str, float], parts: tuple[MixPart, ...] = MIX_PARTS) -> float:
+    """The mix score of one (layout, seed) from its part scores (protocol name -> score)."""
+    missing = [p.protocol for p in parts if p.protocol not in scores]
+    if missing:
+        raise ValueError(f"mix: missing part score(s) {missing}")
+    return float(sum(p.weight * (scores[p.protocol] - p.center) / p.scale for p in parts))
+
+
+class MixEvaluator:
+    """Evaluates each part at the same seed and returns their combination as one ``Evaluation``."""
+
+    def __init__(self, config: EvaluatorConfig, parts: tuple[MixPart, ...] = MIX_PARTS):
+        if config.tasks:
+            raise ValueError("mix: --tasks does not apply (the mix has fixed parts); drop --tasks")
+        self.config = config
+        self.protocol = config.label
+        self.parts = parts
+        self._inner = {p.protocol: dataclasses.replace(config, kind="mad", protocol=p.protocol).build()
+                       for p in parts}
+
+    def spec(self, pattern: str) -> Any:
+        """The first part's proxy spec (its ``arch_id`` plus the ``mix`` label is the dedup key)."""
+        return self._inner[self.parts[0].protocol].spec(pattern)
+
+    def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
+        seed = self.config.seed if seed is None else seed
+        results = {name: normalize_result(ev(pattern, seed=seed), ev.protocol) for name, ev in self._inner.items()}
+        scores = {name: r.score for name, r in results.items()}
+        tasks = {name: r.score for name, r in results.items()}
+        for r in results.values():
+            tasks.update(r.tasks)
+        first = results[self.parts[0].protocol]
+        return Evaluation(
+            score=combine(scores, self.parts), protocol=self.protocol, tasks=tasks, seed=seed, pattern=pattern,
+            arch_id=first.arch_id, steps=_total(results, "steps"), tokens=_total(results, "tokens"),
+            wall_s=_total(results, "wall_s"), compile_s=_total(results, "compile_s"), device=first.device,
+            details={"parts": [dataclasses.asdict(p) for p in self.parts],
+                     "part_results": {name: r.to_dict() for name, r in results.items()}})
+
+
+def _total(results: dict[str, Evaluation], field: str) -> Any:
+    values = [getattr(r, field) for r in results.values()]
+    return None if any(v is None for v in values) else sum(values)
