@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--objectives", type=_csv, help="score[,kv_cache|flops|params] (default score)")
     a("--primitives", type=_csv, help="shorthands to search over (default A,M)")
     a("--protocol", help="proxy protocol: capacity (default: graded memorization, the proxy that ranks "
-      "like real text), another MAD protocol (cpu, paper) or text, a small LM on real text")
+      "like real text among attention/MLP layouts), another MAD protocol (cpu, paper), text (a small LM "
+      "on real text) or mix (capacity + text; for spaces with recurrent primitives)")
     a("--tasks", type=_csv, help="subset of the protocol's MAD tasks (default: all of them)")
     a("--steps-scale", type=float, help="multiply the protocol's training steps (cheaper proxy)")
     a("--seed", type=int, help="seed of samplers, aggregator and evaluator (default 0)")
