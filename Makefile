@@ -42,7 +42,7 @@ data: $(STAMP)
 FIDELITY_ARGS ?= --name fidelity-small --scale small --tokens 1M --seeds 2 \
 	--patterns AAAMMM,AMAMAM,AAMMMM,MAAMMM,AMMAMM,MAMAMA,AAAAAA,MMMMAA,AMMMMM,MMMMMM,SMSMAM,GMGMAM,MMMMMA \
 	--winner MMMMMA --proxy-from experiments/results/proxy_capacity.jsonl --proxy-protocol capacity --proxy-seeds 3 \
-	--long-patterns AAAMMM,AMAMAM,MMMMAA,AMMMMM --long-tokens 4M
+	--long-patterns MMMMMA,AMAMAM,SMSMAM,AAAAAA --long-tokens 4M
 fidelity: $(STAMP)
 	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-small experiments/results/fidelity_small
 	$(BIN)/composer fidelity $(FIDELITY_ARGS); status=$$?; \
