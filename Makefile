@@ -36,7 +36,8 @@ data: $(STAMP)
 
 # The committed ground-truth study (docs/fidelity.md): 13 layouts x 2 seeds (the 13th, MMMMMA, is the
 # winner of `make search` under the capacity proxy) at the small scale, 1M
-# tokens a run, 4 of them again at 4M tokens. Resumable: run it again to continue; a fresh clone
+# tokens a run, 4 of them again at 4M tokens (the search's winner and Llama, whose order is the
+# product's claim, and the best and an attention-only layout, so the subset spans the ranking). Resumable: run it again to continue; a fresh clone
 # continues from the committed tables. Its report is copied to experiments/results/fidelity_small.*
 # whenever it stops.
 FIDELITY_ARGS ?= --name fidelity-small --scale small --tokens 1M --seeds 2 \
