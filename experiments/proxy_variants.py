@@ -41,6 +41,26 @@ def _evaluate(protocol: str, layouts: list[str], seeds: list[int], out: Path, st
             print(f"{e.protocol} {layout} seed {seed}: score {e.score:.4f} ({e.wall_s:.0f} s)", file=sys.stderr)
 
 
+def _variants() -> dict:
+    """Protocol variants judged here but not offered by the CLI, registered on demand by name."""
+    import dataclasses
+
+    from composer.mad.protocol import CAPACITY
+
+    return {
+        # the named scales tie the LM head to the embedding and draw both N(0, 0.02); the proxy does not
+        "capacity-tied": dataclasses.replace(CAPACITY, name="capacity-tied", tie_embeddings=True, embed_std=0.02),
+    }
+
+
+def _register_variant(protocol: str) -> None:
+    from composer.mad.protocol import PROTOCOLS
+
+    variants = _variants()
+    if protocol in variants and protocol not in PROTOCOLS:
+        PROTOCOLS[protocol] = variants[protocol]
+
+
 RECALL = ("in_context_recall", "noisy_in_context_recall", "fuzzy_in_context_recall")
 OBJECTIVES = {
     # name -> per-task weights over the MAD tasks (missing: 0); "mean" is the default protocol's objective
@@ -152,6 +172,7 @@ def main(argv=None) -> int:
 
         write_text(out, "".join(json.dumps(r) + "\n" for r in mix_protocol_rows(cap, txt)))
     elif not args.judge_only:
+        _register_variant(args.protocol)
         tasks = tuple(args.tasks.split(",")) if args.tasks else None
         _evaluate(args.protocol, layouts, [int(s) for s in args.seeds.split(",")], out, args.steps_scale, tasks)
     truth = Path(args.truth) if args.truth else None

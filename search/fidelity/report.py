@@ -92,17 +92,22 @@ def _budgets(truth_rows) -> tuple[int | None, list[int]]:
 
 
 def _budget_agreement(truth_rows, main: int, others: list[int]) -> list[dict[str, Any]]:
+    """Kendall between the layout orders at the main and at each longer budget, each layout compared on
+    the seeds it has at both budgets (so a second main-budget seed does not move one side only)."""
     base = _by_layout(truth_rows, "val_loss", main)
     out = []
     for tokens in others:
         longer = _by_layout(truth_rows, "val_loss", tokens)
         common = [x for x in longer if x in base]
+        pairs = {x: sorted(set(base[x]) & set(longer[x])) or sorted(base[x]) for x in common}
+        short = {x: float(np.mean([base[x][s] for s in pairs[x]])) for x in common}
+        long_ = {x: float(np.mean([longer[x][s] for s in pairs[x] if s in longer[x]] or list(longer[x].values())))
+                 for x in common}
         row = {"tokens": tokens, "main_tokens": main, "layouts": common, "kendall": math.nan,
-               "main_order": sorted(common, key=lambda x: np.mean(list(base[x].values()))),
-               "long_order": sorted(common, key=lambda x: np.mean(list(longer[x].values())))}
+               "seeds": {x: pairs[x] for x in common}, "main_loss": short, "long_loss": long_,
+               "main_order": sorted(common, key=short.get), "long_order": sorted(common, key=long_.get)}
         if len(common) >= 2:
-            row["kendall"] = float(kendall([np.mean(list(base[x].values())) for x in common],
-                                           [np.mean(list(longer[x].values())) for x in common]))
+            row["kendall"] = float(kendall([short[x] for x in common], [long_[x] for x in common]))
         out.append(row)
     return out
 
@@ -215,9 +220,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
               f"- Median seed-to-seed SD of a layout's validation loss: {_f(tn['seed_sd_median'])} nats/byte; the "
               "window SE column is the sampling noise of the validation text itself."]
     for b in s["budget_agreement"]:
-        lines += [f"- Budget {b['main_tokens']:,} vs {b['tokens']:,} tokens ({len(b['layouts'])} layouts): Kendall "
-                  f"{_f(b['kendall'], '{:+.2f}')}; order (best first) {' > '.join(b['main_order'])} vs "
-                  f"{' > '.join(b['long_order'])}."]
+        losses = ", ".join(f"{x} {b['main_loss'][x]:.3f} -> {b['long_loss'][x]:.3f}" for x in b["main_order"])
+        lines += [f"- Budget {b['main_tokens']:,} vs {b['tokens']:,} tokens ({len(b['layouts'])} layouts, on the "
+                  f"seeds run at both): Kendall {_f(b['kendall'], '{:+.2f}')}; order (best first) "
+                  f"{' > '.join(b['main_order'])} vs {' > '.join(b['long_order'])} ({losses})."]
     w = s.get("winner_vs_llama")
     if w:
         lines += ["", f"## Winner `{w['winner']}` vs Llama layout `{w['llama']}` (paired by seed; t interval)", ""]
