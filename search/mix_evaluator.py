@@ -58,7 +58,9 @@ class MixEvaluator:
 
     def __init__(self, config: EvaluatorConfig, parts: tuple[MixPart, ...] = MIX_PARTS):
         if config.tasks:
-            raise ValueError("mix: --tasks does not apply (the mix has fixed parts); drop --tasks")
+            from composer.errors import UsageError
+
+            raise UsageError("mix: --tasks does not apply (the mix has fixed parts); drop --tasks")
         self.config = config
         self.protocol = config.label
         self.parts = parts

@@ -42,9 +42,14 @@ def test_mix_protocol_evaluates_both_parts_at_the_same_seed():
     assert alone.score == pytest.approx(r.tasks["text"], abs=1e-6)
 
 
-def test_mix_refuses_a_task_subset():
-    with pytest.raises(ValueError, match="--tasks does not apply"):
-        EvaluatorConfig(protocol="mix", tasks=("memorization",)).build()
+def test_mix_refuses_a_task_subset(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--protocol", "mix", "--tasks", "memorization", "--budget", "2", "--depth", "1",
+                 "--scale", "350M", "--quiet", "--name", "m"]) == 2
+    err = capsys.readouterr().err
+    assert "--tasks does not apply" in err and "Traceback" not in err
 
 
 def test_search_runs_on_the_mix_protocol_from_the_cli(tmp_path, monkeypatch):
