@@ -107,7 +107,7 @@ def mix(a: list[dict], b: list[dict]) -> list[dict]:
 def mix_protocol_rows(capacity: list[dict], text: list[dict]) -> list[dict]:
     """Rows of the ``mix`` protocol rebuilt from stored ``capacity`` and ``text`` evaluations of the same
     (layout, seed), through the protocol's own fixed combination (``search.mix_evaluator.combine``)."""
-    from search.mix_evaluator import combine
+    from search.mix_evaluator import combine, mix_tasks
 
     kc = {(r["pattern"], int(r["seed"])): r for r in capacity}
     kt = {(r["pattern"], int(r["seed"])): r for r in text}
@@ -116,7 +116,8 @@ def mix_protocol_rows(capacity: list[dict], text: list[dict]) -> list[dict]:
         c, t = kc[key], kt[key]
         out.append({"pattern": key[0], "seed": key[1], "protocol": "mix",
                     "score": combine({"capacity": c["score"], "text": t["score"]}),
-                    "tasks": {"capacity": c["score"], "text": t["score"], **c.get("tasks", {}), **t.get("tasks", {})},
+                    "tasks": mix_tasks({"capacity": (c["score"], c.get("tasks", {})),
+                                        "text": (t["score"], t.get("tasks", {}))}),
                     "wall_s": (c.get("wall_s") or 0.0) + (t.get("wall_s") or 0.0)})
     return out
 

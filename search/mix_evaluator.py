@@ -24,7 +24,7 @@ from typing import Any
 
 from search.evaluators import Evaluation, EvaluatorConfig, normalize_result
 
-__all__ = ["MixPart", "MIX_PARTS", "combine", "MixEvaluator"]
+__all__ = ["MixPart", "MIX_PARTS", "combine", "mix_tasks", "MixEvaluator"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +53,15 @@ def combine(scores: dict[str, float], parts: tuple[MixPart, ...] = MIX_PARTS) ->
     return float(sum(p.weight * (scores[p.protocol] - p.center) / p.scale for p in parts))
 
 
+def mix_tasks(parts: dict[str, tuple[float, dict[str, float]]]) -> dict[str, float]:
+    """A mix row's ``tasks``: each part's score under its protocol name, then the parts' own task values
+    (``parts``: protocol name -> (score, tasks))."""
+    tasks = {name: score for name, (score, _) in parts.items()}
+    for _, part_tasks in parts.values():
+        tasks.update(part_tasks)
+    return tasks
+
+
 class MixEvaluator:
     """Evaluates each part at the same seed and returns their combination as one ``Evaluation``."""
 
@@ -74,13 +83,10 @@ class MixEvaluator:
     def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         seed = self.config.seed if seed is None else seed
         results = {name: normalize_result(ev(pattern, seed=seed), ev.protocol) for name, ev in self._inner.items()}
-        scores = {name: r.score for name, r in results.items()}
-        tasks = {name: r.score for name, r in results.items()}
-        for r in results.values():
-            tasks.update(r.tasks)
         first = results[self.parts[0].protocol]
         return Evaluation(
-            score=combine(scores, self.parts), protocol=self.protocol, tasks=tasks, seed=seed, pattern=pattern,
+            score=combine({name: r.score for name, r in results.items()}, self.parts), protocol=self.protocol,
+            tasks=mix_tasks({name: (r.score, r.tasks) for name, r in results.items()}), seed=seed, pattern=pattern,
             arch_id=first.arch_id, steps=_total(results, "steps"), tokens=_total(results, "tokens"),
             wall_s=_total(results, "wall_s"), compile_s=_total(results, "compile_s"), device=first.device,
             details={"parts": [dataclasses.asdict(p) for p in self.parts],

@@ -97,7 +97,8 @@ def _evaluate(layout: str, seed: int, protocol: str, cache: dict) -> tuple[float
     """``(score, tasks, protocol label)`` of one proxy evaluation.
 
     A MAD protocol reuses one evaluator (and its compiled runs) across seeds and layouts; any other
-    registered protocol (``text``, or a user's) is built through the evaluator registry per seed.
+    registered protocol (``text``, ``mix`` or a user's) is built once through the evaluator registry and
+    called with each seed.
     """
     from search.evaluators import EvaluatorConfig, kind_for_protocol, normalize_result
 
@@ -109,10 +110,10 @@ def _evaluate(layout: str, seed: int, protocol: str, cache: dict) -> tuple[float
             cache[protocol] = Evaluator(get_protocol(protocol))
         result = cache[protocol].evaluate(layout, seed=seed)
         return float(result.score), dict(result.tasks), result.protocol
-    key = (protocol, seed)
-    if key not in cache:
-        cache[key] = EvaluatorConfig(protocol=protocol, seed=seed).build()
-    evaluation = normalize_result(cache[key](layout), cache[key].protocol)
+    if protocol not in cache:  # one evaluator per protocol, called per seed: it keeps its compiled runs
+        cache[protocol] = EvaluatorConfig(protocol=protocol).build()
+    evaluator = cache[protocol]
+    evaluation = normalize_result(evaluator(layout, seed=seed), evaluator.protocol)
     return evaluation.score, dict(evaluation.tasks), evaluation.protocol
 
 

@@ -91,6 +91,14 @@ def _budgets(truth_rows) -> tuple[int | None, list[int]]:
     return main, sorted(t for t in counts if t != main)
 
 
+def _paired_means(a: dict[int, float], b: dict[int, float]) -> tuple[float, float, list[int]]:
+    """Means of ``a`` and ``b`` (seed -> loss) over the seeds both have; over each one's own seeds if none."""
+    seeds = sorted(set(a) & set(b))
+    if seeds:
+        return float(np.mean([a[s] for s in seeds])), float(np.mean([b[s] for s in seeds])), seeds
+    return float(np.mean(list(a.values()))), float(np.mean(list(b.values()))), []
+
+
 def _budget_agreement(truth_rows, main: int, others: list[int]) -> list[dict[str, Any]]:
     """Kendall between the layout orders at the main and at each longer budget, each layout compared on
     the seeds it has at both budgets (so a second main-budget seed does not move one side only)."""
@@ -99,12 +107,11 @@ def _budget_agreement(truth_rows, main: int, others: list[int]) -> list[dict[str
     for tokens in others:
         longer = _by_layout(truth_rows, "val_loss", tokens)
         common = [x for x in longer if x in base]
-        pairs = {x: sorted(set(base[x]) & set(longer[x])) or sorted(base[x]) for x in common}
-        short = {x: float(np.mean([base[x][s] for s in pairs[x]])) for x in common}
-        long_ = {x: float(np.mean([longer[x][s] for s in pairs[x] if s in longer[x]] or list(longer[x].values())))
-                 for x in common}
+        paired = {x: _paired_means(base[x], longer[x]) for x in common}
+        short = {x: paired[x][0] for x in common}
+        long_ = {x: paired[x][1] for x in common}
         row = {"tokens": tokens, "main_tokens": main, "layouts": common, "kendall": math.nan,
-               "seeds": {x: pairs[x] for x in common}, "main_loss": short, "long_loss": long_,
+               "seeds": {x: paired[x][2] for x in common}, "main_loss": short, "long_loss": long_,
                "main_order": sorted(common, key=short.get), "long_order": sorted(common, key=long_.get)}
         if len(common) >= 2:
             row["kendall"] = float(kendall([short[x] for x in common], [long_[x] for x in common]))
