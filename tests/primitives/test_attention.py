@@ -65,7 +65,7 @@ def test_rope_preserves_norm_and_is_relative():
 
 # --- the library op (jax.nn.dot_product_attention) against the einsum reference -------------------
 
-from primitives.attention import _attend, _attend_library  # noqa: E402
+from primitives.attention import _attend, _attend_library, _attend_reference  # noqa: E402
 
 
 def _reference_mask(t, window):
@@ -82,29 +82,43 @@ def _reference_mask(t, window):
     (1, 2, 2, 9, 4, 9),       # window == length: full causal
     (2, 1, 2, 11, 8, 40),     # window longer than the sequence
 ])
-def test_library_attention_matches_reference_forward_and_gradients(b, n, g, t, k, window):
+def test_library_and_own_backward_match_reference_forward_and_gradients(b, n, g, t, k, window):
     keys = jax.random.split(jax.random.key(t * 31 + k), 4)
     q = jax.random.normal(keys[0], (b, n, g, t, k))
     kk, v = jax.random.normal(keys[1], (b, n, t, k)), jax.random.normal(keys[2], (b, n, t, k))
     cot = jax.random.normal(keys[3], (b, n, g, t, k))  # a random cotangent probes every output
     mask = _reference_mask(t, window)
-    ref = lambda q, kk, v: jnp.sum(_attend(q, kk, v, mask, jnp.float32) * cot)  # noqa: E731
+    ref = lambda q, kk, v: jnp.sum(_attend_reference(q, kk, v, mask, jnp.float32) * cot)  # noqa: E731
     lib = lambda q, kk, v: jnp.sum(_attend_library(q, kk, v, window, jnp.float32) * cot)  # noqa: E731
-    np.testing.assert_allclose(np.asarray(_attend_library(q, kk, v, window, jnp.float32)),
-                               np.asarray(_attend(q, kk, v, mask, jnp.float32)), atol=2e-5, rtol=1e-5)
-    for got, want in zip(jax.grad(lib, (0, 1, 2))(q, kk, v), jax.grad(ref, (0, 1, 2))(q, kk, v)):
-        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=5e-5, rtol=1e-4)
+    own = lambda q, kk, v: jnp.sum(_attend(q, kk, v, mask, jnp.float32) * cot)  # noqa: E731
+    want_out = np.asarray(_attend_reference(q, kk, v, mask, jnp.float32))
+    got_out = np.asarray(_attend_library(q, kk, v, window, jnp.float32))
+    np.testing.assert_allclose(got_out, want_out, atol=2e-5, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(_attend(q, kk, v, mask, jnp.float32)), want_out, atol=1e-6, rtol=1e-6)
+    want = jax.grad(ref, (0, 1, 2))(q, kk, v)
+    for got, w in zip(jax.grad(lib, (0, 1, 2))(q, kk, v), want):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(w), atol=5e-5, rtol=1e-4)
+    for got, w in zip(jax.grad(own, (0, 1, 2))(q, kk, v), want):  # the hand-written backward
+        np.testing.assert_allclose(np.asarray(got), np.asarray(w), atol=2e-5, rtol=1e-4)
 
 
 def test_library_attention_in_bfloat16_stays_close_to_the_float32_reference():
     keys = jax.random.split(jax.random.key(5), 3)
     q = jax.random.normal(keys[0], (2, 2, 2, 19, 16))
     kk, v = jax.random.normal(keys[1], (2, 2, 19, 16)), jax.random.normal(keys[2], (2, 2, 19, 16))
-    want = _attend(q, kk, v, _reference_mask(19, 6), jnp.float32)
+    mask = _reference_mask(19, 6)
+    want = _attend_reference(q, kk, v, mask, jnp.float32)
     bf = lambda a: a.astype(jnp.bfloat16)  # noqa: E731
     got = _attend_library(bf(q), bf(kk), bf(v), 6, jnp.bfloat16)
     assert got.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want), atol=5e-2)
+    # the hand-written backward in bfloat16: cotangents keep the inputs' dtype, values near float32's
+    cot = jax.random.normal(jax.random.key(9), q.shape)
+    loss = lambda fn, dt: lambda q, kk, v: jnp.sum(fn(q, kk, v, mask, dt).astype(jnp.float32) * cot)  # noqa: E731
+    got = jax.grad(loss(_attend, jnp.bfloat16), (0, 1, 2))(bf(q), bf(kk), bf(v))
+    for g, w in zip(got, jax.grad(loss(_attend_reference, jnp.float32), (0, 1, 2))(q, kk, v)):
+        assert g.dtype == jnp.bfloat16
+        np.testing.assert_allclose(np.asarray(g, np.float32), np.asarray(w), atol=0.1, rtol=0.05)
 
 
 @pytest.mark.parametrize("library", [False, True], ids=["cpu-default", "library"])
@@ -116,7 +130,7 @@ def test_layer_output_and_decode_agree_with_the_reference_path(name, options, li
     x = jax.random.normal(jax.random.key(6), (2, 11, 24))
     pos = jnp.arange(11)
     q, kk, v = m._qkv(x, pos)
-    want = m._out(_attend(q, kk, v, _reference_mask(11, options.get("window")), jnp.float32))
+    want = m._out(_attend_reference(q, kk, v, _reference_mask(11, options.get("window")), jnp.float32))
     np.testing.assert_allclose(np.asarray(m(x)), np.asarray(want), atol=1e-5)
     state, outs = m.init_state(2, 11), []
     for i in range(11):  # the decode cache (reference path) reproduces the parallel forward
