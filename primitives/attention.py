@@ -3,80 +3,24 @@
 GQA: Ainslie et al. 2023; RoPE: Su et al. 2021; sliding window: Beltagy et al. 2020 (Longformer),
 as used by Mistral, Samba and Griffin's local attention. A token at position ``t`` attends to
 keys at ``s <= t`` (and ``s > t - window`` for ``W``). On accelerators training runs through the
-library op ``jax.nn.dot_product_attention`` (cuDNN flash attention on GPU in 16-bit); the einsum
-``_attend`` is the reference it is tested against, the CPU path and the decode cache's.
+library op ``jax.nn.dot_product_attention`` (cuDNN flash attention on GPU in 16-bit); on CPU through
+the head-major einsum cores of ``primitives.attention_core``, whose reference both are tested against.
 """
 
 from __future__ import annotations
-
-import functools
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from primitives.attention_core import attend, attend_causal_blocks
 from primitives.base import Dims, Primitive, dense_init, register
 from primitives.rope import apply_rope
 
 __all__ = ["Attention", "SlidingWindowAttention"]
 
-_NEG = -1e30
 LIBRARY_ON_CPU = False
 """Route CPU training through ``jax.nn.dot_product_attention`` too (slower there; see ``_attend_causal``)."""
-
-
-def _attend_reference(q, k, v, mask, dtype):
-    """Softmax attention, head-major. q ``[b,n,g,t,k]``, k/v ``[b,n,s,k]``, mask broadcasts to ``[t,s]``.
-
-    Head-major layouts keep the batch dims of every contraction leading, which spares XLA the
-    transposes around each matmul (about 1.7x faster forward+backward on CPU than ``[b,t,h,k]``).
-    This is the readable definition; ``_attend`` computes the same with a hand-written backward.
-    """
-    return _attend_forward(q, k, v, mask, dtype)[0]
-
-
-def _attend_forward(q, k, v, mask, dtype):
-    """Output and the float32 probabilities the backward pass reuses."""
-    scale = q.shape[-1] ** -0.5
-    logits = jnp.einsum("bngtk,bnsk->bngts", q, k, preferred_element_type=jnp.float32) * scale
-    logits = jnp.where(mask, logits, _NEG)
-    probs = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("bngts,bnsk->bngtk", probs.astype(dtype), v, preferred_element_type=jnp.float32)
-    return out.astype(dtype), probs
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def _attend(q, k, v, mask, dtype):
-    """``_attend_reference`` with the softmax-attention backward written out.
-
-    The backward of FlashAttention (Dao et al. 2022, appendix B.2) without its tiling.
-
-    With ``P`` the saved probabilities and ``D = rowsum(dO * O)``: ``dV = P^T dO``,
-    ``dS = P * (dO V^T - D) / sqrt(k)``, ``dQ = dS K``, ``dK = dS^T Q``. Autodiff of the reference
-    also differentiates the mask's select and softmax's max-shift, more passes over the ``[t, s]``
-    scores: one d256 layer's forward+backward took 34.6 ms that way and 27.5 ms this way (2 cores).
-    """
-    return _attend_forward(q, k, v, mask, dtype)[0]
-
-
-def _attend_fwd(q, k, v, mask, dtype):
-    out, probs = _attend_forward(q, k, v, mask, dtype)
-    return out, (q, k, v, out, probs)
-
-
-def _attend_bwd(dtype, residuals, d_out):
-    q, k, v, out, probs = residuals
-    f32 = jnp.float32
-    dv = jnp.einsum("bngts,bngtk->bnsk", probs.astype(dtype), d_out, preferred_element_type=f32)
-    dp = jnp.einsum("bngtk,bnsk->bngts", d_out, v, preferred_element_type=f32)
-    delta = jnp.sum(d_out.astype(f32) * out.astype(f32), axis=-1, keepdims=True)
-    ds = (probs * (dp - delta) * q.shape[-1] ** -0.5).astype(dtype)
-    dq = jnp.einsum("bngts,bnsk->bngtk", ds, k, preferred_element_type=f32)
-    dk = jnp.einsum("bngts,bngtk->bnsk", ds, q, preferred_element_type=f32)
-    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None
-
-
-_attend.defvjp(_attend_fwd, _attend_bwd)
 
 
 def _implementation(dtype) -> str | None:
@@ -90,22 +34,18 @@ def _implementation(dtype) -> str | None:
 def _attend_causal(q, k, v, window: int | None, dtype):
     """Causal (sliding-window) attention of the parallel forward: the library op, except on CPU.
 
-    On CPU the library's implementation is ``_attend``'s einsums in the ``[b, t, heads, k]`` layout,
+    On CPU the library's implementation is the reference's einsums in the ``[b, t, heads, k]`` layout,
     whose layout copies cost ~12 % of a d256 training step (profiled per op: copy fusions 218 -> 357
-    ms/step, plus 52 ms of transposes), so CPU keeps the head-major reference; ``LIBRARY_ON_CPU``
-    switches it over.
+    ms/step, plus 52 ms of transposes), so CPU keeps the head-major cores, over causal query blocks;
+    ``LIBRARY_ON_CPU`` switches it over.
     """
     if jax.default_backend() == "cpu" and not LIBRARY_ON_CPU:
-        pos = jnp.arange(q.shape[-2])
-        mask = pos[:, None] >= pos[None, :]
-        if window is not None:
-            mask &= pos[:, None] - pos[None, :] < window
-        return _attend(q, k, v, mask, dtype)
+        return attend_causal_blocks(q, k, v, window, dtype)
     return _attend_library(q, k, v, window, dtype)
 
 
 def _attend_library(q, k, v, window: int | None, dtype):
-    """``_attend`` with a causal (sliding-window) mask, via ``jax.nn.dot_product_attention``.
+    """Causal (sliding-window) attention via ``jax.nn.dot_product_attention``.
 
     Same head-major layouts in and out; the library takes ``[b, t, heads, k]`` with query head
     ``n * g_per_kv + g`` served by kv head ``n`` (its GQA grouping is ours). Our window keeps keys with
@@ -198,7 +138,7 @@ class Attention(Primitive):
         valid = slot_pos >= 0
         if self.window is not None:
             valid &= slot_pos > pos - self.window
-        o = _attend(q, kc.astype(self.dtype), vc.astype(self.dtype), valid[None, :], self.dtype)
+        o = attend(q, kc.astype(self.dtype), vc.astype(self.dtype), valid[None, :], self.dtype)
         return self._out(o), {"k": kc, "v": vc, "slot_pos": slot_pos}
 
     @classmethod

@@ -65,7 +65,10 @@ def test_rope_preserves_norm_and_is_relative():
 
 # --- the library op (jax.nn.dot_product_attention) against the einsum reference -------------------
 
-from primitives.attention import _attend, _attend_library, _attend_reference  # noqa: E402
+from primitives.attention import _attend_library  # noqa: E402
+from primitives.attention_core import attend as _attend  # noqa: E402
+from primitives.attention_core import attend_causal_blocks, causal_mask  # noqa: E402
+from primitives.attention_core import attend_reference as _attend_reference  # noqa: E402
 
 
 def _reference_mask(t, window):
@@ -100,6 +103,12 @@ def test_library_and_own_backward_match_reference_forward_and_gradients(b, n, g,
         np.testing.assert_allclose(np.asarray(got), np.asarray(w), atol=5e-5, rtol=1e-4)
     for got, w in zip(jax.grad(own, (0, 1, 2))(q, kk, v), want):  # the hand-written backward
         np.testing.assert_allclose(np.asarray(got), np.asarray(w), atol=2e-5, rtol=1e-4)
+    for block in (4, t):  # query blocks with an uneven last one (t = 13, 7, 17, 9, 11), and a single block
+        blk = lambda q, kk, v, block=block: jnp.sum(attend_causal_blocks(q, kk, v, window, jnp.float32, block) * cot)  # noqa: E731
+        got_out = attend_causal_blocks(q, kk, v, window, jnp.float32, block)
+        np.testing.assert_allclose(np.asarray(got_out), want_out, atol=1e-6, rtol=1e-5)
+        for got, w in zip(jax.jit(jax.grad(blk, (0, 1, 2)))(q, kk, v), want):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(w), atol=2e-5, rtol=1e-4)
 
 
 def test_library_attention_in_bfloat16_stays_close_to_the_float32_reference():
@@ -119,6 +128,23 @@ def test_library_attention_in_bfloat16_stays_close_to_the_float32_reference():
     for g, w in zip(got, jax.grad(loss(_attend_reference, jnp.float32), (0, 1, 2))(q, kk, v)):
         assert g.dtype == jnp.bfloat16
         np.testing.assert_allclose(np.asarray(g, np.float32), np.asarray(w), atol=0.1, rtol=0.05)
+    blocks = lambda q, kk, v: jnp.sum(  # noqa: E731
+        attend_causal_blocks(q, kk, v, 6, jnp.bfloat16, 8).astype(jnp.float32) * cot)
+    for g, w in zip(jax.grad(blocks, (0, 1, 2))(bf(q), bf(kk), bf(v)), got):  # blocks move bf16 rounding little
+        assert g.dtype == jnp.bfloat16
+        np.testing.assert_allclose(np.asarray(g, np.float32), np.asarray(w, np.float32), atol=0.05, rtol=0.05)
+
+
+def test_causal_mask_and_blocks_default():
+    pos = jnp.arange(5)
+    np.testing.assert_array_equal(np.asarray(causal_mask(pos, pos, None)), np.tril(np.ones((5, 5), bool)))
+    lower = np.tril(np.ones((5, 5), bool))
+    np.testing.assert_array_equal(np.asarray(causal_mask(pos, pos, 2)), lower & ~np.tril(lower, -2))
+    q = jax.random.normal(jax.random.key(2), (1, 1, 2, 300, 4))
+    kk = jax.random.normal(jax.random.key(3), (1, 1, 300, 4))
+    want = _attend_reference(q, kk, kk, causal_mask(jnp.arange(300), jnp.arange(300), None), jnp.float32)
+    got = attend_causal_blocks(q, kk, kk, None, jnp.float32)  # the default block: 128, 128, 44 queries
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
 
 
 @pytest.mark.parametrize("library", [False, True], ids=["cpu-default", "library"])
