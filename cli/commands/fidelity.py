@@ -1,4 +1,5 @@
-"""``composer fidelity``: train layouts at a target scale on real text and compare with the proxy ranking."""
+"""``composer fidelity``: judge a proxy's ranking, against real-text training at a target scale (the default)
+or against published results of models trained at scale (``--published``, docs/published.md)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("layouts")
     g.add_argument("--patterns", help="comma-separated small layouts, e.g. AAAMMM,AMAMAM")
     g.add_argument("--layouts", help="comma-separated named layouts (llama, striped_1_2, ...) at --depth")
-    g.add_argument("--depth", type=int, default=6, help="layers of the named --layouts (default 6)")
+    g.add_argument("--depth", type=int, default=None, help="layers of the named --layouts (default 6); with "
+                                                         "--published, the mapped depth (default: published)")
     g.add_argument("--from-run", help="a search run (name under --runs-dir, or a folder): its --top best layouts, "
                                       "its winner and the Llama layout; its rule and proxy scores are used")
     g.add_argument("--top", type=int, default=None, help="how many of --from-run's best layouts")
@@ -45,7 +47,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                      "(a count or a list; 0: compute none)")
     x.add_argument("--proxy-protocol", default=None, help="MAD protocol of the proxy scores (default: the study's, "
                                                          "else capacity, the search's default)")
-    p.add_argument("--name", default=None, help="study name (folder under --runs-dir; default fidelity-<scale>)")
+    j = p.add_argument_group("published judge (docs/published.md)")
+    j.add_argument("--published", default=None, metavar="SETS",
+                   help="judge proxies against published sets instead of training: 'all', set names or set "
+                        "files, comma-separated; --seeds are then proxy seeds")
+    j.add_argument("--protocol", default=None, help="with --published: protocol(s) judged, comma-separated "
+                                                    "(default capacity)")
+    j.add_argument("--steps-scale", type=float, default=None, help="with --published: multiply the protocol's "
+                                                                   "training steps (a cheaper screen)")
+    p.add_argument("--name", default=None, help="study name (folder under --runs-dir; default fidelity-<scale>, "
+                                                "with --published: published)")
     p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default runs/)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from the stored tables")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
@@ -99,9 +110,53 @@ def _run_rule(run: Path | None) -> str | None:
         return None
 
 
+_TRAINING_ONLY = ("patterns", "layouts", "from_run", "top", "winner", "long_patterns", "long_tokens",
+                  "proxy_from", "proxy_protocol")
+
+
+def run_published(args: argparse.Namespace) -> int:
+    """``--published``: score protocols on published sets (no training at a target scale)."""
+    from composer.errors import UsageError
+    from search.fidelity import plan
+    from search.published.judge import JudgeRequest, run_judge
+    from search.published.sets import resolve_sets
+
+    given = [f"--{a.replace('_', '-')}" for a in _TRAINING_ONLY if getattr(args, a) is not None]
+    given += [flag for flag, (f, _, _) in _RECIPE.items() if getattr(args, f) is not None]
+    if given:
+        raise UsageError(f"--published judges proxies without training; drop {', '.join(given)}")
+    if args.depth is not None and (args.depth < 2 or args.depth % 2):
+        raise UsageError(f"--depth: the mapped depth must be an even number >= 2, got {args.depth}")
+    if args.steps_scale is not None and args.steps_scale <= 0:
+        raise UsageError(f"--steps-scale must be > 0, got {args.steps_scale}")
+    protocols = [p.strip() for p in (args.protocol or "capacity").split(",") if p.strip()]
+    if not protocols:
+        raise UsageError("--protocol: give at least one protocol, e.g. capacity")
+    sets = [] if args.report_only else resolve_sets(args.published)
+    req = JudgeRequest(run_dir=_run_dir(args.runs_dir, args.name or "published"), sets=sets,
+                       protocols=protocols, seeds=plan.parse_seeds(args.seeds), depth=args.depth,
+                       steps_scale=args.steps_scale, progress=not args.no_progress,
+                       report_only=args.report_only, max_evals=args.max_runs)
+    summary = run_judge(req)
+    if args.json:
+        print_json(summary)
+    else:
+        print((req.run_dir / "published.md").read_text())
+        print(f"study folder {req.run_dir} (published.parquet, published.md, summary.json, published-*.png)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from composer.errors import UsageError
     from search.fidelity import plan
+
+    if args.published is not None:
+        return run_published(args)
+    for flag, value in (("--protocol", args.protocol), ("--steps-scale", args.steps_scale)):
+        if value is not None:
+            raise UsageError(f"{flag} belongs to --published; for the real-text study use --proxy-protocol")
+    if args.depth is None:
+        args.depth = 6
     from search.fidelity.proxy import rows_from_file, rows_from_run
     from search.fidelity.study import StudyRequest, run_study
 

@@ -1,0 +1,223 @@
+"""Score proxies against published results: ``composer fidelity --published``.
+
+Every layout of each chosen set is scored by each protocol (through the evaluator registry, the
+same path as ``composer search``) at ``seeds`` seeds, at the set's published depth or mapped to
+``depth`` layers with matched parameters (``search.published.mapping``). One row per (layout, seed,
+protocol) in ``published.parquet``, rewritten atomically after every evaluation; a killed study
+resumes by running the same command, and no stored evaluation is ever repeated (a layout shared by
+two sets, or by two depths, is evaluated once). The report (``search.published.report``) is
+rewritten after every evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UsageError
+from search.published.sets import PublishedSet
+
+__all__ = ["JudgeRequest", "Judgement", "run_judge", "ROWS_FILE", "COLUMNS", "PLAN_FILE"]
+
+ROWS_FILE = "published.parquet"
+PLAN_FILE = "plan.json"
+COLUMNS = ("layout", "seed", "protocol", "status", "score", "params", "tasks_json", "error", "wall_s", "compile_s",
+           "device", "finished_at")
+"""``status`` is ``ok`` or ``error`` (the evaluator raised, e.g. a NaN loss: kept with its message, left
+out of the statistics, and not retried on resume; delete the row to retry it)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+    """One (set, protocol, depth) the study reports on; the report lists every one ever asked for."""
+
+    set: str
+    protocol: str
+    """The protocol label (``capacity``, ``cpu@steps*0.1``, ...), as stored in the rows."""
+    depth: int | None
+    """Mapped depth, or ``None`` for the published depth."""
+    seeds: tuple[int, ...]
+    layouts: tuple[str, ...]
+    """The evaluated (mapped) layout of each published layout, in the set's order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "seeds": list(self.seeds), "layouts": list(self.layouts)}
+
+
+@dataclasses.dataclass
+class JudgeRequest:
+    run_dir: Path
+    sets: list[PublishedSet]
+    protocols: list[str]
+    seeds: tuple[int, ...] = (0, 1)
+    depth: int | None = None
+    steps_scale: float | None = None
+    progress: bool = True
+    report_only: bool = False
+    max_evals: int | None = None
+    """Stop after this many new evaluations (resume later with the same command)."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _build(protocol: str, steps_scale: float | None):
+    from search.evaluators import EvaluatorConfig, kind_for_protocol
+
+    try:
+        return EvaluatorConfig(kind=kind_for_protocol(protocol, "mad"), protocol=protocol,
+                               steps_scale=steps_scale).build()
+    except UsageError:
+        raise
+    except ValueError as e:
+        raise UsageError(f"--protocol {protocol}: {e}") from None
+
+
+def _params_fn(evaluator):
+    from scaling.counting import non_embedding_params
+
+    cache: dict[str, int] = {}
+
+    def params(pattern: str) -> int:
+        if pattern not in cache:
+            cache[pattern] = non_embedding_params(evaluator.spec(pattern))
+        return cache[pattern]
+
+    return params
+
+
+def plan_layouts(s: PublishedSet, depth: int | None, params) -> tuple[str, ...]:
+    """The layout the proxy evaluates for each published layout of ``s`` (published or mapped)."""
+    from search.published.mapping import map_layout
+
+    if depth is None or s.mapping == "none":
+        return tuple(row.layout for row in s.layouts)
+    return tuple(map_layout(row.layout, s.unit, depth, params) for row in s.layouts)
+
+
+def _check_buildable(s: PublishedSet, layouts: tuple[str, ...], evaluator, params) -> None:
+    for row, layout in zip(s.layouts, layouts):
+        try:
+            params(layout)
+        except Exception as e:  # noqa: BLE001 - whatever the protocol's builder raises
+            raise UsageError(f"--published {s.name}: protocol {evaluator.protocol} cannot build layout "
+                             f"{row.label!r} ({layout}): {e}; choose a protocol that supports its primitives "
+                             "or leave the set out") from None
+
+
+class _Rows:
+    """``published.parquet`` held in memory and rewritten atomically on every new row."""
+
+    def __init__(self, run_dir: Path):
+        from search.fidelity.table import read_table
+
+        self.path = run_dir / ROWS_FILE
+        self.rows = read_table(self.path, COLUMNS).to_dict("records")
+        self.keys = {(r["layout"], int(r["seed"]), r["protocol"]) for r in self.rows}
+
+    def add(self, row: dict[str, Any]) -> None:
+        from search.fidelity.table import write_table
+
+        self.rows.append(row)
+        self.keys.add((row["layout"], int(row["seed"]), row["protocol"]))
+        write_table(self.rows, self.path, COLUMNS)
+
+
+def _stored_plan(run_dir: Path) -> list[Judgement]:
+    path = run_dir / PLAN_FILE
+    if not path.exists():
+        return []
+    try:
+        raw = json.loads(path.read_text())
+        return [Judgement(j["set"], j["protocol"], j["depth"], tuple(j["seeds"]), tuple(j["layouts"]))
+                for j in raw["judgements"]]
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"{path} is damaged; delete it (the rows in {ROWS_FILE} are kept) and run the "
+                         "command again") from None
+
+
+def _remember(run_dir: Path, new: list[Judgement]) -> list[Judgement]:
+    from composer.atomic import write_json
+
+    keep = {(j.set, j.protocol, j.depth): j for j in _stored_plan(run_dir)}
+    for j in new:
+        keep[(j.set, j.protocol, j.depth)] = j
+    plan = list(keep.values())
+    write_json(run_dir / PLAN_FILE, {"judgements": [j.to_dict() for j in plan]})
+    return plan
+
+
+def _evaluate(evaluator, layout: str, seed: int, params) -> dict[str, Any]:
+    from search.evaluators import run_one
+
+    outcome = run_one(evaluator, layout, seed=seed)
+    row = {"layout": layout, "seed": seed, "protocol": evaluator.protocol, "params": params(layout),
+           "wall_s": outcome.finished_at - outcome.started_at, "finished_at": _now()}
+    r = outcome.result
+    if r is None:
+        return {**row, "status": "error", "score": None, "error": outcome.error}
+    return {**row, "status": "ok", "score": r.score, "tasks_json": json.dumps(r.tasks), "error": None,
+            "compile_s": r.compile_s, "device": r.device}
+
+
+def _jobs(judgements: list[Judgement], rows: _Rows) -> list[tuple[str, int, str]]:
+    """Missing (layout, seed, protocol), first seed of everything first, so a study stopped part-way
+    already ranks every set once."""
+    todo: dict[tuple[str, int, str], None] = {}
+    for rank in range(max((len(j.seeds) for j in judgements), default=0)):
+        for j in judgements:
+            if rank < len(j.seeds):
+                for layout in j.layouts:
+                    key = (layout, j.seeds[rank], j.protocol)
+                    if key not in rows.keys:
+                        todo[key] = None
+    return list(todo)
+
+
+def run_judge(req: JudgeRequest) -> dict[str, Any]:
+    """Evaluate what is missing, write the report; returns the summary."""
+    from search.locks import run_lock
+    from search.published.report import write_report
+
+    if req.report_only:
+        if not (req.run_dir / ROWS_FILE).exists():
+            raise UsageError(f"--report-only: no published study at {req.run_dir} (no {ROWS_FILE})")
+        return write_report(req.run_dir, _Rows(req.run_dir).rows, _stored_plan(req.run_dir))
+    req.run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(req.run_dir, "composer fidelity --published"):
+        rows = _Rows(req.run_dir)
+        evaluators, judgements = {}, []
+        for protocol in req.protocols:  # build and check everything before the first evaluation
+            ev = _build(protocol, req.steps_scale)
+            params = _params_fn(ev)
+            evaluators[ev.protocol] = (ev, params)
+            for s in req.sets:
+                layouts = plan_layouts(s, req.depth, params)
+                _check_buildable(s, layouts, ev, params)
+                judgements.append(Judgement(s.name, ev.protocol, req.depth, req.seeds, layouts))
+        plan = _remember(req.run_dir, judgements)
+        todo = _jobs(judgements, rows)
+        _run(req, todo, evaluators, rows, plan)
+        return write_report(req.run_dir, rows.rows, plan)
+
+
+def _run(req: JudgeRequest, todo, evaluators, rows: _Rows, plan: list[Judgement]) -> None:
+    from search.progress import SearchProgress
+    from search.published.report import write_report
+
+    if req.max_evals is not None:
+        todo = todo[:req.max_evals]
+    with SearchProgress(len(todo), quiet=not req.progress, label="published judge") as bar:
+        for layout, seed, protocol in todo:
+            ev, params = evaluators[protocol]
+            t0 = time.perf_counter()
+            row = _evaluate(ev, layout, seed, params)
+            row["wall_s"] = time.perf_counter() - t0
+            rows.add(row)
+            write_report(req.run_dir, rows.rows, plan, figures=False)
+            bar.advance(row)

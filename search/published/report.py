@@ -1,0 +1,241 @@
+"""The published judge's report: ``published.md``, ``summary.json`` and one figure per protocol.
+
+For every judgement (set x protocol x depth) in the study's plan: Spearman and Kendall of the proxy
+against the published order with bootstrap intervals, the set's heuristic beside it (and the paired
+difference), the proxy's own seed agreement, the set's ceiling, the cost, and how many published
+layouts the mapping made identical. pandas-free and JAX-free: rows are plain dicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.published.heuristics import heuristic_score
+from search.published.sets import SETS_DIR, PublishedSet, load_set
+from search.published.stats import (agreement, cross_scale, paired_difference_ci, replicate_ceiling,
+                                    seed_agreement)
+
+__all__ = ["judge", "write_report", "ceiling"]
+
+
+def _set(name: str, cache: dict[str, PublishedSet]) -> PublishedSet | None:
+    if name not in cache:
+        path = SETS_DIR / f"{name}.json"
+        cache[name] = load_set(path) if path.exists() else None
+    return cache[name]
+
+
+def ceiling(s: PublishedSet, cache: dict[str, PublishedSet] | None = None) -> dict[str, Any]:
+    """What agreement with the published order a perfect proxy could expect, and how it was found."""
+    cache = {} if cache is None else cache
+    noise = s.noise
+    values = [row.value for row in s.layouts]
+    out: dict[str, Any] = {"kind": noise["kind"], "value": None, "note": noise.get("note", "")}
+    if noise["kind"] == "seed_sd":
+        out["value"] = replicate_ceiling(values, float(noise["value"]))
+    elif noise["kind"] == "relative_sd":
+        out["value"] = replicate_ceiling(values, [float(noise["value"]) * v for v in values])
+    elif noise["kind"] == "cross_scale":
+        other = _set(noise.get("other_set", ""), cache)
+        cs = cross_scale({r.design: r.value for r in s.layouts}, {r.design: r.value for r in other.layouts}) \
+            if other else None
+        if cs:
+            out.update(value=cs["value"], n_designs=cs["n_designs"], other_set=other.name)
+    return out
+
+
+def _scores(rows: list[dict[str, Any]], protocol: str, seeds: tuple[int, ...]) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if r["protocol"] == protocol and r.get("status", "ok") == "ok" and int(r["seed"]) in seeds \
+                and r.get("score") is not None and not _isnan(r["score"]):
+            out.setdefault(r["layout"], {})[int(r["seed"])] = float(r["score"])
+    return out
+
+
+def _isnan(x: Any) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def judge(s: PublishedSet, j, rows: list[dict[str, Any]], cache: dict | None = None) -> dict[str, Any]:
+    """The statistics of one judgement (``search.published.judge.Judgement``) from the stored rows."""
+    scores = _scores(rows, j.protocol, j.seeds)
+    have = [i for i, lay in enumerate(j.layouts) if lay in scores]
+    values = [s.layouts[i].value for i in have]
+    per_layout = [list(scores[j.layouts[i]].values()) for i in have]
+    heur = [heuristic_score(s.heuristic, s.layouts[i].layout) for i in have]
+    walls = [float(r["wall_s"]) for r in rows if r["protocol"] == j.protocol and r["layout"] in set(j.layouts)
+             and r.get("wall_s") is not None and not _isnan(r["wall_s"])]
+    out: dict[str, Any] = {
+        "set": s.name, "protocol": j.protocol, "depth": j.depth if s.mapping != "none" else None,
+        "seeds": list(j.seeds), "n_layouts": len(s.layouts), "n_scored": len(have),
+        "n_evaluated_layouts": len(set(j.layouts)), "complete": all(
+            len(scores.get(lay, {})) == len(j.seeds) for lay in j.layouts),
+        "heuristic": {"name": s.heuristic}, "ceiling": ceiling(s, cache),
+        "cost": {"evaluations": len(walls), "wall_s": float(sum(walls)),
+                 "median_wall_s": float(np.median(walls)) if walls else None},
+    }
+    if len(have) >= 4:
+        out.update(agreement(per_layout, values, s.direction))
+        out["heuristic"].update(agreement([[h] for h in heur], values, s.direction))
+        out["vs_heuristic"] = paired_difference_ci(per_layout, heur, values, s.direction)
+        out["beats_heuristic"] = bool(out["spearman"]["value"] > out["heuristic"]["spearman"]["value"])
+        by_seed: dict[int, dict[str, float]] = {}
+        for i in have:
+            for seed, v in scores[j.layouts[i]].items():
+                by_seed.setdefault(seed, {})[str(i)] = v
+        out["seed_agreement"] = seed_agreement(by_seed)
+    out["layouts"] = [{"label": row.label, "published": row.value, "layout": row.layout,
+                       "evaluated": lay, "heuristic": heuristic_score(s.heuristic, row.layout),
+                       "scores": scores.get(lay, {})} for row, lay in zip(s.layouts, j.layouts)]
+    return out
+
+
+def _ci(d: dict[str, Any] | None) -> str:
+    if not d or d.get("value") is None or _isnan(d.get("value")):
+        return "n/a"
+    if _isnan(d.get("lo", math.nan)):
+        return f"{d['value']:+.2f}"
+    return f"{d['value']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
+
+
+def _summary_table(results: list[dict[str, Any]]) -> list[str]:
+    sets = list(dict.fromkeys(r["set"] for r in results))
+    protocols = list(dict.fromkeys(r["protocol"] for r in results))
+    by = {(r["set"], r["protocol"]): r for r in results}
+    head = "| protocol | " + " | ".join(sets) + " | beats heuristic | s / evaluation |"
+    lines = [head, "|" + "---|" * (len(sets) + 3)]
+    for p in protocols:
+        cells, wins, judged, walls = [], 0, 0, []
+        for s in sets:
+            r = by.get((s, p))
+            if r is None:
+                cells.append("-")
+                continue
+            mark = "" if r["complete"] else " (partial)"
+            cells.append(_ci(r.get("spearman")) + mark)
+            if "beats_heuristic" in r:
+                judged += 1
+                wins += r["beats_heuristic"]
+            if r["cost"]["median_wall_s"]:
+                walls.append(r["cost"]["median_wall_s"])
+        cost = f"{np.median(walls):.1f}" if walls else "-"
+        lines.append(f"| `{p}` | " + " | ".join(cells) + f" | {wins} of {judged} | {cost} |")
+    first = {s: next(r for r in results if r["set"] == s) for s in sets}
+    lines.append("| heuristic | " + " | ".join(
+        f"`{first[s]['heuristic']['name']}` {_ci(first[s]['heuristic'].get('spearman'))}" for s in sets) + " | | |")
+    lines.append("| ceiling | " + " | ".join(
+        "n/a" if first[s]["ceiling"]["value"] is None else f"{first[s]['ceiling']['value']:+.2f} "
+        f"({first[s]['ceiling']['kind']})" for s in sets) + " | | |")
+    return lines
+
+
+def _set_section(s: PublishedSet, results: list[dict[str, Any]]) -> list[str]:
+    lines = [f"### `{s.name}`: {s.title}", "",
+             f"{s.cite()}. {s.scale}, {s.tokens} tokens of {s.dataset}; {s.metric} ({s.direction} is better); "
+             f"reliability: {s.reliability}.", ""]
+    for r in results:
+        depth = "published depth" if r["depth"] is None else f"mapped to {r['depth']} layers"
+        sa = r.get("seed_agreement")
+        lines.append(f"- `{r['protocol']}` ({depth}, seeds {r['seeds']}, {r['n_scored']}/{r['n_layouts']} "
+                     f"layouts scored, {r['n_evaluated_layouts']} distinct evaluated): Spearman "
+                     f"{_ci(r.get('spearman'))}, Kendall {_ci(r.get('kendall'))}; minus heuristic "
+                     f"{_ci(r.get('vs_heuristic'))}; proxy seed agreement "
+                     f"{'n/a' if sa is None else f'{sa:+.2f}'}.")
+    lines += ["", "| published layout | value | evaluated as | heuristic | " +
+              " | ".join(f"`{r['protocol']}` mean ± SE (n)" for r in results) + " |",
+              "|" + "---|" * (4 + len(results))]
+    for i, row in enumerate(s.layouts):
+        cells = []
+        for r in results:
+            sc = list(r["layouts"][i]["scores"].values())
+            se = float(np.std(sc, ddof=1) / math.sqrt(len(sc))) if len(sc) > 1 else math.nan
+            cells.append("-" if not sc else f"{np.mean(sc):.3f} ± {se:.3f} ({len(sc)})" if len(sc) > 1
+                         else f"{sc[0]:.3f} (1)")
+        lay = results[0]["layouts"][i]
+        lines.append(f"| {row.label} | {row.value:g} | `{lay['evaluated']}` | {lay['heuristic']:+.2f} | "
+                     + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _figure(path: Path, sets: dict[str, PublishedSet], results: list[dict[str, Any]], protocol: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from composer.atomic import atomic_path
+
+    mine = [r for r in results if r["protocol"] == protocol]
+    cols = min(3, len(mine))
+    rows_n = math.ceil(len(mine) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 4.2 * rows_n), squeeze=False)
+    for ax, r in zip(axes.flat, mine):
+        s = sets[r["set"]]
+        for i, lay in enumerate(r["layouts"]):
+            sc = list(lay["scores"].values())
+            if not sc:
+                continue
+            se = float(np.std(sc, ddof=1) / math.sqrt(len(sc))) if len(sc) > 1 else 0.0
+            ax.errorbar(lay["published"], np.mean(sc), yerr=se, fmt="o", ms=4, color="C0", capsize=2)
+            ax.annotate(_short(lay["label"]), (lay["published"], np.mean(sc)), fontsize=6, xytext=(3, 2),
+                        textcoords="offset points")
+        ax.set_title(f"{s.name}\nSpearman {_ci(r.get('spearman'))}", fontsize=8)
+        ax.set_xlabel(f"published {s.metric} ({s.direction} is better)", fontsize=7)
+        ax.set_ylabel(f"proxy score ({protocol})", fontsize=7)
+        ax.tick_params(labelsize=6)
+        if s.direction == "lower":
+            ax.invert_xaxis()  # better to the right on both axes
+    for ax in list(axes.flat)[len(mine):]:
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= 18 else label[:16] + ".."
+
+
+def _slug(protocol: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", protocol)
+
+
+def write_report(run_dir: Path, rows: list[dict[str, Any]], plan: list, *, figures: bool = True) -> dict[str, Any]:
+    """Write ``published.md``, ``summary.json`` (and the figures); returns the summary."""
+    from composer.atomic import write_json, write_text
+
+    cache: dict[str, PublishedSet] = {}
+    sets: dict[str, PublishedSet] = {}
+    results = []
+    for j in plan:
+        s = _set(j.set, cache)
+        if s is None or len(s.layouts) != len(j.layouts):
+            continue  # a set file that is no longer shipped (or changed): its rows stay, unreported
+        sets[s.name] = s
+        results.append(judge(s, j, rows, cache))
+    summary = {"generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               "rows": len(rows), "judgements": results}
+    lines = ["# Proxies judged by published results at scale", "",
+             "Spearman's rho between each proxy's seed-mean score and the negated published value (+1: the "
+             "proxy orders the set as the paper's models trained at scale did), 95 % bootstrap interval over "
+             "layouts and proxy seeds. Beside it: the set's heuristic (a rule of thumb from the published "
+             "findings) and its ceiling (what a replicate of the published study would reach). Method: "
+             "docs/published.md.", ""]
+    if results:
+        lines += _summary_table(results) + ["", "## Sets", ""]
+        for name, s in sets.items():
+            lines += _set_section(s, [r for r in results if r["set"] == name])
+    write_text(run_dir / "published.md", "\n".join(lines) + "\n")
+    write_json(run_dir / "summary.json", summary)
+    if figures:
+        for protocol in dict.fromkeys(r["protocol"] for r in results):
+            _figure(run_dir / f"published-{_slug(protocol)}.png", sets, results, protocol)
+    return summary
