@@ -5,9 +5,9 @@ over ~100 layouts maps them to ``depth`` layers (docs/published.md, "Mapped dept
 
 1. **Structure.** A layout is a sequence of blocks of ``unit`` layers (2 for mixer + FFN blocks). The
    most common block is the background and every other block type keeps its share and its relative
-   place: ``m`` blocks of a type among ``N`` become ``max(1, round(m n / N))`` among ``n``, picked as evenly spread quantiles of
-   the originals (first and last included; a single pick is the first block if it leads the layout,
-   else the median one), each placed at its relative position. A periodic layout repeats its period
+   place: ``m`` blocks of a type among ``N`` become ``max(1, round(m n / N))`` among ``n``, picked as
+   evenly spread quantiles of the originals (first and last included; a single pick is the first
+   block if it leads the layout, else the median one), each placed at its relative position. A periodic layout repeats its period
    when ``n`` holds whole periods and follows this rule otherwise. A block that was first stays first
    and only such a block goes first; likewise last. Collisions move to the nearest free place.
    A set whose finding does not survive a shallower copy (random orderings) says ``"mapping": "none"``

@@ -18,8 +18,7 @@ import numpy as np
 
 from search.published.heuristics import heuristic_score
 from search.published.sets import SETS_DIR, PublishedSet, load_set
-from search.published.stats import (agreement, cross_scale, paired_difference_ci, replicate_ceiling,
-                                    seed_agreement)
+from search.published.stats import agreement, cross_scale, paired_difference_ci, replicate_ceiling, seed_agreement
 
 __all__ = ["judge", "write_report", "ceiling"]
 
@@ -178,7 +177,7 @@ def _figure(path: Path, sets: dict[str, PublishedSet], results: list[dict[str, A
     fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 4.2 * rows_n), squeeze=False)
     for ax, r in zip(axes.flat, mine):
         s = sets[r["set"]]
-        for i, lay in enumerate(r["layouts"]):
+        for lay in r["layouts"]:
             sc = list(lay["scores"].values())
             if not sc:
                 continue
