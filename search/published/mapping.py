@@ -7,8 +7,8 @@ over ~100 layouts maps them to ``depth`` layers (docs/published.md, "Mapped dept
    most common block is the background and every other block type keeps its share and its relative
    place: ``m`` blocks of a type among ``N`` become ``max(1, round(m n / N))`` among ``n``, picked as
    evenly spread quantiles of the originals (first and last included; a single pick is the first
-   block if it leads the layout, else the median one), each placed at its relative position. A periodic layout repeats its period
-   when ``n`` holds whole periods and follows this rule otherwise. A block that was first stays first
+   block if it leads the layout, else the median one), each placed at its relative position. A
+   periodic layout repeats its period when ``n`` holds whole periods and follows this rule otherwise. A block that was first stays first
    and only such a block goes first; likewise last. Collisions move to the nearest free place.
    A set whose finding does not survive a shallower copy (random orderings) says ``"mapping": "none"``
    and is evaluated at its published depth.
@@ -57,11 +57,12 @@ def _free_near(taken: list[bool], slot: int) -> int:
         for s in (slot + d, slot - d):
             if 0 <= s < len(taken) and not taken[s]:
                 return s
-    raise ValueError("no free slot")  # more minority blocks than slots: cannot happen (counts are capped)
+    raise ValueError("more blocks to place than places")
 
 
 def structural_map(layout: str, unit: int, n: int) -> str:
-    """``layout`` as ``n`` blocks of ``unit`` layers by the structure rule (module docstring)."""
+    """``layout`` as ``n`` blocks of ``unit`` layers by the structure rule (module docstring); raises
+    ``ValueError`` when ``n`` blocks cannot hold one of each kind of block the layout has."""
     units = _units(layout, unit)
     N = len(units)
     if n == N:
@@ -102,7 +103,10 @@ def map_layout(layout: str, unit: int, depth: int, params: Callable[[str], int])
     target = params(reference_layout(depth))
     best: tuple[float, int, str] | None = None
     for n in range(1, 2 * max(1, depth // unit) + 1):
-        cand = structural_map(layout, unit, n)
+        try:
+            cand = structural_map(layout, unit, n)
+        except ValueError:  # too few blocks for every kind of block the layout has
+            continue
         key = (abs(params(cand) - target), abs(len(cand) - depth), cand)
         if best is None or key[:2] < best[:2]:
             best = key
