@@ -8,10 +8,10 @@ over ~100 layouts maps them to ``depth`` layers (docs/published.md, "Mapped dept
    place: ``m`` blocks of a type among ``N`` become ``max(1, round(m n / N))`` among ``n``, picked as
    evenly spread quantiles of the originals (first and last included; a single pick is the first
    block if it leads the layout, else the median one), each placed at its relative position. A
-   periodic layout repeats its period when ``n`` holds whole periods and follows this rule otherwise. A block that was first stays first
-   and only such a block goes first; likewise last. Collisions move to the nearest free place.
-   A set whose finding does not survive a shallower copy (random orderings) says ``"mapping": "none"``
-   and is evaluated at its published depth.
+   periodic layout repeats its period when ``n`` holds whole periods and follows this rule otherwise.
+   A block that was first stays first and only such a block goes first; likewise last. Collisions
+   move to the nearest free place. A set whose finding does not survive a shallower copy (random
+   orderings) says ``"mapping": "none"`` and is evaluated at its published depth.
 2. **Parameters.** The published models are parameter-matched at their widths (Bae et al. give the
    pure Mamba-2 model 13 blocks against the Transformer's 16). The proxy's primitives have other
    ratios (at d = 64 a Mamba-2 layer has 2.1x an attention layer's parameters, a SwiGLU 2.06x), so each
