@@ -91,23 +91,23 @@ def _params_fn(evaluator):
     return params
 
 
-def plan_layouts(s: PublishedSet, depth: int | None, params) -> tuple[str, ...]:
-    """The layout the proxy evaluates for each published layout of ``s`` (published or mapped)."""
+def plan_layouts(s: PublishedSet, depth: int | None, evaluator, params) -> tuple[str, ...]:
+    """The layout the proxy evaluates for each published layout of ``s`` (published or mapped), each
+    checked to build under the protocol before anything is evaluated."""
     from search.published.mapping import map_layout
 
-    if depth is None or s.mapping == "none":
-        return tuple(row.layout for row in s.layouts)
-    return tuple(map_layout(row.layout, s.unit, depth, params) for row in s.layouts)
-
-
-def _check_buildable(s: PublishedSet, layouts: tuple[str, ...], evaluator, params) -> None:
-    for row, layout in zip(s.layouts, layouts):
+    out = []
+    for row in s.layouts:
         try:
+            layout = row.layout if depth is None or s.mapping == "none" else map_layout(row.layout, s.unit,
+                                                                                        depth, params)
             params(layout)
         except Exception as e:  # noqa: BLE001 - whatever the protocol's builder raises
             raise UsageError(f"--published {s.name}: protocol {evaluator.protocol} cannot build layout "
-                             f"{row.label!r} ({layout}): {e}; choose a protocol that supports its primitives "
-                             "or leave the set out") from None
+                             f"{row.label!r} ({row.layout}): {e}; choose a protocol that supports its "
+                             "primitives or leave the set out") from None
+        out.append(layout)
+    return tuple(out)
 
 
 class _Rows:
@@ -197,8 +197,7 @@ def run_judge(req: JudgeRequest) -> dict[str, Any]:
             params = _params_fn(ev)
             evaluators[ev.protocol] = (ev, params)
             for s in req.sets:
-                layouts = plan_layouts(s, req.depth, params)
-                _check_buildable(s, layouts, ev, params)
+                layouts = plan_layouts(s, req.depth, ev, params)
                 judgements.append(Judgement(s.name, ev.protocol, req.depth, req.seeds, layouts))
         plan = _remember(req.run_dir, judgements)
         todo = _jobs(judgements, rows)
