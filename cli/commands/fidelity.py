@@ -53,6 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "files, comma-separated; --seeds are then proxy seeds")
     j.add_argument("--protocol", default=None, help="with --published: protocol(s) judged, comma-separated "
                                                     "(default capacity)")
+    j.add_argument("--workers", type=int, default=None, help="with --published: local worker processes "
+                                                            "(default 1)")
     j.add_argument("--steps-scale", type=float, default=None, help="with --published: multiply the protocol's "
                                                                    "training steps (a cheaper screen)")
     p.add_argument("--name", default=None, help="study name (folder under --runs-dir; default fidelity-<scale>, "
@@ -129,6 +131,8 @@ def run_published(args: argparse.Namespace) -> int:
         raise UsageError(f"--depth: the mapped depth must be an even number >= 2, got {args.depth}")
     if args.steps_scale is not None and args.steps_scale <= 0:
         raise UsageError(f"--steps-scale must be > 0, got {args.steps_scale}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     protocols = [p.strip() for p in (args.protocol or "capacity").split(",") if p.strip()]
     if not protocols:
         raise UsageError("--protocol: give at least one protocol, e.g. capacity")
@@ -136,7 +140,7 @@ def run_published(args: argparse.Namespace) -> int:
     req = JudgeRequest(run_dir=_run_dir(args.runs_dir, args.name or "published"), sets=sets,
                        protocols=protocols, seeds=plan.parse_seeds(args.seeds), depth=args.depth,
                        steps_scale=args.steps_scale, progress=not args.no_progress,
-                       report_only=args.report_only, max_evals=args.max_runs)
+                       report_only=args.report_only, max_evals=args.max_runs, workers=args.workers or 1)
     summary = run_judge(req)
     if args.json:
         print_json(summary)
@@ -152,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.published is not None:
         return run_published(args)
-    for flag, value in (("--protocol", args.protocol), ("--steps-scale", args.steps_scale)):
+    for flag, value in (("--protocol", args.protocol), ("--steps-scale", args.steps_scale),
+                        ("--workers", args.workers)):
         if value is not None:
             raise UsageError(f"{flag} belongs to --published; for the real-text study use --proxy-protocol")
     if args.depth is None:

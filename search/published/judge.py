@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -60,18 +59,24 @@ class JudgeRequest:
     report_only: bool = False
     max_evals: int | None = None
     """Stop after this many new evaluations (resume later with the same command)."""
+    workers: int = 1
+    """Local worker processes, each with its own evaluator (``search.backends``); rows are written by
+    this process as each batch of ``workers`` evaluations comes back."""
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _build(protocol: str, steps_scale: float | None):
+def _config(protocol: str, steps_scale: float | None):
     from search.evaluators import EvaluatorConfig, kind_for_protocol
 
+    return EvaluatorConfig(kind=kind_for_protocol(protocol, "mad"), protocol=protocol, steps_scale=steps_scale)
+
+
+def _build(protocol: str, steps_scale: float | None):
     try:
-        return EvaluatorConfig(kind=kind_for_protocol(protocol, "mad"), protocol=protocol,
-                               steps_scale=steps_scale).build()
+        return _config(protocol, steps_scale).build()
     except UsageError:
         raise
     except ValueError as e:
@@ -152,11 +157,8 @@ def _remember(run_dir: Path, new: list[Judgement]) -> list[Judgement]:
     return plan
 
 
-def _evaluate(evaluator, layout: str, seed: int, params) -> dict[str, Any]:
-    from search.evaluators import run_one
-
-    outcome = run_one(evaluator, layout, seed=seed)
-    row = {"layout": layout, "seed": seed, "protocol": evaluator.protocol, "params": params(layout),
+def _row(outcome, protocol: str, seed: int, params) -> dict[str, Any]:
+    row = {"layout": outcome.pattern, "seed": seed, "protocol": protocol, "params": params(outcome.pattern),
            "wall_s": outcome.finished_at - outcome.started_at, "finished_at": _now()}
     r = outcome.result
     if r is None:
@@ -195,7 +197,7 @@ def run_judge(req: JudgeRequest) -> dict[str, Any]:
         for protocol in req.protocols:  # build and check everything before the first evaluation
             ev = _build(protocol, req.steps_scale)
             params = _params_fn(ev)
-            evaluators[ev.protocol] = (ev, params)
+            evaluators[ev.protocol] = (ev, params, protocol)
             for s in req.sets:
                 layouts = plan_layouts(s, req.depth, ev, params)
                 judgements.append(Judgement(s.name, ev.protocol, req.depth, req.seeds, layouts))
@@ -206,17 +208,25 @@ def run_judge(req: JudgeRequest) -> dict[str, Any]:
 
 
 def _run(req: JudgeRequest, todo, evaluators, rows: _Rows, plan: list[Judgement]) -> None:
+    from search.backends import make_backend, run_with_retries
     from search.progress import SearchProgress
     from search.published.report import write_report
 
     if req.max_evals is not None:
         todo = todo[:req.max_evals]
     with SearchProgress(len(todo), quiet=not req.progress, label="published judge") as bar:
-        for layout, seed, protocol in todo:
-            ev, params = evaluators[protocol]
-            t0 = time.perf_counter()
-            row = _evaluate(ev, layout, seed, params)
-            row["wall_s"] = time.perf_counter() - t0
-            rows.add(row)
-            write_report(req.run_dir, rows.rows, plan, figures=False)
-            bar.advance(row)
+        for protocol, (ev, params, name) in evaluators.items():
+            jobs = [(layout, seed) for layout, seed, p in todo if p == protocol]
+            if not jobs:
+                continue
+            backend = make_backend("local", _config(name, req.steps_scale), req.workers, ev)
+            try:
+                for i in range(0, len(jobs), max(1, req.workers)):
+                    batch = jobs[i:i + max(1, req.workers)]
+                    for (_, seed), outcome in zip(batch, run_with_retries(backend, batch, retries=1)):
+                        row = _row(outcome, protocol, seed, params)
+                        rows.add(row)
+                        bar.advance(row)
+                    write_report(req.run_dir, rows.rows, plan, figures=False)
+            finally:
+                backend.close()
