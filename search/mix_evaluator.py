@@ -76,6 +76,19 @@ class MixEvaluator:
         self._inner = {p.protocol: dataclasses.replace(config, kind="mad", protocol=p.protocol).build()
                        for p in parts}
 
+    def part_labels(self) -> dict[str, str]:
+        """Part protocol -> the label its own evaluations are stored under (``capacity``, ``text@steps*0.1``)."""
+        return {name: ev.protocol for name, ev in self._inner.items()}
+
+    def from_parts(self, pattern: str, seed: int, parts: dict[str, tuple[float, dict[str, float]]]) -> Evaluation:
+        """The mix of already stored part evaluations of ``(pattern, seed)`` (part -> (score, tasks)).
+
+        Every part is a function of (layout, seed, protocol) alone, so this is the number ``__call__``
+        would compute, without training anything again (tested against it)."""
+        return Evaluation(score=combine({name: score for name, (score, _) in parts.items()}, self.parts),
+                          protocol=self.protocol, tasks=mix_tasks(parts), seed=seed, pattern=pattern,
+                          details={"parts": [dataclasses.asdict(p) for p in self.parts], "from_stored_parts": True})
+
     def spec(self, pattern: str) -> Any:
         """The first part's proxy spec (its ``arch_id`` plus the ``mix`` label is the dedup key)."""
         return self._inner[self.parts[0].protocol].spec(pattern)

@@ -25,9 +25,10 @@ __all__ = ["JudgeRequest", "Judgement", "run_judge", "ROWS_FILE", "COLUMNS", "PL
 ROWS_FILE = "published.parquet"
 PLAN_FILE = "plan.json"
 COLUMNS = ("layout", "seed", "protocol", "status", "score", "params", "tasks_json", "error", "wall_s", "compile_s",
-           "device", "finished_at")
+           "device", "source", "finished_at")
 """``status`` is ``ok`` or ``error`` (the evaluator raised, e.g. a NaN loss: kept with its message, left
-out of the statistics, and not retried on resume; delete the row to retry it)."""
+out of the statistics, and not retried on resume; delete the row to retry it). ``source`` is
+``evaluated``, or ``parts`` for a combined protocol (``mix``) computed from its parts' stored rows."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,13 +124,16 @@ class _Rows:
 
         self.path = run_dir / ROWS_FILE
         self.rows = read_table(self.path, COLUMNS).to_dict("records")
-        self.keys = {(r["layout"], int(r["seed"]), r["protocol"]) for r in self.rows}
+        self.keys = {(r["layout"], int(r["seed"]), r["protocol"]): r for r in self.rows}
+
+    def get(self, layout: str, seed: int, protocol: str) -> dict[str, Any] | None:
+        return self.keys.get((layout, seed, protocol))
 
     def add(self, row: dict[str, Any]) -> None:
         from search.fidelity.table import write_table
 
         self.rows.append(row)
-        self.keys.add((row["layout"], int(row["seed"]), row["protocol"]))
+        self.keys[(row["layout"], int(row["seed"]), row["protocol"])] = row
         write_table(self.rows, self.path, COLUMNS)
 
 
@@ -164,7 +168,25 @@ def _row(outcome, protocol: str, seed: int, params) -> dict[str, Any]:
     if r is None:
         return {**row, "status": "error", "score": None, "error": outcome.error}
     return {**row, "status": "ok", "score": r.score, "tasks_json": json.dumps(r.tasks), "error": None,
-            "compile_s": r.compile_s, "device": r.device}
+            "compile_s": r.compile_s, "device": r.device, "source": "evaluated"}
+
+
+def _from_parts(ev, layout: str, seed: int, rows: "_Rows", params) -> dict[str, Any] | None:
+    """The row of a combined protocol (``mix``) built from its parts' stored rows, if all are there."""
+    labels = getattr(ev, "part_labels", None)
+    if labels is None:
+        return None
+    found = {}
+    for name, label in labels().items():
+        row = rows.get(layout, seed, label)
+        if row is None or row.get("status") != "ok":
+            return None
+        found[name] = row
+    r = ev.from_parts(layout, seed, {n: (float(x["score"]), json.loads(x["tasks_json"] or "{}"))
+                                     for n, x in found.items()})
+    return {"layout": layout, "seed": seed, "protocol": ev.protocol, "status": "ok", "score": r.score,
+            "params": params(layout), "tasks_json": json.dumps(r.tasks), "error": None,
+            "wall_s": sum(float(x["wall_s"]) for x in found.values()), "source": "parts", "finished_at": _now()}
 
 
 def _jobs(judgements: list[Judgement], rows: _Rows) -> list[tuple[str, int, str]]:
@@ -216,7 +238,16 @@ def _run(req: JudgeRequest, todo, evaluators, rows: _Rows, plan: list[Judgement]
         todo = todo[:req.max_evals]
     with SearchProgress(len(todo), quiet=not req.progress, label="published judge") as bar:
         for protocol, (ev, params, name) in evaluators.items():
-            jobs = [(layout, seed) for layout, seed, p in todo if p == protocol]
+            jobs = []
+            for layout, seed, p in todo:
+                if p != protocol:
+                    continue
+                row = _from_parts(ev, layout, seed, rows, params)
+                if row is None:
+                    jobs.append((layout, seed))
+                else:
+                    rows.add(row)
+                    bar.advance(row)
             if not jobs:
                 continue
             backend = make_backend("local", _config(name, req.steps_scale), req.workers, ev)

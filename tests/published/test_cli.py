@@ -132,3 +132,19 @@ def test_a_layout_the_protocol_cannot_build_exits_2(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert code == 2 and "cannot build layout 'A at block 0'" in err and "mamba2" in err
     assert not (tmp_path / "published" / "published.parquet").exists()
+
+
+def test_mix_rows_come_from_stored_parts(tmp_path):
+    out = _cli(["--published", "samba2025_position", "--seeds", "1", "--depth", "4", "--name", "m",
+                "--protocol", "capacity,text,mix", "--steps-scale", "0.02", "--no-progress"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    df = pd.read_parquet(tmp_path / "m" / "published.parquet")
+    mix = df[df["protocol"] == "mix@steps*0.02"]
+    assert len(mix) == 2 and (mix["source"] == "parts").all()
+    assert set(df["protocol"]) == {"capacity@steps*0.02", "text@steps*0.02", "mix@steps*0.02"}
+    from search.mix_evaluator import combine
+
+    for _, row in mix.iterrows():
+        part = {p: df[(df["protocol"] == f"{p}@steps*0.02") & (df["layout"] == row["layout"])]["score"].item()
+                for p in ("capacity", "text")}
+        assert row["score"] == pytest.approx(combine(part))
