@@ -49,3 +49,9 @@ def test_parameters_matched_to_the_llama_layout():
 def test_reference_depth_must_be_even():
     with pytest.raises(ValueError):
         reference_layout(7)
+
+
+def test_short_periods_stay_whole():
+    for lay in ("AMSM" * 7, "SMAM" * 7):
+        out = map_layout(lay, 2, 12, params)
+        assert out == lay[:len(out)] and len(out) % 4 == 0 and out.count("A") * 2 == out.count("S") * 2
