@@ -105,8 +105,7 @@ def plan_layouts(s: PublishedSet, depth: int | None, evaluator, params) -> tuple
     out = []
     for row in s.layouts:
         try:
-            layout = row.layout if depth is None or s.mapping == "none" else map_layout(row.layout, s.unit,
-                                                                                        depth, params)
+            layout = row.layout if depth is None or s.mapping == "none" else map_layout(row.layout, depth, params)
             params(layout)
         except Exception as e:  # noqa: BLE001 - whatever the protocol's builder raises
             raise UsageError(f"--published {s.name}: protocol {evaluator.protocol} cannot build layout "

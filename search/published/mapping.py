@@ -3,8 +3,9 @@
 Published layouts are 22-64 layers deep; a proxy evaluation costs about linearly in depth, so a study
 over ~100 layouts maps them to ``depth`` layers (docs/published.md, "Mapped depth"). Two rules:
 
-1. **Structure.** A layout is a sequence of blocks of ``unit`` layers (2 for mixer + FFN blocks). The
-   most common block is the background and every other block type keeps its share and its relative
+1. **Structure.** A layout is a sequence of blocks: of two layers (a token mixer and its MLP) when it
+   is written entirely that way, else of single layers (``block_size``). The most common block is the
+   background and every other block type keeps its share and its relative
    place: ``m`` blocks of a type among ``N`` become ``max(1, round(m n / N))`` among ``n``, picked as
    evenly spread quantiles of the originals (first and last included; a single pick is the first
    block if it leads the layout, else the median one), each placed at its relative position. A
@@ -26,12 +27,17 @@ import math
 from collections import Counter
 from typing import Callable
 
-__all__ = ["structural_map", "map_layout", "reference_layout"]
+__all__ = ["block_size", "structural_map", "map_layout", "reference_layout"]
+
+
+def block_size(layout: str) -> int:
+    """2 when the layout is entirely mixer + MLP blocks (``SMAMSM``), else 1 (``SSAS``, ``MMWM``)."""
+    if len(layout) % 2 == 0 and set(layout[1::2]) == {"M"} and "M" not in layout[0::2]:
+        return 2
+    return 1
 
 
 def _units(layout: str, unit: int) -> list[str]:
-    if len(layout) % unit:
-        unit = 1  # a layout that is not whole blocks is mapped layer by layer
     return [layout[i:i + unit] for i in range(0, len(layout), unit)]
 
 
@@ -60,10 +66,10 @@ def _free_near(taken: list[bool], slot: int) -> int:
     raise ValueError("more blocks to place than places")
 
 
-def structural_map(layout: str, unit: int, n: int) -> str:
-    """``layout`` as ``n`` blocks of ``unit`` layers by the structure rule (module docstring); raises
+def structural_map(layout: str, n: int) -> str:
+    """``layout`` as ``n`` blocks by the structure rule (module docstring); raises
     ``ValueError`` when ``n`` blocks cannot hold one of each kind of block the layout has."""
-    units = _units(layout, unit)
+    units = _units(layout, block_size(layout))
     N = len(units)
     if n == N:
         return layout
@@ -94,22 +100,23 @@ def reference_layout(depth: int) -> str:
     return "AM" * (depth // 2)
 
 
-def map_layout(layout: str, unit: int, depth: int, params: Callable[[str], int]) -> str:
+def map_layout(layout: str, depth: int, params: Callable[[str], int]) -> str:
     """``layout`` mapped to about ``depth`` layers' worth of proxy parameters (module docstring, rule 2).
 
     ``params(pattern)`` counts a pattern's non-embedding parameters at the proxy's widths. Block counts
-    from 1 to ``2 * depth / unit`` are tried; ties go to the count nearer ``depth`` layers. A layout with
+    from 1 to ``2 * depth / block_size`` are tried; ties go to the count nearer ``depth`` layers. A layout with
     a period of one or two blocks (``(AM)x16``, ``(AMSM)x7``) is kept to whole periods, so an alternating
     1:1 hybrid stays 1:1, at the price of a looser parameter match (+18 % at 12 layers).
     """
     target = params(reference_layout(depth))
+    unit = block_size(layout)
     units = _units(layout, unit)
     period = _period(units)
     step = period if period is not None and period <= 2 else 1  # short periods stay whole (1:1 stays 1:1)
     best: tuple[float, int, str] | None = None
     for n in range(step, 2 * max(1, depth // unit) + 1, step):
         try:
-            cand = structural_map(layout, unit, n)
+            cand = structural_map(layout, n)
         except ValueError:  # too few blocks for every kind of block the layout has
             continue
         key = (abs(params(cand) - target), abs(len(cand) - depth), cand)

@@ -28,8 +28,8 @@ MIN_LAYOUTS = 4
 """Fewer layouts than this give a rank correlation with no usable interval (n = 3 has 6 orders)."""
 
 NOISE_KINDS = ("seed_sd", "relative_sd", "cross_scale", "none")
-_REQUIRED = ("name", "title", "citation", "scale", "tokens", "dataset", "metric", "direction", "unit",
-             "reference_depth", "noise", "heuristic", "layouts")
+_REQUIRED = ("name", "title", "citation", "scale", "tokens", "dataset", "metric", "direction", "noise",
+             "heuristic", "layouts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +57,6 @@ class PublishedSet:
     dataset: str
     metric: str
     direction: str
-    unit: int
-    """Layers per block (2 for mixer + FFN blocks): depth mapping moves whole blocks."""
-    reference_depth: int
-    """Layers of the set's reference model (its Transformer): a mapped depth scales every layout by
-    ``depth / reference_depth``, so layouts keep their published depth ratios."""
     noise: dict[str, Any]
     heuristic: str
     layouts: tuple[PublishedLayout, ...]
@@ -165,9 +160,6 @@ def load_set(path: str | Path) -> PublishedSet:
         raise _fail(path, f"{len(layouts)} layouts; a set needs at least {MIN_LAYOUTS} for a rank correlation")
     if raw.get("mapping", "params") not in ("params", "none"):
         raise _fail(path, f"mapping must be 'params' or 'none', got {raw['mapping']!r}")
-    for key in ("unit", "reference_depth"):
-        if not isinstance(raw[key], int) or raw[key] < 1:
-            raise _fail(path, f"{key} must be a positive integer, got {raw[key]!r}")
     fields = {f.name for f in dataclasses.fields(PublishedSet)}
     kept = {k: v for k, v in raw.items() if k in fields and k not in ("layouts", "notes")}
     kept.setdefault("reliability", "primary")
