@@ -105,14 +105,16 @@ def map_layout(layout: str, depth: int, params: Callable[[str], int]) -> str:
 
     ``params(pattern)`` counts a pattern's non-embedding parameters at the proxy's widths. Block counts
     from 1 to ``2 * depth / block_size`` are tried; ties go to the count nearer ``depth`` layers. A layout with
-    a period of one or two blocks (``(AM)x16``, ``(AMSM)x7``) is kept to whole periods, so an alternating
-    1:1 hybrid stays 1:1, at the price of a looser parameter match (+18 % at 12 layers).
+    a period of at most ``depth / 2`` layers (``(AMSM)x7``, ``(SWM)x8``) is kept to whole periods, so an
+    alternating 1:1 hybrid stays 1:1 and a repeated group keeps its order, at the price of a looser
+    parameter match (+18 % for a 1:1 Mamba-2 hybrid at 12 layers).
     """
     target = params(reference_layout(depth))
     unit = block_size(layout)
     units = _units(layout, unit)
     period = _period(units)
-    step = period if period is not None and period <= 2 else 1  # short periods stay whole (1:1 stays 1:1)
+    # a period of at most half the depth stays whole: (AMSM)x7 stays 1:1, (SWM)x8 keeps its layer order
+    step = period if period is not None and period * unit <= depth // 2 else 1
     best: tuple[float, int, str] | None = None
     for n in range(step, 2 * max(1, depth // unit) + 1, step):
         try:
