@@ -207,6 +207,17 @@ def _slug(protocol: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", protocol)
 
 
+def _cost(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per protocol label: evaluations run here (not those built from stored parts), their wall time."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("source") == "parts" or r.get("wall_s") is None or _isnan(r["wall_s"]):
+            continue
+        out.setdefault(r["protocol"], []).append(float(r["wall_s"]))
+    return {p: {"evaluations": len(w), "wall_h": sum(w) / 3600, "median_wall_s": float(np.median(w))}
+            for p, w in out.items()}
+
+
 def write_report(run_dir: Path, rows: list[dict[str, Any]], plan: list, *, figures: bool = True) -> dict[str, Any]:
     """Write ``published.md``, ``summary.json`` (and the figures); returns the summary."""
     from composer.atomic import write_json, write_text
@@ -221,7 +232,7 @@ def write_report(run_dir: Path, rows: list[dict[str, Any]], plan: list, *, figur
         sets[s.name] = s
         results.append(judge(s, j, rows, cache))
     summary = {"generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               "rows": len(rows), "judgements": results}
+               "rows": len(rows), "cost": _cost(rows), "judgements": results}
     lines = ["# Proxies judged by published results at scale", "",
              "Spearman's rho between each proxy's seed-mean score and the negated published value (+1: the "
              "proxy orders the set as the paper's models trained at scale did), 95 % bootstrap interval over "
@@ -229,7 +240,10 @@ def write_report(run_dir: Path, rows: list[dict[str, Any]], plan: list, *, figur
              "findings) and its ceiling (what a replicate of the published study would reach). Method: "
              "docs/published.md.", ""]
     if results:
-        lines += _summary_table(results) + ["", "## Sets", ""]
+        lines += _summary_table(results) + [""]
+        lines += [f"Cost of `{p}`: {c['evaluations']} evaluations, {c['wall_h']:.2f} h of wall time, median "
+                  f"{c['median_wall_s']:.1f} s each." for p, c in summary["cost"].items()]
+        lines += ["", "## Sets", ""]
         for name, s in sets.items():
             lines += _set_section(s, [r for r in results if r["set"] == name])
     write_text(run_dir / "published.md", "\n".join(lines) + "\n")
