@@ -20,7 +20,7 @@ from search.fidelity.figure import fmt_value as _f
 from search.fidelity.stats import bootstrap_rank_ci, kendall, paired_difference
 from search.stats import mean_se
 
-__all__ = ["build_summary", "write_report", "render_markdown", "plot"]
+__all__ = ["build_summary", "write_report", "render_markdown", "plot", "clean_json"]
 
 
 
@@ -248,18 +248,18 @@ def render_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _clean(obj):
+def clean_json(obj):
     """NaN -> None so that summary.json is strict JSON."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: clean_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [clean_json(v) for v in obj]
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
-        return _clean(float(obj))
+        return clean_json(float(obj))
     return obj
 
 
@@ -271,7 +271,7 @@ def write_report(run_dir: Path, truth_rows: list[dict], proxy_rows: list[dict], 
 
     summary = build_summary(truth_rows, proxy_rows, settings=settings.to_dict() if settings else None,
                             winner=winner, layouts=layouts, proxy_protocol=proxy_protocol)
-    write_json(run_dir / "summary.json", _clean(summary))
+    write_json(run_dir / "summary.json", clean_json(summary))
     from composer.atomic import write_text
 
     write_text(run_dir / "fidelity.md", render_markdown(summary))

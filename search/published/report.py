@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from search.fidelity.report import clean_json
 from search.published.heuristics import heuristic_score
 from search.published.sets import SETS_DIR, PublishedSet, load_set
 from search.published.stats import agreement, cross_scale, paired_difference_ci, replicate_ceiling, seed_agreement
@@ -247,7 +248,7 @@ def write_report(run_dir: Path, rows: list[dict[str, Any]], plan: list, *, figur
         for name, s in sets.items():
             lines += _set_section(s, [r for r in results if r["set"] == name])
     write_text(run_dir / "published.md", "\n".join(lines) + "\n")
-    write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / "summary.json", clean_json(summary))  # NaN -> null: strict JSON
     if figures:
         for protocol in dict.fromkeys(r["protocol"] for r in results):
             _figure(run_dir / f"published-{_slug(protocol)}.png", sets, results, protocol)

@@ -26,7 +26,7 @@ def test_small_set_end_to_end(tmp_path):
     assert out.returncode == 0, out.stderr
     run = tmp_path / "p"
     df = pd.read_parquet(run / "published.parquet")
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads((run / "summary.json").read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN
     (j,) = summary["judgements"]
     assert j["set"] == "samba2025_position" and j["protocol"] == "capacity@steps*0.05" and j["complete"]
     evaluated = {row["evaluated"] for row in j["layouts"]}
