@@ -18,7 +18,7 @@ from search.fidelity.figure import MIN_ATTENTION, plot
 from search.fidelity.figure import fmt_ci as _ci
 from search.fidelity.figure import fmt_value as _f
 from search.fidelity.stats import bootstrap_rank_ci, kendall, paired_difference
-from search.stats import mean_se
+from search.stats import mean_se, pooled_difference, pooled_sd
 
 __all__ = ["build_summary", "write_report", "render_markdown", "plot", "clean_json"]
 
@@ -129,6 +129,8 @@ def _winner_vs_llama(winner: str | None, proxy: dict, truth: dict) -> dict[str, 
         return out
     if winner in truth and llama in truth:
         out["val_loss_difference"] = paired_difference(truth[winner], truth[llama])
+        sd, df = pooled_sd(list(v.values()) for v in truth.values())
+        out["val_loss_difference_pooled"] = pooled_difference(truth[winner], truth[llama], sd, df)
     if winner in proxy and llama in proxy:
         out["proxy_difference"] = paired_difference(proxy[winner], proxy[llama])
     return out
@@ -242,6 +244,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 d = w[key]
                 lines.append(f"- {label}: {_f(d['mean'], '{:+.4f}')} (SE {_f(d['se'])}, 95 % CI "
                              f"[{_f(d['lo'], '{:+.4f}')}, {_f(d['hi'], '{:+.4f}')}], {d['n_seeds']} paired seeds)")
+        if "val_loss_difference_pooled" in w:
+            d = w["val_loss_difference_pooled"]
+            lines.append(f"- the same difference with the pooled seed SD of all layouts ({_f(d['pooled_sd'])} "
+                         f"nats/byte, df {d['df']}): 95 % CI [{_f(d['lo'], '{:+.4f}')}, {_f(d['hi'], '{:+.4f}')}] "
+                         "(the interval the report relies on; the paired one has df = seeds - 1)")
     if s["runs"]["failures"]:
         lines += ["", "## Failed runs", ""]
         lines += [f"- {f['key']}: {f['status']}: {f['error']}" for f in s["runs"]["failures"]]
