@@ -53,11 +53,12 @@ fidelity: $(STAMP)
 # The committed published judge (docs/published.md): every protocol on the published sets, proxy layouts
 # mapped to 12 layers with matched parameters (Press et al. at their published depth), 2 seeds.
 # `capacity` on every set but press2020_param_matched (42 more evaluations at 29-38 layers, left out for
-# cost); the costlier `cpu`, `text` and `mix` (from the stored parts) on the sets in PUBLISHED_FEW.
+# cost); the costlier `cpu`, `text` and `mix` (from the stored parts) on the mapped sets (PUBLISHED_FEW),
+# not on the 29-38-layer orderings of Press et al.
 # Resumable: a fresh clone continues from the committed rows; the report is copied to
 # experiments/results/published_* whenever it stops.
 PUBLISHED_SETS ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,press2020_orderings
-PUBLISHED_FEW ?= bae2025_1b,samba2025_position,kimi2025_ratio,samba2025_layers_438m,samba2025_layers_1.3b
+PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio
 PUBLISHED_ARGS ?= --seeds 2 --depth 12 --workers 2 --name published --no-progress
 published: $(STAMP)
 	mkdir -p runs/published
