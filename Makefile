@@ -62,13 +62,14 @@ PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438
 PUBLISHED_ARGS ?= --seeds 2 --depth 12 --workers 2 --name published --no-progress
 published: $(STAMP)
 	mkdir -p runs/published
-	for f in published.parquet plan.json; do test -f runs/published/$$f || \
-		cp experiments/results/published_$$f runs/published/$$f 2>/dev/null || true; done
+	test -f runs/published/published.parquet || cp experiments/results/published.parquet runs/published/ 2>/dev/null || true
+	test -f runs/published/plan.json || cp experiments/results/published_plan.json runs/published/plan.json 2>/dev/null || true
 	$(BIN)/composer fidelity --published $(PUBLISHED_SETS) --protocol capacity $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_FEW) --protocol cpu,text,mix $(PUBLISHED_ARGS); status=$$?; \
-	for f in published.parquet plan.json published.md summary.json; do \
-		cp runs/published/$$f experiments/results/published_$$f; done; \
-	cp runs/published/published-*.png experiments/results/ 2>/dev/null; exit $$status
+	cp runs/published/published.parquet runs/published/published.md runs/published/published-*.png \
+		experiments/results/; \
+	cp runs/published/plan.json experiments/results/published_plan.json; \
+	cp runs/published/summary.json experiments/results/published_summary.json; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/train_throughput.py
