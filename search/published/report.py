@@ -70,8 +70,9 @@ def judge(s: PublishedSet, j, rows: list[dict[str, Any]], cache: dict | None = N
     values = [s.layouts[i].value for i in have]
     per_layout = [list(scores[j.layouts[i]].values()) for i in have]
     heur = [heuristic_score(s.heuristic, s.layouts[i].layout) for i in have]
-    walls = [float(r["wall_s"]) for r in rows if r["protocol"] == j.protocol and r["layout"] in set(j.layouts)
-             and r.get("wall_s") is not None and not _isnan(r["wall_s"])]
+    mine = set(j.layouts)
+    walls = [float(r["wall_s"]) for r in rows if r["protocol"] == j.protocol and r["layout"] in mine
+             and int(r["seed"]) in j.seeds and r.get("wall_s") is not None and not _isnan(r["wall_s"])]
     out: dict[str, Any] = {
         "set": s.name, "protocol": j.protocol, "depth": j.depth if s.mapping != "none" else None,
         "seeds": list(j.seeds), "n_layouts": len(s.layouts), "n_scored": len(have),

@@ -121,11 +121,14 @@ def _layout(path: Path, i: int, row: Any) -> PublishedLayout:
         layout = parse_pattern(expand(str(row["layout"])))
     except ValueError as e:  # SpecError is a ValueError: an unknown primitive letter
         raise _fail(path, f"{where}.layout: {e}") from None
-    values = tuple(float(v) for v in row.get("values", ()))
     try:
         value = float(row["value"])
     except (TypeError, ValueError):
         raise _fail(path, f"{where}.value must be a number, got {row['value']!r}") from None
+    try:
+        values = tuple(float(v) for v in row.get("values", ()))
+    except (TypeError, ValueError):
+        raise _fail(path, f"{where}.values must be a list of numbers, got {row['values']!r}") from None
     label = str(row.get("label") or row["layout"])
     return PublishedLayout(label=label, layout=layout, value=value, design=str(row.get("design", label)),
                            values=values)

@@ -72,6 +72,7 @@ def test_a_custom_set_file_is_accepted(tmp_path):
     ({"layouts": [{"layout": "AXM", "value": 1.0}] * 4}, "unknown primitive"),
     ({"layouts": [{"layout": "(AM", "value": 1.0}] * 4}, "layouts[0].layout"),
     ({"layouts": [{"layout": "AM", "value": "low"}] * 4}, "layouts[0].value"),
+    ({"layouts": [{"layout": "AM", "value": 1.0, "values": ["x"]}] * 4}, "layouts[0].values"),
     ({"direction": "down"}, "direction"),
     ({"heuristic": "vibes"}, "heuristic"),
     ({"noise": {"kind": "guess"}}, "noise.kind"),
