@@ -107,33 +107,30 @@ def _ci(d: dict[str, Any] | None) -> str:
 
 
 def _summary_table(results: list[dict[str, Any]]) -> list[str]:
+    """Sets as rows; each protocol's Spearman, then the set's heuristic and ceiling, as columns."""
     sets = list(dict.fromkeys(r["set"] for r in results))
     protocols = list(dict.fromkeys(r["protocol"] for r in results))
     by = {(r["set"], r["protocol"]): r for r in results}
-    head = "| protocol | " + " | ".join(sets) + " | beats heuristic | s / evaluation |"
-    lines = [head, "|" + "---|" * (len(sets) + 3)]
+    lines = ["| set (layouts) | " + " | ".join(f"`{p}`" for p in protocols) + " | heuristic | ceiling |",
+             "|" + "---|" * (len(protocols) + 3)]
+    for name in sets:
+        first = next(r for r in results if r["set"] == name)
+        cells = []
+        for p in protocols:
+            r = by.get((name, p))
+            cells.append("-" if r is None else _ci(r.get("spearman")) + ("" if r["complete"] else " (partial)"))
+        h, c = first["heuristic"], first["ceiling"]
+        ceil = "n/a" if c["value"] is None else f"{c['value']:+.2f} ({c['kind'].replace('_', ' ')})"
+        lines.append(f"| `{name}` ({first['n_layouts']}) | " + " | ".join(cells)
+                     + f" | `{h['name']}` {_ci(h.get('spearman'))} | {ceil} |")
+    wins, walls = [], []
     for p in protocols:
-        cells, wins, judged, walls = [], 0, 0, []
-        for s in sets:
-            r = by.get((s, p))
-            if r is None:
-                cells.append("-")
-                continue
-            mark = "" if r["complete"] else " (partial)"
-            cells.append(_ci(r.get("spearman")) + mark)
-            if "beats_heuristic" in r:
-                judged += 1
-                wins += r["beats_heuristic"]
-            if r["cost"]["median_wall_s"]:
-                walls.append(r["cost"]["median_wall_s"])
-        cost = f"{np.median(walls):.1f}" if walls else "-"
-        lines.append(f"| `{p}` | " + " | ".join(cells) + f" | {wins} of {judged} | {cost} |")
-    first = {s: next(r for r in results if r["set"] == s) for s in sets}
-    lines.append("| heuristic | " + " | ".join(
-        f"`{first[s]['heuristic']['name']}` {_ci(first[s]['heuristic'].get('spearman'))}" for s in sets) + " | | |")
-    lines.append("| ceiling | " + " | ".join(
-        "n/a" if first[s]["ceiling"]["value"] is None else f"{first[s]['ceiling']['value']:+.2f} "
-        f"({first[s]['ceiling']['kind']})" for s in sets) + " | | |")
+        mine = [r for r in results if r["protocol"] == p and "beats_heuristic" in r]
+        wins.append(f"{sum(r['beats_heuristic'] for r in mine)} of {len(mine)}")
+        w = [r["cost"]["median_wall_s"] for r in results if r["protocol"] == p and r["cost"]["median_wall_s"]]
+        walls.append(f"{np.median(w):.1f}" if w else "-")
+    lines.append("| beats the heuristic | " + " | ".join(wins) + " | | |")
+    lines.append("| s per evaluation (median) | " + " | ".join(walls) + " | | |")
     return lines
 
 
