@@ -65,7 +65,7 @@ published: $(STAMP)
 	test -f runs/published/published.parquet || cp experiments/results/published.parquet runs/published/ 2>/dev/null || true
 	test -f runs/published/plan.json || cp experiments/results/published_plan.json runs/published/plan.json 2>/dev/null || true
 	$(BIN)/composer fidelity --published $(PUBLISHED_SETS) --protocol capacity $(PUBLISHED_ARGS) && \
-	$(BIN)/composer fidelity --published $(PUBLISHED_FEW) --protocol cpu,text,mix $(PUBLISHED_ARGS); status=$$?; \
+	$(BIN)/composer fidelity --published $(PUBLISHED_FEW) --protocol text,mix,cpu $(PUBLISHED_ARGS); status=$$?; \
 	cp runs/published/published.parquet runs/published/published.md runs/published/published-*.png \
 		experiments/results/; \
 	cp runs/published/plan.json experiments/results/published_plan.json; \
