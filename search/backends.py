@@ -47,8 +47,23 @@ class InlineBackend:
 _WORKER_EVALUATOR = None
 
 
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Stop this worker when its driver dies (SIGKILL, a crash): a pool worker left behind would finish
+    its job for nobody and then wait on its queue forever, holding a core and its memory."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _init_worker(config: EvaluatorConfig) -> None:
     global _WORKER_EVALUATOR
+    _exit_with_parent(os.getppid())
     _WORKER_EVALUATOR = config.build()
 
 

@@ -57,3 +57,41 @@ def test_ray_backend_gives_the_same_leaderboard(cli, tmp_path):
     pytest.importorskip("ray")
     ray = _exhaustive(cli, tmp_path, "ray", "--backend", "ray", "--workers", "2")
     same_leaderboard(_exhaustive(cli, tmp_path, "local"), ray)
+
+
+DRIVER = """
+import os, sys, time
+from search.backends import ProcessBackend
+from search.evaluators import EvaluatorConfig
+backend = ProcessBackend(EvaluatorConfig(kind="fake"), 2)
+backend.run(["AM", "MA"])
+print(" ".join(str(p) for p in backend._pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_stop_when_their_driver_is_killed(tmp_path):
+    """SIGKILL of the driver leaves no worker behind (each watches its parent)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert len(workers) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] != "Z"  # a zombie has exited
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 20
+    while time.time() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers)
