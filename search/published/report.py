@@ -20,6 +20,7 @@ from search.fidelity.report import clean_json
 from search.published.heuristics import heuristic_score
 from search.published.sets import SETS_DIR, PublishedSet, load_set
 from search.published.stats import agreement, cross_scale, paired_difference_ci, replicate_ceiling, seed_agreement
+from search.stats import mean_se
 
 __all__ = ["judge", "write_report", "ceiling"]
 
@@ -153,9 +154,9 @@ def _set_section(s: PublishedSet, results: list[dict[str, Any]]) -> list[str]:
         cells = []
         for r in results:
             sc = list(r["layouts"][i]["scores"].values())
-            se = float(np.std(sc, ddof=1) / math.sqrt(len(sc))) if len(sc) > 1 else math.nan
-            cells.append("-" if not sc else f"{np.mean(sc):.3f} ± {se:.3f} ({len(sc)})" if len(sc) > 1
-                         else f"{sc[0]:.3f} (1)")
+            mean, se = mean_se(sc)
+            cells.append("-" if not sc else f"{mean:.3f} ± {se:.3f} ({len(sc)})" if len(sc) > 1
+                         else f"{mean:.3f} (1)")
         lay = results[0]["layouts"][i]
         lines.append(f"| {row.label} | {row.value:g} | `{lay['evaluated']}` | {lay['heuristic']:+.2f} | "
                      + " | ".join(cells) + " |")
@@ -180,9 +181,10 @@ def _figure(path: Path, sets: dict[str, PublishedSet], results: list[dict[str, A
             sc = list(lay["scores"].values())
             if not sc:
                 continue
-            se = float(np.std(sc, ddof=1) / math.sqrt(len(sc))) if len(sc) > 1 else 0.0
-            ax.errorbar(lay["published"], np.mean(sc), yerr=se, fmt="o", ms=4, color="C0", capsize=2)
-            ax.annotate(_short(lay["label"]), (lay["published"], np.mean(sc)), fontsize=6, xytext=(3, 2),
+            mean, se = mean_se(sc)
+            ax.errorbar(lay["published"], mean, yerr=0.0 if math.isnan(se) else se, fmt="o", ms=4, color="C0",
+                        capsize=2)
+            ax.annotate(_short(lay["label"]), (lay["published"], mean), fontsize=6, xytext=(3, 2),
                         textcoords="offset points")
         ax.set_title(f"{s.name}\nSpearman {_ci(r.get('spearman'))}", fontsize=8)
         ax.set_xlabel(f"published {s.metric} ({s.direction} is better)", fontsize=7)
