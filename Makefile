@@ -34,20 +34,25 @@ search: $(STAMP)
 data: $(STAMP)
 	$(BIN)/composer data
 
-# The committed ground-truth study (docs/fidelity.md): 13 layouts x 2 seeds (the 13th, MMMMMA, is the
-# winner of `make search` under the capacity proxy) at the small scale, 1M
-# tokens a run, 4 of them again at 4M tokens (the search's winner and Llama, whose order is the
-# product's claim, and the best and an attention-only layout, so the subset spans the ranking). Resumable: run it again to continue; a fresh clone
-# continues from the committed tables. Its report is copied to experiments/results/fidelity_small.*
-# whenever it stops.
-FIDELITY_ARGS ?= --name fidelity-small --scale small --tokens 1M --seeds 2 \
-	--patterns AAAMMM,AMAMAM,AAMMMM,MAAMMM,AMMAMM,MAMAMA,AAAAAA,MMMMAA,AMMMMM,MMMMMM,SMSMAM,GMGMAM,MMMMMA \
+# The committed ground-truth study under the fair recipe (docs/fidelity.md, "The fair recipe"): every
+# layout's peak learning rate chosen from 5e-4,1e-3,2e-3 (one more past an edge) on a dev split of the
+# training books, sizes matched to the small scale's Llama shape (non-embedding parameters, +-2 %),
+# 2 seeds at 1M tokens (the grid on seed 0, seed 1 at its rate), then the six closest contenders at
+# 4M tokens on both seeds; contender pairs reported with pooled intervals. The contenders come first
+# so a study stopped part-way has the decisive pairs. MMMMMA is the winner of `make search` under
+# the capacity proxy. Resumable: run it again to continue; a fresh clone continues from the
+# committed tables. Its report is copied to experiments/results/fidelity_fair.* whenever it stops.
+# (The earlier study at one rate for all, unmatched, is kept as experiments/results/fidelity_small.*.)
+FIDELITY_CONTENDERS ?= AMAMAM,MAMAMA,MMMMMA,SMSMAM,AAMMMM,MMMMAA
+FIDELITY_ARGS ?= --name fidelity-fair --scale small --tokens 1M --seeds 2 \
+	--patterns $(FIDELITY_CONTENDERS),GMGMAM,AAAMMM,MAAMMM,AMMAMM,AAAAAA,AMMMMM,MMMMMM \
 	--winner MMMMMA --proxy-from experiments/results/proxy_capacity.jsonl --proxy-protocol capacity --proxy-seeds 3 \
-	--long-patterns MMMMMA,AMAMAM,SMSMAM,AAAAAA --long-tokens 4M
+	--long-patterns $(FIDELITY_CONTENDERS) --long-tokens 4M --long-seeds 2 \
+	--pairs MAMAMA:AMAMAM,MMMMAA:AAMMMM,MMMMMA:AMAMAM,SMSMAM:AMAMAM
 fidelity: $(STAMP)
-	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-small experiments/results/fidelity_small
+	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-fair experiments/results/fidelity_fair
 	$(BIN)/composer fidelity $(FIDELITY_ARGS); status=$$?; \
-	$(BIN)/python experiments/fidelity_publish.py runs/fidelity-small experiments/results/fidelity_small; \
+	$(BIN)/python experiments/fidelity_publish.py runs/fidelity-fair experiments/results/fidelity_fair; \
 	exit $$status
 
 # The committed published judge (docs/published.md): every protocol on the published sets, proxy layouts

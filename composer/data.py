@@ -15,13 +15,23 @@ import numpy as np
 
 from composer.errors import UsageError
 
-__all__ = ["Split", "TokenSource", "ByteTokenizer", "TextSource", "CorpusSource", "VAL_FRACTION", "eval_window_starts"]
+__all__ = ["Split", "TokenSource", "ByteTokenizer", "TextSource", "CorpusSource", "VAL_FRACTION", "EVAL_SPLITS",
+           "eval_window_starts"]
 
-Split = Literal["train", "validation"]
+Split = Literal["train", "validation", "dev"]
 VAL_FRACTION = 0.1
 """Share of the token stream (its tail) held out for validation."""
+EVAL_SPLITS = ("validation", "dev")
+"""Splits a run can be scored on: ``validation`` (the reported score) and ``dev`` (carved out of the
+training text, for choosing hyperparameters without ever reading the validation text)."""
 
-_SPLIT_IDS = {"train": 0, "validation": 1}
+_SPLIT_IDS = {"train": 0, "validation": 1, "dev": 2}
+
+
+def _check_dev_fraction(dev_fraction: float) -> float:
+    if not isinstance(dev_fraction, (int, float)) or isinstance(dev_fraction, bool) or not 0.0 <= dev_fraction < 0.5:
+        raise UsageError(f"--dev-fraction: must be a number in [0, 0.5), got {dev_fraction!r}")
+    return float(dev_fraction)
 
 
 @runtime_checkable
@@ -99,7 +109,7 @@ class _WindowSource:
         return int(self._splits[split].size)
 
     def check_window(self, seq_len: int) -> None:
-        """Raise ``UsageError`` unless both splits hold at least one window of ``seq_len + 1`` tokens."""
+        """Raise ``UsageError`` unless every split holds at least one window of ``seq_len + 1`` tokens."""
         for split, toks in self._splits.items():
             if toks.size < seq_len + 1:
                 raise UsageError(
@@ -114,9 +124,13 @@ class _WindowSource:
         idx = starts[:, None] + np.arange(seq_len + 1)
         return toks[idx].astype(np.int32)
 
-    def eval_windows(self, seq_len: int, n_windows: int | None = None) -> np.ndarray:
-        """int32 ``[n, seq_len + 1]``: the fixed validation windows (``eval_window_starts``)."""
-        toks = self._splits["validation"]
+    def eval_windows(self, seq_len: int, n_windows: int | None = None, split: Split = "validation") -> np.ndarray:
+        """int32 ``[n, seq_len + 1]``: the fixed windows of ``split`` (``eval_window_starts``)."""
+        if split not in EVAL_SPLITS or split not in self._splits:
+            have = [s for s in EVAL_SPLITS if s in self._splits]
+            hint = "; give the source a dev split (dev_fraction > 0)" if split == "dev" else ""
+            raise UsageError(f"eval split {split!r}: {self.label} has the evaluation splits {have}{hint}")
+        toks = self._splits[split]
         starts = eval_window_starts(toks.size, seq_len, n_windows)
         return toks[starts[:, None] + np.arange(seq_len + 1)].astype(np.int32)
 
@@ -126,13 +140,16 @@ class TextSource(_WindowSource):
 
     Split rule: the files are read in sorted path order and concatenated into one byte stream;
     the last ``val_fraction`` of it (rounded, at least 2 tokens) is the validation split, the rest is
-    train. A folder's validation split is therefore its last files, i.e. held-out documents.
+    train. A folder's validation split is therefore its last files, i.e. held-out documents. With
+    ``dev_fraction > 0`` the tail of the train part (that share of it) becomes a ``dev`` split, which
+    no training batch reads, for choosing hyperparameters away from the validation text.
     Each training batch row is a window starting at a uniformly drawn offset of the train split, drawn
     by a NumPy generator seeded with ``(seed, split, step)``; validation uses the fixed windows of
     ``eval_windows``, which no seed changes.
     """
 
-    def __init__(self, path: str | os.PathLike, *, val_fraction: float = VAL_FRACTION):
+    def __init__(self, path: str | os.PathLike, *, val_fraction: float = VAL_FRACTION, dev_fraction: float = 0.0):
+        self.dev_fraction = _check_dev_fraction(dev_fraction)
         if not 0.0 < val_fraction < 1.0:
             raise UsageError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
         p = Path(path).expanduser()
@@ -150,6 +167,10 @@ class TextSource(_WindowSource):
         self.val_fraction = val_fraction
         n_val = max(2, int(round(stream.size * val_fraction)))
         self._splits = {"train": stream[:-n_val], "validation": stream[-n_val:]}
+        if self.dev_fraction:
+            train = self._splits["train"]
+            n_dev = max(2, int(round(train.size * self.dev_fraction)))
+            self._splits.update(train=train[:-n_dev], dev=train[-n_dev:])
 
     def __repr__(self) -> str:
         return f"TextSource({self.path!r}, files={len(self.files)}, tokens={self.num_tokens()})"
@@ -157,21 +178,30 @@ class TextSource(_WindowSource):
     def describe(self) -> dict:
         """JSON record of what was read (saved in a run's ``config.json``)."""
         return {"source": "text", "path": self.path, "files": len(self.files), "val_fraction": self.val_fraction,
-                "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
+                "dev_fraction": self.dev_fraction, "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
 
 
 class CorpusSource(_WindowSource):
     """Byte-level windows over a registry corpus (``composer.corpus``), split by document.
 
-    Each split is its documents concatenated in name order, separated by a blank line.
+    Each split is its documents concatenated in name order, separated by a blank line. With
+    ``dev_fraction > 0`` the last share of every training book (cut at a byte, the same cut for every
+    seed) is a ``dev`` split: in-distribution text that no training batch and no validation window
+    reads, on which learning rates are chosen (docs/fidelity.md).
     """
 
-    def __init__(self, corpus: str = "gutenberg", **load_kwargs):
+    def __init__(self, corpus: str = "gutenberg", *, dev_fraction: float = 0.0, **load_kwargs):
         from composer.corpus import get_corpus, load_documents
 
         self.corpus = get_corpus(corpus)
+        self.dev_fraction = _check_dev_fraction(dev_fraction)
         self.label = f"corpus {corpus!r}"
         docs = load_documents(self.corpus, **load_kwargs)
+        if self.dev_fraction:
+            train = docs["train"]
+            cut = {d: len(b) - max(1, int(round(len(b) * self.dev_fraction))) for d, b in train.items()}
+            docs = {"train": {d: b[:cut[d]] for d, b in train.items()},
+                    "dev": {d: b[cut[d]:] for d, b in train.items()}, "validation": docs["validation"]}
         sep = np.frombuffer(b"\n\n", dtype=np.uint8)
         self._splits = {split: np.concatenate([part for d in sorted(by_doc) for part in (by_doc[d], sep)])
                         for split, by_doc in docs.items()}
@@ -182,4 +212,4 @@ class CorpusSource(_WindowSource):
     def describe(self) -> dict:
         return {"source": "corpus", "corpus": self.corpus.name, "package": self.corpus.package,
                 "sha256": self.corpus.sha256, "validation_documents": list(self.corpus.validation),
-                "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
+                "dev_fraction": self.dev_fraction, "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,8 @@ from composer.spec import ArchSpec
 from composer.steps import eval_step_fn, train_step_fn
 from composer.train_config import DTYPES, TrainConfig, TrainResult
 
-__all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params", "validation_windows"]
+__all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params", "validation_windows",
+           "evaluate_run"]
 
 Record = dict[str, Any]
 
@@ -73,7 +75,8 @@ def _progress_bar(enabled: bool, total: int, completed: int):
 
 
 def validation_windows(source: TokenSource, config: TrainConfig) -> np.ndarray:
-    """int32 ``[n, seq_len + 1]``: the validation text every run with this ``seq_len`` is scored on.
+    """int32 ``[n, seq_len + 1]``: the text of ``config.eval_split`` every run with this ``seq_len`` is
+    scored on (the validation split unless the config names ``dev``).
 
     It never depends on ``config.seed``, so two seeds of a layout are scored on the same text and
     their spread is model noise alone. ``eval_batches * batch_size`` fixed windows, evenly spread
@@ -81,8 +84,8 @@ def validation_windows(source: TokenSource, config: TrainConfig) -> np.ndarray:
     """
     n = config.eval_batches * config.batch_size
     if hasattr(source, "eval_windows"):
-        return source.eval_windows(config.seq_len, n)
-    return np.concatenate([source.batch("validation", i, config.batch_size, config.seq_len, seed=0)
+        return source.eval_windows(config.seq_len, n, split=config.eval_split)
+    return np.concatenate([source.batch(config.eval_split, i, config.batch_size, config.seq_len, seed=0)
                            for i in range(config.eval_batches)])
 
 
@@ -156,6 +159,33 @@ def train(spec: ArchSpec, source: TokenSource, config: TrainConfig, *, resume: b
         return _loop(graphdef, params, opt_state, start, source, config, run, progress, callback)
     finally:
         run.close()
+
+
+def evaluate_run(spec: ArchSpec, source: TokenSource, config: TrainConfig, split: str) -> tuple[float, float, float]:
+    """``(loss, accuracy, loss SE)`` of the finished run in ``config.out_dir`` on ``split``'s fixed windows.
+
+    Restores the newest checkpoint (the final one of a finished run) and scores it on the windows
+    ``train`` would have used with ``eval_split=split``; the run folder is not changed. This is how a
+    learning-rate grid scores only its chosen run on validation: the grid itself reads ``dev``.
+    """
+    config = config.replace(eval_split=split)
+    if not config.out_dir or config.eval_batches < 1:
+        raise UsageError("evaluate_run: needs the run's out_dir and eval_batches >= 1")
+    from composer.checkpoint import Checkpoints
+
+    ckpts = Checkpoints(Path(config.out_dir).expanduser().resolve() / "checkpoints", keep=config.keep_checkpoints)
+    try:
+        latest = ckpts.latest_step()
+        if latest != config.steps:
+            raise UsageError(f"evaluate_run: {config.out_dir} holds no finished run (newest checkpoint "
+                             f"{latest}, expected step {config.steps}); train it first")
+        graphdef, params = init_params(spec, config)
+        opt_state = make_optimizer(config).init(params)
+        params, _ = ckpts.restore(latest, _commit(params), _commit(opt_state))
+    finally:
+        ckpts.close()
+    _, eval_fn = _steps(graphdef, config)
+    return _evaluate(eval_fn, params, validation_windows(source, config), config.batch_size)
 
 
 def _steps(graphdef, config: TrainConfig):

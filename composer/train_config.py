@@ -16,7 +16,8 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 """Compute dtypes; parameters and optimiser state always stay float32."""
 
 # Fields that change neither the optimiser nor the compiled step (they may differ on resume too).
-_BOOKKEEPING = ("eval_every", "eval_batches", "checkpoint_every", "keep_checkpoints", "log_every", "out_dir")
+_BOOKKEEPING = ("eval_every", "eval_batches", "eval_split", "checkpoint_every", "keep_checkpoints", "log_every",
+                "out_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,9 @@ class TrainConfig:
     eval_batches: int = 8
     """Validation batches per evaluation: ``eval_batches * batch_size`` fixed windows of the validation
     split, the same for every seed and every evaluation (0: no evaluation)."""
+    eval_split: str = "validation"
+    """Split the evaluations score: ``validation`` (held-out books), or ``dev`` (a share of the training
+    books that no batch trains on; hyperparameters are chosen there, never on ``validation``)."""
     checkpoint_every: int = 100
     """Checkpoint every this many steps (0: only at the end); needs ``out_dir``."""
     keep_checkpoints: int = 2
@@ -84,6 +88,8 @@ class TrainConfig:
             object.__setattr__(self, name, float(v))
         if self.warmup_frac + self.decay_frac > 1:
             raise UsageError(f"warmup_frac + decay_frac must be <= 1, got {self.warmup_frac} + {self.decay_frac}")
+        if self.eval_split not in ("validation", "dev"):
+            raise UsageError(f"eval_split: must be 'validation' or 'dev', got {self.eval_split!r}")
         if self.dtype not in DTYPES:
             raise UsageError(f"dtype: must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 

@@ -2,7 +2,7 @@
 
     python experiments/fidelity_publish.py runs/fidelity-small experiments/results/fidelity_small
         writes <prefix>.md, <prefix>_summary.json, <prefix>.png, <prefix>.parquet, <prefix>_proxy.parquet
-        and <prefix>_settings.json from the study folder;
+        <prefix>_settings.json and <prefix>_lr_grid.parquet (the learning-rate runs) from the study folder;
     python experiments/fidelity_publish.py --restore runs/fidelity-small experiments/results/fidelity_small
         seeds a study folder that does not exist yet from those committed files, so a fresh clone's
         `make fidelity` continues the committed study instead of starting it again.
@@ -14,8 +14,10 @@ from pathlib import Path
 
 FILES = {"fidelity.md": ".md", "summary.json": "_summary.json", "fidelity.png": ".png",
          "fidelity.parquet": ".parquet", "proxy.parquet": "_proxy.parquet", "settings.json": "_settings.json",
-         "plan.json": "_plan.json"}
+         "plan.json": "_plan.json", "lr_grid.parquet": "_lr_grid.parquet"}
 STATE = ("fidelity.parquet", "proxy.parquet", "settings.json")
+OPTIONAL_STATE = ("plan.json", "lr_grid.parquet")
+"""Restored when committed: a study without a grid has no lr_grid.parquet."""
 
 
 def publish(study: Path, prefix: Path) -> int:
@@ -30,19 +32,21 @@ def publish(study: Path, prefix: Path) -> int:
 
 
 def restore(study: Path, prefix: Path) -> int:
-    if (study / "fidelity.parquet").exists() or (study / "settings.json").exists():
+    if any((study / name).exists() for name in ("fidelity.parquet", "settings.json", "lr_grid.parquet")):
         print(f"{study} already holds a study; nothing restored")
         return 0
     sources = {name: prefix.with_name(prefix.name + FILES[name]) for name in STATE}
-    if not all(p.exists() for p in sources.values()):
+    if not sources["settings.json"].exists():
         print(f"no committed study at {prefix}*; starting afresh")
         return 0
     study.mkdir(parents=True, exist_ok=True)
-    for name, src in sources.items():
-        shutil.copyfile(src, study / name)
-    plan = prefix.with_name(prefix.name + FILES["plan.json"])
-    if plan.exists():
-        shutil.copyfile(plan, study / "plan.json")
+    for name, src in sources.items():  # a study stopped inside its first grid has no truth table yet
+        if src.exists():
+            shutil.copyfile(src, study / name)
+    for name in OPTIONAL_STATE:
+        src = prefix.with_name(prefix.name + FILES[name])
+        if src.exists():
+            shutil.copyfile(src, study / name)
     print(f"restored {study} from {prefix}* (finished runs are kept, unfinished ones start over)")
     return 0
 

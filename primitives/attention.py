@@ -76,18 +76,36 @@ def _mean_context(seq_len: int, window: int | None) -> float:
 
 @register
 class Attention(Primitive):
-    """Causal grouped-query attention with RoPE; Llama-style projections without bias."""
+    """Causal grouped-query attention with RoPE; Llama-style projections without bias.
+
+    Option ``n_heads`` gives this layer its own number of query heads (a multiple of the spec's
+    ``n_kv_heads``; default: the spec's); parameter matching (``scaling.matching``) uses it for layouts
+    without an MLP layer to resize.
+    """
 
     name = "attention"
     shorthand = "A"
-    OPTIONS: dict = {}
+    OPTIONS: dict = {"n_heads": None}
+
+    @classmethod
+    def check_options(cls, options):
+        opts = super().check_options(options)
+        h = opts["n_heads"]
+        if h is not None and (not isinstance(h, int) or isinstance(h, bool) or h < 1):
+            raise ValueError(f"primitive {cls.name!r}: option 'n_heads' must be a positive integer, got {h!r}")
+        return opts
+
+    @classmethod
+    def heads(cls, dims: Dims, opts: dict) -> int:
+        h = opts.get("n_heads") or dims.n_heads
+        if h % dims.n_kv_heads:
+            raise ValueError(f"primitive {cls.name!r}: n_heads={h} must be a multiple of n_kv_heads={dims.n_kv_heads}")
+        return h
 
     def __init__(self, dims: Dims, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32, **options):
         opts = self.check_options(options)
         self.window: int | None = opts.get("window")
-        if dims.n_heads % dims.n_kv_heads:
-            raise ValueError(f"n_heads={dims.n_heads} must be a multiple of n_kv_heads={dims.n_kv_heads}")
-        d, h, n, k = dims.d_model, dims.n_heads, dims.n_kv_heads, dims.head_dim
+        d, h, n, k = dims.d_model, self.heads(dims, opts), dims.n_kv_heads, dims.head_dim
         self.n_heads, self.n_kv, self.head_dim, self.theta = h, n, k, dims.rope_theta
         self.dtype = dtype
         init = dense_init()
@@ -143,16 +161,17 @@ class Attention(Primitive):
 
     @classmethod
     def param_count(cls, dims: Dims, **options) -> int:
-        d, h, n, k = dims.d_model, dims.n_heads, dims.n_kv_heads, dims.head_dim
+        h = cls.heads(dims, cls.check_options(options))
+        d, n, k = dims.d_model, dims.n_kv_heads, dims.head_dim
         return 2 * d * h * k + 2 * d * n * k
 
     @classmethod
     def flops_per_token(cls, dims: Dims, seq_len: int, **options) -> int:
         opts = cls.check_options(options)
-        proj = 2 * cls.param_count(dims)
+        proj = 2 * cls.param_count(dims, **options)
         # QK^T and PV: 2 matmuls x 2 FLOPs per multiply-add x heads x head_dim x attended keys
         ctx = _mean_context(seq_len, opts.get("window"))
-        return int(round(proj + 4 * dims.n_heads * dims.head_dim * ctx))
+        return int(round(proj + 4 * cls.heads(dims, opts) * dims.head_dim * ctx))
 
     @classmethod
     def state_bytes(cls, dims: Dims, seq_len: int, dtype_bytes: int, **options) -> int:
@@ -168,7 +187,7 @@ class SlidingWindowAttention(Attention):
 
     name = "sliding_window_attention"
     shorthand = "W"
-    OPTIONS = {"window": 512}
+    OPTIONS = {"window": 512, "n_heads": None}
 
     @classmethod
     def check_options(cls, options):

@@ -57,15 +57,31 @@ swiglu.defvjp(_forward, _backward)
 
 @register
 class SwiGLU(Primitive):
-    """Position-wise SwiGLU channel mixer with inner width ``d_ffn``; no bias, no state."""
+    """Position-wise SwiGLU channel mixer with inner width ``d_ffn``; no bias, no state.
+
+    Option ``d_ffn`` gives this layer its own inner width (default: the spec's); parameter matching
+    (``scaling.matching``) uses it to bring layouts of different primitives to equal size.
+    """
 
     name = "swiglu"
     shorthand = "M"
-    OPTIONS: dict = {}
+    OPTIONS: dict = {"d_ffn": None}
+
+    @classmethod
+    def check_options(cls, options):
+        opts = super().check_options(options)
+        f = opts["d_ffn"]
+        if f is not None and (not isinstance(f, int) or isinstance(f, bool) or f < 1):
+            raise ValueError(f"primitive {cls.name!r}: option 'd_ffn' must be a positive integer, got {f!r}")
+        return opts
+
+    @staticmethod
+    def width(dims: Dims, opts: dict) -> int:
+        return opts["d_ffn"] or dims.d_ffn
 
     def __init__(self, dims: Dims, *, rngs: nnx.Rngs, dtype=jnp.float32, param_dtype=jnp.float32, **options):
-        self.check_options(options)
-        d, f = dims.d_model, dims.d_ffn
+        opts = self.check_options(options)
+        d, f = dims.d_model, self.width(dims, opts)
         self.dtype = dtype
         init = dense_init()
         self.w_gate = nnx.Param(init(rngs.params(), (d, f), param_dtype))
@@ -84,11 +100,11 @@ class SwiGLU(Primitive):
 
     @classmethod
     def param_count(cls, dims: Dims, **options) -> int:
-        return 3 * dims.d_model * dims.d_ffn
+        return 3 * dims.d_model * cls.width(dims, cls.check_options(options))
 
     @classmethod
     def flops_per_token(cls, dims: Dims, seq_len: int, **options) -> int:
-        return 2 * cls.param_count(dims)
+        return 2 * cls.param_count(dims, **options)
 
     @classmethod
     def state_bytes(cls, dims: Dims, seq_len: int, dtype_bytes: int, **options) -> int:

@@ -148,6 +148,14 @@ class Extrapolation:
     """Non-embedding parameters of the Llama baseline at the target scale (final norm included)."""
     non_embedding_params: int
     """Real non-embedding parameters of ``spec``; above the target when ``ceil`` overshoots."""
+    match: str = "none"
+    """Size matching applied after the rule (``scaling.matching``): ``params``, ``flops`` or ``none``."""
+    flops_per_token: int = 0
+    """Forward FLOPs per token of ``spec``'s layers at ``seq_len`` (LM head left out)."""
+    target_flops_per_token: int = 0
+    """The same for the Llama baseline at the target scale."""
+    seq_len: int = 0
+    """Context length the FLOPs are counted at."""
 
     @property
     def s(self) -> float:
@@ -159,13 +167,31 @@ class Extrapolation:
         """Real over target non-embedding parameters (1.0 = exact; stacking may fall just under)."""
         return self.non_embedding_params / self.target_non_embedding_params
 
+    @property
+    def param_ratio(self) -> float:
+        """Non-embedding parameters over the Llama baseline's (the same as ``overshoot_ratio``)."""
+        return self.overshoot_ratio
 
-def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str = "auto") -> Extrapolation:
+    @property
+    def flops_ratio(self) -> float:
+        """Layer FLOPs per token over the Llama baseline's."""
+        return self.flops_per_token / self.target_flops_per_token
+
+
+def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str = "auto", *, match: str = "none",
+                seq_len: int | None = None) -> Extrapolation:
     """Extrapolate a small layout to ``scale`` by ``rule`` (``stack``, ``stretch`` or ``auto``).
 
     A pattern (``"AAMMMM"`` or ``"2A4M"``) has no widths of its own and is taken at the target widths
     directly; a spec is first moved to the target widths with its layer options kept (docs/method.md §2.4).
+    ``match`` (``params``, ``flops``; ``none`` is the method as published) then resizes the result to the
+    Llama baseline's size (``scaling.matching``); FLOPs are counted at ``seq_len`` (default: the
+    scale's context).
     """
+    from scaling.matching import MATCHES, match_spec, size_of
+
+    if match not in MATCHES:
+        raise SpecError(f"match: unknown match {match!r}; valid: {', '.join(MATCHES)}")
     sc = get_scale(scale) if isinstance(scale, str) else scale
     if isinstance(spec_or_pattern, str):
         small = spec_from_pattern(spec_or_pattern, sc)
@@ -179,6 +205,9 @@ def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str =
     else:
         layers = stretch(small.layers, Fraction(M, m))
     out = small.replace(layers=layers)
+    out = match_spec(out, small.layers, used, M, m, llama, match, seq_len=seq_len,
+                     granularity=16 if sc.is_proxy else 64)
+    size, ref = size_of(out, seq_len), size_of(llama, seq_len)
     return Extrapolation(spec=out, source_pattern=small.pattern, scale=sc.name, rule=used, M=M, m=m,
-                         target_non_embedding_params=non_embedding_params(llama),
-                         non_embedding_params=non_embedding_params(out))
+                         target_non_embedding_params=ref.params, non_embedding_params=size.params, match=match,
+                         flops_per_token=size.flops, target_flops_per_token=ref.flops, seq_len=size.seq_len)

@@ -16,6 +16,13 @@ _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in Fi
                   "--grad-clip"),
     "--dtype": ("dtype", str, "compute dtype: float32 or bfloat16"),
     "--val-windows": ("val_windows", int, "fixed validation windows (0: the whole held-out split)"),
+    "--lrs": ("lrs", str, "learning-rate grid, comma-separated: each layout keeps its best rate on the dev split "
+                          "one rate: a fixed rate for all"),
+    "--grid-seeds": ("grid_seeds", str, "first: the grid on the first seed, the others at its rate; all: every run"),
+    "--lr-extend": ("lr_extend", int, "rates added past a grid edge when the best rate is on it"),
+    "--dev-fraction": ("dev_fraction", float, "share of every training book held out to choose the rate on"),
+    "--dev-windows": ("dev_windows", int, "fixed dev windows each grid run is scored on"),
+    "--match": ("match", str, "size matching to the scale's Llama shape: params, flops or none"),
 }
 
 
@@ -37,9 +44,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--long-tokens", default=None, help="token budget of the long runs (e.g. 4M)")
     b.add_argument("--long-seeds", default="1", help="seeds of the long runs (default 1)")
     b.add_argument("--max-runs", type=int, default=None, help="stop after this many new runs (resume later)")
+    b.add_argument("--pairs", default=None, help="contender pairs reported with pooled intervals at every budget, "
+                                                "e.g. MMMMMA:AMAMAM,SMSMAM:AMAMAM")
     r = p.add_argument_group("recipe (kept for the life of a study)")
     for flag, (field, typ, help_text) in _RECIPE.items():
-        r.add_argument(flag, dest=field, type=typ, default=None, help=f"{help_text} (default: FidelitySettings)")
+        r.add_argument(flag, dest=field, type=typ, default=None,
+                       help=f"{help_text} (default: {_default_text(field)}; a study keeps its own)")
+    r.add_argument("--untied-head", action="store_true", default=None,
+                   help="an LM head of its own instead of one tied to the embedding (default: tied)")
     x = p.add_argument_group("proxy side")
     x.add_argument("--proxy-from", default=None, help="proxy scores: a JSONL of `composer evaluate --json` "
                                                      "results, a leaderboard parquet or a search run folder")
@@ -65,13 +77,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print summary.json")
 
 
-def _settings(args: argparse.Namespace, from_run_rule: str | None):
+def _default_text(field: str) -> str:
+    import dataclasses
+
     from search.fidelity.plan import FidelitySettings
 
+    value = {f.name: f.default for f in dataclasses.fields(FidelitySettings)}[field]
+    return ",".join(f"{x:g}" for x in value) if isinstance(value, tuple) else str(value)
+
+
+def _settings(args: argparse.Namespace, from_run_rule: str | None):
+    """The recipe from the flags given, and the names of the fields they set (the rest: a stored
+    study's values, or the defaults of a new study)."""
+    from search.fidelity.plan import FidelitySettings, parse_lrs
+
     fields = {f: getattr(args, f) for f, _, _ in _RECIPE.values() if getattr(args, f) is not None}
+    if "lrs" in fields:
+        fields["lrs"] = parse_lrs(fields["lrs"])
+    elif "lr" in fields:  # one given rate: every layout trains at it (still scored on dev, then validation)
+        fields["lrs"] = (fields["lr"],)
+    if getattr(args, "untied_head", None):
+        fields["tie_embeddings"] = False
     if from_run_rule and "rule" not in fields:
         fields["rule"] = from_run_rule
-    return FidelitySettings(**fields)
+    return FidelitySettings(**fields), set(fields)
+
+
+def _parse_pairs(text: str | None) -> list[tuple[str, str]]:
+    from composer.errors import UsageError
+
+    out = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        parts = item.split(":")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise UsageError(f"--pairs: {item!r} is not a pair; write FIRST:SECOND, e.g. MMMMMA:AMAMAM")
+        out.append((parts[0].strip(), parts[1].strip()))
+    return out
 
 
 def _run_dir(runs_dir: str, name: str) -> Path:
@@ -125,6 +168,7 @@ def run_published(args: argparse.Namespace) -> int:
 
     given = [f"--{a.replace('_', '-')}" for a in _TRAINING_ONLY if getattr(args, a) is not None]
     given += [flag for flag, (f, _, _) in _RECIPE.items() if getattr(args, f) is not None]
+    given += ["--untied-head"] * bool(args.untied_head) + ["--pairs"] * bool(args.pairs)
     if given:
         raise UsageError(f"--published judges proxies without training; drop {', '.join(given)}")
     if args.depth is not None and (args.depth < 2 or args.depth % 2):
@@ -166,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     from search.fidelity.study import StudyRequest, run_study
 
     search_run = _search_run(args)
-    settings = _settings(args, _run_rule(search_run))
+    settings, explicit = _settings(args, _run_rule(search_run))
     name = args.name or f"fidelity-{settings.scale}"
     run_dir = _run_dir(args.runs_dir, name)
     layouts: list[str] = []
@@ -189,7 +233,8 @@ def run(args: argparse.Namespace) -> int:
                                       plan.parse_seeds(args.long_seeds, "--long-seeds")),
                        proxy_seeds=proxy_seeds, proxy_protocol=args.proxy_protocol, proxy_rows=proxy_rows,
                        compute_proxy=bool(proxy_seeds), winner=winner, report_only=args.report_only,
-                       progress=not args.no_progress, max_runs=args.max_runs)
+                       progress=not args.no_progress, max_runs=args.max_runs, explicit=explicit,
+                       pairs=_parse_pairs(args.pairs))
     summary = run_study(req)
     if args.json:
         print_json(summary)

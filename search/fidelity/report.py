@@ -7,6 +7,7 @@ main-budget ground truth. See docs/fidelity.md for how to read each number.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -136,9 +137,40 @@ def _winner_vs_llama(winner: str | None, proxy: dict, truth: dict) -> dict[str, 
     return out
 
 
+def _pairs(ok: list[dict], pairs: list[tuple[str, str]], budgets: list[int]) -> list[dict[str, Any]]:
+    """Each pair's loss difference (first - second) at every budget both ran: paired by seed, and with
+    the seed SD pooled over every layout at that budget (the interval the report relies on)."""
+    out = []
+    for tokens in budgets:
+        truth = _by_layout(ok, "val_loss", tokens)
+        sd, df = pooled_sd(list(v.values()) for v in truth.values())
+        for a, b in pairs:
+            if a in truth and b in truth:
+                out.append({"a": a, "b": b, "tokens": tokens, "paired": paired_difference(truth[a], truth[b]),
+                            "pooled": pooled_difference(truth[a], truth[b], sd, df)})
+    return out
+
+
+def _recipe_of(rows_x: list[dict]) -> dict[str, Any]:
+    """Chosen rates (seed -> rate), whether any sits on a grid edge, and the size ratios of a layout."""
+    def num(r, k):
+        v = r.get(k)
+        return float(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else math.nan
+
+    grid = {}
+    for r in rows_x:
+        if r.get("lr_source") == "grid" and r.get("lr_grid_json"):
+            grid[int(r["seed"])] = json.loads(r["lr_grid_json"])
+    return {"lr": {int(r["seed"]): num(r, "lr") for r in rows_x},
+            "lr_at_edge": any(bool(r.get("lr_at_edge")) for r in rows_x if r.get("lr_at_edge") is not None),
+            "dev_losses": grid,
+            "param_ratio": num(rows_x[0], "param_ratio") if rows_x else math.nan,
+            "flops_ratio": num(rows_x[0], "flops_ratio") if rows_x else math.nan}
+
+
 def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: dict | None = None,
                   winner: str | None = None, layouts: list[str] | None = None, proxy_protocol: str | None = None,
-                  n_boot: int = 2000) -> dict[str, Any]:
+                  n_boot: int = 2000, pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """Every number of the report, JSON-ready (NaN where a quantity is undefined).
 
     The study's layouts are those with a ground-truth run plus ``layouts``; proxy rows of other
@@ -166,7 +198,8 @@ def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: d
                       "truth_seeds": sorted(truth.get(x, {})),
                       "window_se": float(np.mean([r["val_loss_se"] for r in rows_x])) if rows_x else math.nan,
                       "target_pattern": rows_x[0]["target_pattern"] if rows_x else None,
-                      "non_embedding_params": int(rows_x[0]["non_embedding_params"]) if rows_x else None}
+                      "non_embedding_params": int(rows_x[0]["non_embedding_params"]) if rows_x else None,
+                      **_recipe_of(rows_x)}
     decision = [x for x in both if x.count("A") >= MIN_ATTENTION]
     failed = [r for r in truth_rows if r.get("status") not in ("ok", None)]
     return {
@@ -182,6 +215,7 @@ def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: d
         "truth_noise": _seed_agreement(truth),
         "budget_agreement": _budget_agreement(ok, main, others) if main else [],
         "winner_vs_llama": _winner_vs_llama(winner, proxy, truth),
+        "pairs": _pairs(ok, list(pairs or []), ([main] if main else []) + others),
     }
 
 
@@ -190,12 +224,20 @@ def render_markdown(summary: dict[str, Any]) -> str:
     main = s["main_tokens"]
     lines = ["# Fidelity: proxy ranking vs real-text ground truth", ""]
     st = s.get("settings") or {}
-    lines += [f"Ground truth: {st.get('scale')} scale ({st.get('rule')} rule), {_f(main, '{:,}')} tokens per run, "
-              f"corpus {st.get('corpus')}, batch {st.get('batch_size')} x {st.get('seq_len')}, lr {st.get('lr')}, "
-              f"validation on fixed windows of the held-out books. Proxy: {', '.join(s['proxy_protocols']) or 'none'}. "
+    if st.get("lrs"):
+        lr_text = (f"peak lr chosen per layout from {', '.join(f'{x:g}' for x in st['lrs'])} (plus "
+                   f"{st.get('lr_extend', 0)} past an edge) on a dev split ({st.get('dev_fraction', 0):.0%} of every "
+                   f"training book, {st.get('dev_windows')} windows), grid on "
+                   f"{'every seed' if st.get('grid_seeds') == 'all' else 'the first seed, the others at its rate'}")
+    else:
+        lr_text = f"lr {st.get('lr')} for every layout"
+    lines += [f"Ground truth: {st.get('scale')} scale ({st.get('rule')} rule, size matched: "
+              f"{st.get('match', 'none')}), {_f(main, '{:,}')} tokens per run, corpus {st.get('corpus')}, batch "
+              f"{st.get('batch_size')} x {st.get('seq_len')}, {lr_text}, validation on fixed windows of the "
+              f"held-out books. Proxy: {', '.join(s['proxy_protocols']) or 'none'}. "
               f"Runs ok: {s['runs']['ok']}, failed: {s['runs']['failed']}.", ""]
-    lines += ["| layout | #A | target pattern | non-emb params | proxy score (± SE, seeds) | val loss nats/byte "
-              "(± SE, seeds) | bpb | window SE | rank proxy | rank truth |", "|---" * 10 + "|"]
+    lines += ["| layout | #A | target pattern | non-emb params (/ Llama) | lr (seeds) | proxy score (± SE, seeds) | "
+              "val loss nats/byte (± SE, seeds) | bpb | window SE | rank proxy | rank truth |", "|---" * 11 + "|"]
     lay = s["layouts"]
     both = [x for x in lay if lay[x]["proxy_seeds"] and lay[x]["truth_seeds"]]
     rp = {x: i + 1 for i, x in enumerate(sorted(both, key=lambda x: -lay[x]["proxy_mean"]))}
@@ -203,8 +245,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
     order = sorted(lay, key=lambda x: (lay[x]["val_loss_mean"] if math.isfinite(lay[x]["val_loss_mean"]) else 9e9))
     for x in order:
         v = lay[x]
+        rates = ", ".join(f"{v['lr'][k]:g}" for k in sorted(v.get("lr", {})) if math.isfinite(v["lr"][k])) or "-"
+        edge = " (edge)" if v.get("lr_at_edge") else ""
         lines.append(f"| {x} | {v['n_attention']} | {v['target_pattern'] or '-'} | "
-                     f"{_f(v['non_embedding_params'], '{:,}')} | {_f(v['proxy_mean'])} ± "
+                     f"{_f(v['non_embedding_params'], '{:,}')} ({_f(v.get('param_ratio', math.nan), '{:.3f}')}) | "
+                     f"{rates}{edge} | {_f(v['proxy_mean'])} ± "
                      f"{_f(v['proxy_se'])} ({len(v['proxy_seeds'])}) | {_f(v['val_loss_mean'])} ± "
                      f"{_f(v['val_loss_se'])} ({len(v['truth_seeds'])}) | {_f(v['val_bpb_mean'])} | "
                      f"{_f(v['window_se'])} | {rp.get(x, '-')} | {rt.get(x, '-')} |")
@@ -233,6 +278,35 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines += [f"- Budget {b['main_tokens']:,} vs {b['tokens']:,} tokens ({len(b['layouts'])} layouts, on the "
                   f"seeds run at both): Kendall {_f(b['kendall'], '{:+.2f}')}; order (best first) "
                   f"{' > '.join(b['main_order'])} vs {' > '.join(b['long_order'])} ({losses})."]
+    grids = {x: v["dev_losses"] for x, v in lay.items() if v.get("dev_losses")}
+    if grids:
+        rates = sorted({float(r) for g in grids.values() for d in g.values() for r in d})
+        lines += ["", "## Learning-rate grid (dev loss nats/byte of the grid seed; the chosen rate in bold; "
+                  "never the validation windows)", "", "| layout | " + " | ".join(f"{r:g}" for r in rates) + " |",
+                  "|---" * (len(rates) + 1) + "|"]
+        for x in order:
+            for seed, d in sorted(grids.get(x, {}).items()):
+                vals = {float(k): v for k, v in d.items()}
+                ok_vals = {k: v for k, v in vals.items() if v is not None}
+                best = min(ok_vals, key=ok_vals.get) if ok_vals else None
+                cells = []
+                for r in rates:
+                    if r not in vals:
+                        cells.append("")
+                    elif vals[r] is None:
+                        cells.append("diverged")
+                    else:
+                        cells.append(f"**{vals[r]:.4f}**" if r == best else f"{vals[r]:.4f}")
+                lines.append(f"| {x} (seed {seed}) | " + " | ".join(cells) + " |")
+    if s.get("pairs"):
+        lines += ["", "## Contender pairs (loss of the first minus the second; negative: the first is better)", "",
+                  "| pair | tokens | seeds | difference | paired 95 % CI (df) | pooled 95 % CI (pooled SD, df) |",
+                  "|---|---|---|---|---|---|"]
+        for p in s["pairs"]:
+            d, q = p["paired"], p["pooled"]
+            lines.append(f"| {p['a']} - {p['b']} | {p['tokens']:,} | {d['n_seeds']} | {_f(d['mean'], '{:+.4f}')} | "
+                         f"[{_f(d['lo'], '{:+.4f}')}, {_f(d['hi'], '{:+.4f}')}] ({max(d['n_seeds'] - 1, 0)}) | "
+                         f"[{_f(q['lo'], '{:+.4f}')}, {_f(q['hi'], '{:+.4f}')}] ({_f(q['pooled_sd'])}, {q['df']}) |")
     w = s.get("winner_vs_llama")
     if w:
         lines += ["", f"## Winner `{w['winner']}` vs Llama layout `{w['llama']}` (paired by seed; t interval)", ""]
@@ -272,12 +346,18 @@ def clean_json(obj):
 
 def write_report(run_dir: Path, truth_rows: list[dict], proxy_rows: list[dict], *, settings=None,
                  winner: str | None = None, layouts: list[str] | None = None,
-                 proxy_protocol: str | None = None) -> dict[str, Any]:
-    """Write ``summary.json``, ``fidelity.md`` and ``fidelity.png`` atomically into ``run_dir``."""
+                 proxy_protocol: str | None = None, grid_rows: list[dict] | None = None,
+                 pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Write ``summary.json``, ``fidelity.md`` and ``fidelity.png`` atomically into ``run_dir``
+    (``grid_rows``: the learning-rate runs, counted in the summary)."""
     from composer.checkpoint import write_json
 
     summary = build_summary(truth_rows, proxy_rows, settings=settings.to_dict() if settings else None,
-                            winner=winner, layouts=layouts, proxy_protocol=proxy_protocol)
+                            winner=winner, layouts=layouts, proxy_protocol=proxy_protocol, pairs=pairs)
+    if grid_rows:
+        summary["grid_runs"] = {"ok": sum(r.get("status") == "ok" for r in grid_rows),
+                                "diverged": sum(r.get("status") == "diverged" for r in grid_rows),
+                                "train_hours": sum(float(r.get("wall_s") or 0) for r in grid_rows) / 3600}
     write_json(run_dir / "summary.json", clean_json(summary))
     from composer.atomic import write_text
 

@@ -5,8 +5,15 @@ training run), ``proxy.parquet`` (one row per proxy evaluation), ``train/<layout
 (each run's folder with Orbax checkpoints, so a killed run continues mid-way), and the report
 (``fidelity.md``, ``summary.json``, ``fidelity.png``), rewritten after every finished run.
 
-Order of work: the first seed of every layout, then the proxy scores still missing, then the other
-seeds, then the long-budget runs; a study stopped part-way already ranks every layout once.
+Under the fair recipe (``settings.lrs``, docs/fidelity.md) a ground-truth row is a choice: the layout
+trains at every rate of the grid, each run scored on the dev split only (``lr_grid.parquet``, one row per
+(layout, seed, budget, rate), each run in ``train/<layout>-s<seed>-t<tokens>-lr<rate>/``), the rate with
+the best dev loss is chosen (``search.fidelity.lr_grid``), and only then is the chosen run scored on the
+validation windows. Every grid run is resumable on its own.
+
+Order of work: the first seed of every layout (its whole grid), then the proxy scores still missing,
+then the other seeds (at the first seed's chosen rate), then the long-budget runs; a study stopped
+part-way already ranks every layout once.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import Any
 
 from composer.errors import UsageError
 from search.fidelity.plan import FidelitySettings, Job
-from search.fidelity.table import PROXY_COLUMNS, PROXY_FILE, TRUTH_COLUMNS, TRUTH_FILE, read_table, write_table
+from search.fidelity.table import (GRID_COLUMNS, GRID_FILE, PROXY_COLUMNS, PROXY_FILE, TRUTH_COLUMNS, TRUTH_FILE,
+                                   read_table, write_table)
 
 __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
 
@@ -54,12 +62,18 @@ class StudyRequest:
     progress: bool = True
     max_runs: int | None = None
     """Stop after this many new training runs (a study is resumed by running it again)."""
+    explicit: set[str] | None = None
+    """Settings fields the user gave; the others take the stored study's values (``None``: compare all)."""
+    pairs: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    """Layout pairs whose differences the report gives with pooled intervals at every budget."""
 
 
-def _settings(run_dir: Path, given: FidelitySettings) -> FidelitySettings:
+def _settings(run_dir: Path, given: FidelitySettings, explicit: set[str] | None = None) -> FidelitySettings:
     path = run_dir / SETTINGS_FILE
     if path.exists():
         stored = FidelitySettings.from_dict(json.loads(path.read_text()))
+        if explicit is not None:  # fields the user left out are the stored study's
+            given = dataclasses.replace(stored, **{f: getattr(given, f) for f in explicit})
         diffs = given.differences(stored)
         if diffs:
             raise UsageError(f"study {run_dir.name!r} was run with other settings ({'; '.join(diffs)}); use the "
@@ -81,7 +95,8 @@ def _remember_plan(req: StudyRequest) -> None:
     from composer.atomic import write_json
 
     write_json(req.run_dir / PLAN_FILE, {"layouts": req.layouts, "winner": req.winner,
-                                         "proxy_protocol": req.proxy_protocol})
+                                         "proxy_protocol": req.proxy_protocol,
+                                         "pairs": [list(p) for p in req.pairs]})
 
 
 def _say(req: StudyRequest, text: str) -> None:
@@ -97,25 +112,40 @@ def _validation(settings: FidelitySettings, source) -> tuple[int, int]:
     return batches, min(batches * settings.batch_size, total)
 
 
-def _train_one(job: Job, req: StudyRequest, source) -> dict[str, Any]:
-    """Train ``job`` (resuming its folder if a checkpoint is there) and return its row."""
-    import jax
-
-    from composer.train import DivergenceError, train
-    from scaling.counting import non_embedding_params, total_params
+def _extrapolated(layout: str, s: FidelitySettings):
     from scaling.extrapolate import extrapolate
 
+    ext = extrapolate(layout, s.scale, s.rule, match=s.match, seq_len=s.seq_len)
+    if not s.tie_embeddings:
+        ext = dataclasses.replace(ext, spec=ext.spec.replace(tie_embeddings=False))
+    return ext
+
+
+def _base_row(job: Job, s: FidelitySettings, ext, config) -> dict[str, Any]:
+    import jax
+
+    from scaling.counting import non_embedding_params, total_params
+
+    return {"key": job.key, "layout": job.layout, "n_attention": job.layout.count("A"), "seed": job.seed,
+            "tokens": config.steps * config.tokens_per_step, "steps": config.steps, "scale": s.scale,
+            "rule": ext.rule, "target_pattern": ext.spec.pattern, "arch_id": _arch_id(ext.spec),
+            "params": total_params(ext.spec), "non_embedding_params": non_embedding_params(ext.spec),
+            "match": s.match, "param_ratio": ext.param_ratio, "flops_per_token": ext.flops_per_token,
+            "flops_ratio": ext.flops_ratio, "tie_embeddings": s.tie_embeddings,
+            "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}"}
+
+
+def _train_one(job: Job, req: StudyRequest, source) -> dict[str, Any]:
+    """Train ``job`` at the study's one rate (a study without a grid), resuming its folder; its row."""
+    from composer.train import DivergenceError, train
+
     s = req.settings
-    ext = extrapolate(job.layout, s.scale, s.rule)
+    ext = _extrapolated(job.layout, s)
     out = req.run_dir / "train" / job.folder
     config = s.train_config(job.tokens, seed=job.seed, out_dir=str(out))
     eval_batches, n_val = _validation(s, source)
     config = config.replace(eval_batches=eval_batches)
-    row = {"key": job.key, "layout": job.layout, "n_attention": job.layout.count("A"), "seed": job.seed,
-           "tokens": config.steps * config.tokens_per_step, "steps": config.steps, "scale": s.scale,
-           "rule": ext.rule, "target_pattern": ext.spec.pattern, "arch_id": _arch_id(ext.spec),
-           "params": total_params(ext.spec), "non_embedding_params": non_embedding_params(ext.spec),
-           "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}"}
+    row = {**_base_row(job, s, ext, config), "lr": config.lr}
     t0 = time.perf_counter()
     try:
         result = train(ext.spec, source, config, resume=True, progress=req.progress)
@@ -127,6 +157,61 @@ def _train_one(job: Job, req: StudyRequest, source) -> dict[str, Any]:
             "val_tokens": n_val * s.seq_len, "train_loss": result.final_train_loss,
             "wall_s": time.perf_counter() - t0, "tokens_per_s": result.tokens_per_second,
             "compile_s": result.compile_seconds, "status": "ok", "error": None, "finished_at": _now()}
+
+
+def _dev_batches(s: FidelitySettings, source) -> int:
+    total = (source.num_tokens("dev") - 1) // s.seq_len
+    return math.ceil(min(s.dev_windows, total) / s.batch_size)
+
+
+def _grid_run(job: Job, lr: float, req: StudyRequest, source) -> dict[str, Any]:
+    """Train ``job`` at rate ``lr``, scored on the dev split only; its ``lr_grid.parquet`` row."""
+    from composer.train import DivergenceError, train
+    from search.fidelity.plan import lr_tag
+
+    s = req.settings
+    ext = _extrapolated(job.layout, s)
+    folder = f"{job.folder}-{lr_tag(lr)}"
+    config = s.train_config(job.tokens, seed=job.seed, out_dir=str(req.run_dir / "train" / folder), lr=lr)
+    config = config.replace(eval_batches=_dev_batches(s, source), eval_split="dev")
+    row = {"key": f"{job.key}/{lr_tag(lr)}", "cell": job.key, "layout": job.layout, "seed": job.seed,
+           "tokens": config.steps * config.tokens_per_step, "lr": lr, "folder": folder,
+           "arch_id": _arch_id(ext.spec)}
+    t0 = time.perf_counter()
+    try:
+        result = train(ext.spec, source, config, resume=True, progress=req.progress)
+    except DivergenceError as e:
+        return {**row, "status": "diverged", "error": str(e), "wall_s": time.perf_counter() - t0,
+                "finished_at": _now()}
+    return {**row, "dev_loss": result.eval_loss, "dev_loss_se": result.eval_loss_se,
+            "train_loss": result.final_train_loss, "wall_s": time.perf_counter() - t0,
+            "tokens_per_s": result.tokens_per_second, "compile_s": result.compile_seconds, "status": "ok",
+            "error": None, "finished_at": _now()}
+
+
+def _chosen_row(job: Job, req: StudyRequest, source, dev: dict[float, float], lr_source: str,
+                grid_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
+    from composer.train import evaluate_run
+    from search.fidelity import lr_grid
+
+    s = req.settings
+    ext = _extrapolated(job.layout, s)
+    lr = lr_grid.choose(dev)
+    config = s.train_config(job.tokens, seed=job.seed, lr=lr or s.lr)
+    row = {**_base_row(job, s, ext, config), "lr": lr, "lr_source": lr_source,
+           "lr_grid_json": json.dumps({f"{k:g}": (v if math.isfinite(v) else None) for k, v in sorted(dev.items())}),
+           "lr_at_edge": lr_grid.at_edge(dev), "wall_s": float(sum(r.get("wall_s") or 0 for r in grid_rows))}
+    if lr is None:
+        return {**row, "status": "diverged", "error": f"every rate diverged: {sorted(dev)}", "finished_at": _now()}
+    chosen = next(r for r in grid_rows if float(r["lr"]) == lr)
+    eval_batches, n_val = _validation(s, source)
+    config = config.replace(out_dir=str(req.run_dir / "train" / chosen["folder"]), eval_batches=eval_batches)
+    loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
+    return {**row, "dev_loss": dev[lr], "val_loss": loss, "val_loss_se": se, "val_bpb": loss / math.log(2),
+            "val_accuracy": acc, "val_tokens": n_val * s.seq_len, "train_loss": chosen.get("train_loss"),
+            "tokens_per_s": chosen.get("tokens_per_s"), "compile_s": chosen.get("compile_s"), "status": "ok",
+            "error": None, "finished_at": _now()}
 
 
 def _arch_id(spec) -> str:
@@ -144,11 +229,23 @@ class _Tables:
 
     def __init__(self, run_dir: Path):
         self.truth_path, self.proxy_path = run_dir / TRUTH_FILE, run_dir / PROXY_FILE
+        self.grid_path = run_dir / GRID_FILE
         self.truth = read_table(self.truth_path, TRUTH_COLUMNS).to_dict("records")
         self.proxy = read_table(self.proxy_path, PROXY_COLUMNS).to_dict("records")
+        self.grid = read_table(self.grid_path, GRID_COLUMNS).to_dict("records")
 
     def done(self) -> set[str]:
         return {r["key"] for r in self.truth if r.get("status") in ("ok", "diverged")}
+
+    def add_grid(self, row: dict[str, Any]) -> None:
+        self.grid = [r for r in self.grid if r["key"] != row["key"]] + [row]
+        write_table(self.grid, self.grid_path, GRID_COLUMNS)
+
+    def dev_losses(self, cell: str) -> dict[float, float]:
+        """``{rate: dev loss}`` of the finished grid runs of the (layout, seed, budget) ``cell``
+        (``inf`` for a diverged rate)."""
+        return {float(r["lr"]): (float(r["dev_loss"]) if r.get("status") == "ok" else math.inf)
+                for r in self.grid if r["cell"] == cell and r.get("status") in ("ok", "diverged")}
 
     def add_truth(self, row: dict[str, Any]) -> None:
         self.truth = [r for r in self.truth if r["key"] != row["key"]] + [row]
@@ -181,7 +278,7 @@ def _write_report(req: StudyRequest, tables: _Tables) -> None:
     from search.fidelity.report import write_report
 
     write_report(req.run_dir, tables.truth, tables.proxy, settings=req.settings, winner=req.winner,
-                 proxy_protocol=req.proxy_protocol,
+                 proxy_protocol=req.proxy_protocol, grid_rows=tables.grid, pairs=req.pairs,
                  layouts=list(dict.fromkeys(req.layouts + [j.layout for j in req.jobs])))
 
 
@@ -198,10 +295,17 @@ def _compute_missing_proxy(req: StudyRequest, tables: _Tables, cache: dict) -> N
             _write_report(req, tables)
 
 
+def _validate_pairs(req: StudyRequest) -> None:
+    from composer.spec import parse_pattern
+
+    req.pairs = [("".join(parse_pattern(a)), "".join(parse_pattern(b))) for a, b in req.pairs]
+
+
 def run_study(req: StudyRequest) -> dict[str, Any]:
     """Run (or resume) the study and write its report; returns the summary."""
     from search.locks import run_lock
 
+    _validate_pairs(req)
     if req.report_only:  # reads the tables and rewrites the report atomically: safe beside a running study
         if not (req.run_dir / SETTINGS_FILE).exists():
             raise UsageError(f"--report-only: no fidelity study at {req.run_dir}")
@@ -210,11 +314,12 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
         req.winner = req.winner or stored.get("winner")
         req.layouts = req.layouts or stored.get("layouts", [])
         req.proxy_protocol = req.proxy_protocol or stored.get("proxy_protocol", DEFAULT_PROXY)
+        req.pairs = req.pairs or [tuple(p) for p in stored.get("pairs", [])]
         _write_report(req, _Tables(req.run_dir))
     else:
         req.run_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(req.run_dir, "composer fidelity"):
-            req.settings = _settings(req.run_dir, req.settings)
+            req.settings = _settings(req.run_dir, req.settings, req.explicit)
             if req.proxy_protocol is None:
                 given = {str(r.get("protocol")) for r in req.proxy_rows}  # scores the user handed in
                 req.proxy_protocol = (_stored_plan(req).get("proxy_protocol")
@@ -227,31 +332,91 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
     return json.loads((req.run_dir / "summary.json").read_text())
 
 
+class _Budget:
+    """Counts the training runs started by this invocation against ``--max-runs``; times them for the ETA."""
+
+    def __init__(self, req: StudyRequest, planned: int):
+        self.req, self.planned, self.started, self.walls = req, planned, 0, []
+
+    def spent(self) -> bool:
+        if self.req.max_runs is not None and self.started >= self.req.max_runs:
+            _say(self.req, f"stopping after {self.started} run(s) (--max-runs); run the same command to continue")
+            return True
+        return False
+
+    def start(self, what: str) -> None:
+        left = max(self.planned - self.started, 0)
+        _say(self.req, f"[{self.started + 1}/{self.planned}] training {what} at {self.req.settings.scale}; "
+                       f"study ETA {_eta(self.walls, left)}")
+        self.started += 1
+
+
+def _reference(job: Job, req: StudyRequest, first_seed: int, main_tokens: int) -> Job | None:
+    """The cell whose grid chooses ``job``'s rate (``None``: ``job`` runs the grid itself)."""
+    if req.settings.grid_seeds == "all" or (job.seed == first_seed and job.tokens == main_tokens):
+        return None
+    return Job(main_tokens, first_seed, job.layout)
+
+
+def _tuned_cell(job: Job, req: StudyRequest, tables: _Tables, source, budget: _Budget, ref: Job | None) -> bool:
+    """Run what ``job``'s cell still needs (grid runs, then the validation score); False when stopped."""
+    from search.fidelity import lr_grid
+    from search.fidelity.plan import lr_tag
+
+    s = req.settings
+    if ref is None:
+        grid, extend, source_note = s.lrs, s.lr_extend, "grid"
+    else:
+        ref_dev = tables.dev_losses(ref.key)
+        if ref.key not in tables.done() or lr_grid.choose(ref_dev) is None:
+            _say(req, f"{job.key}: waits for the grid of {ref.key}")
+            return True
+        grid, extend, source_note = (lr_grid.choose(ref_dev),), 0, f"chosen on {ref.key}"
+    while True:
+        dev = tables.dev_losses(job.key)
+        todo = lr_grid.next_rates(grid, dev, extend)
+        if not todo:
+            break
+        for lr in todo:
+            if budget.spent():
+                return False
+            budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens) at lr {lr:g} [{lr_tag(lr)}]")
+            row = _grid_run(job, lr, req, source)
+            budget.walls.append(row["wall_s"])
+            tables.add_grid(row)
+    rows = [r for r in tables.grid if r["cell"] == job.key]
+    tables.add_truth(_chosen_row(job, req, source, dev, source_note, rows))
+    _write_report(req, tables)
+    return True
+
+
 def _run_jobs(req: StudyRequest, tables: _Tables) -> None:
     from composer.data import CorpusSource
 
-    source = CorpusSource(req.settings.corpus)
+    s = req.settings
+    source = CorpusSource(s.corpus, dev_fraction=s.dev_fraction)
     first_seed = min((j.seed for j in req.jobs), default=0)
+    main_tokens = req.jobs[0].tokens if req.jobs else 0
     todo = [j for j in req.jobs if j.key not in tables.done()]
     prefix = {j for j in req.jobs[:len(req.layouts)] if j.seed == first_seed}
     first = [j for j in todo if j in prefix]
     rest = [j for j in todo if j not in prefix]
-    walls: list[float] = []
+    per_cell = lambda j: (len(s.lrs) if _reference(j, req, first_seed, main_tokens) is None else 1) if s.tuned else 1  # noqa: E731
+    budget = _Budget(req, sum(per_cell(j) for j in first + rest))
     cache: dict = {}
-    started = 0
     for phase in ("first", "proxy", "rest"):
         if phase == "proxy":
             _compute_missing_proxy(req, tables, cache)
             continue
         for job in first if phase == "first" else rest:
-            if req.max_runs is not None and started >= req.max_runs:
-                _say(req, f"stopping after {started} run(s) (--max-runs); run the same command to continue")
+            if s.tuned:
+                if not _tuned_cell(job, req, tables, source, budget, _reference(job, req, first_seed, main_tokens)):
+                    return
+                continue
+            if budget.spent():
                 return
-            left = len(first) + len(rest) - started
-            _say(req, f"[{started + 1}/{len(first) + len(rest)}] training {job.layout} seed {job.seed} "
-                      f"({job.tokens:,} tokens) at {req.settings.scale}; study ETA {_eta(walls, left)}")
+            budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens)")
             row = _train_one(job, req, source)
-            started += 1
-            walls.append(row["wall_s"])
+            budget.walls.append(row["wall_s"])
             tables.add_truth(row)
             _write_report(req, tables)

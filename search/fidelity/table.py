@@ -2,6 +2,8 @@
 
 - ``fidelity.parquet``: one row per ground-truth training run (``TRUTH_COLUMNS``).
 - ``proxy.parquet``: one row per proxy evaluation of a (layout, seed) (``PROXY_COLUMNS``).
+- ``lr_grid.parquet``: one row per learning-rate run of a (layout, seed, budget), scored on the dev
+  split only (``GRID_COLUMNS``); the truth row of the cell records the rate chosen from them.
 
 pandas and pyarrow only: a notebook reads them without JAX.
 """
@@ -16,17 +18,27 @@ import pandas as pd
 
 from composer.atomic import atomic_path
 
-__all__ = ["TRUTH_FILE", "PROXY_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "read_table", "write_table"]
+__all__ = ["TRUTH_FILE", "PROXY_FILE", "GRID_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "GRID_COLUMNS", "read_table",
+           "write_table"]
 
 TRUTH_FILE = "fidelity.parquet"
 PROXY_FILE = "proxy.parquet"
+GRID_FILE = "lr_grid.parquet"
 
 TRUTH_COLUMNS = (
     "key", "layout", "n_attention", "seed", "tokens", "steps", "scale", "rule", "target_pattern", "arch_id",
     "params", "non_embedding_params", "val_loss", "val_loss_se", "val_bpb", "val_accuracy", "val_tokens",
     "train_loss", "wall_s", "tokens_per_s", "compile_s", "status", "error", "device", "finished_at",
+    "lr", "lr_source", "lr_grid_json", "lr_at_edge", "dev_loss", "match", "param_ratio", "flops_per_token",
+    "flops_ratio", "tie_embeddings",
 )
-"""``val_loss`` is nats per byte on the fixed validation windows; ``val_bpb`` = ``val_loss / ln 2``."""
+"""``val_loss`` is nats per byte on the fixed validation windows; ``val_bpb`` = ``val_loss / ln 2``.
+``lr`` is the peak rate the row trained at (under a grid: the one chosen on ``dev_loss``, with every
+rate's dev loss in ``lr_grid_json``); ``param_ratio``/``flops_ratio`` are the extrapolated spec's
+non-embedding parameters and layer FLOPs per token over the scale's Llama shape's."""
+
+GRID_COLUMNS = ("key", "cell", "layout", "seed", "tokens", "lr", "dev_loss", "dev_loss_se", "train_loss", "status",
+                "error", "wall_s", "tokens_per_s", "compile_s", "folder", "arch_id", "finished_at")
 
 PROXY_COLUMNS = ("layout", "seed", "protocol", "score", "tasks_json", "source", "wall_s")
 

@@ -13,7 +13,7 @@ import pytest
 from search.leaderboard import write_leaderboard
 
 TINY = ["--scale", "proxy", "--tokens", "1536", "--batch-size", "4", "--seq-len", "64", "--val-windows", "8",
-        "--proxy-seeds", "0", "--no-progress"]
+        "--proxy-seeds", "0", "--no-progress", "--lrs", "3e-3", "--dev-windows", "8"]
 
 
 def _cli(args, runs, **kw):
@@ -31,7 +31,7 @@ def _proxy_file(tmp_path, scores):
 def test_tiny_study_end_to_end(tmp_path):
     proxy = _proxy_file(tmp_path, {"AM": [0.8, 0.7], "MA": [0.5, 0.6], "MM": [0.1, 0.2]})
     out = _cli(["--patterns", "AM,MA,MM", "--seeds", "2", "--name", "t", "--proxy-from", str(proxy),
-                "--winner", "MA", *TINY], tmp_path)
+                "--winner", "MA", "--pairs", "MA:AM", *TINY, "--lrs", "1e-3,3e-3", "--lr-extend", "0"], tmp_path)
     assert out.returncode == 0, out.stderr
     run = tmp_path / "t"
     df = pd.read_parquet(run / "fidelity.parquet")
@@ -41,16 +41,30 @@ def test_tiny_study_end_to_end(tmp_path):
     assert (df["tokens"] == 1536).all() and (df["val_tokens"] == 8 * 64).all()
     from scaling.extrapolate import extrapolate
 
-    for p in ("AM", "MA", "MM"):  # each layout extrapolated to the scale by the rule, as deployed
-        ext = extrapolate(p, "proxy", "auto")
+    for p in ("AM", "MA", "MM"):  # each layout extrapolated by the rule and matched in size, as deployed
+        ext = extrapolate(p, "proxy", "auto", match="params", seq_len=64)
         got = df[df["layout"] == p].iloc[0]
         assert got["target_pattern"] == ext.spec.pattern and got["non_embedding_params"] == ext.non_embedding_params
+        assert abs(got["param_ratio"] - 1) <= 0.02 and got["flops_per_token"] == ext.flops_per_token
+    # The grid: both rates on seed 0, seed 1 at seed 0's choice; the choice is the best dev loss.
+    grid = pd.read_parquet(run / "lr_grid.parquet")
+    assert len(grid) == 3 * 2 + 3 and (grid["status"] == "ok").all()
+    for p in ("AM", "MA", "MM"):
+        g0 = grid[grid["cell"] == f"{p}/s0/t1536"]
+        assert sorted(g0["lr"]) == [1e-3, 3e-3]
+        best = float(g0.loc[g0["dev_loss"].idxmin(), "lr"])
+        rows = df[df["layout"] == p].set_index("seed")
+        assert rows.loc[0, "lr"] == best and rows.loc[1, "lr"] == best and rows.loc[0, "lr_source"] == "grid"
+        assert json.loads(rows.loc[0, "lr_grid_json"]) == {f"{x:g}": v for x, v in zip(g0["lr"], g0["dev_loss"])}
+        assert list(grid[grid["cell"] == f"{p}/s1/t1536"]["lr"]) == [best]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["correlation"]["all"]["spearman"]["n_layouts"] == 3
     assert summary["winner_vs_llama"]["winner"] == "MA" and summary["winner_vs_llama"]["llama"] == "AM"
     assert summary["winner_vs_llama"]["val_loss_difference"]["n_seeds"] == 2
     assert (run / "fidelity.png").stat().st_size > 10_000
-    assert "Rank agreement" in (run / "fidelity.md").read_text()
+    md = (run / "fidelity.md").read_text()
+    assert "Rank agreement" in md and "Learning-rate grid" in md and "| MA - AM | 1,536 | 2 |" in md
+    assert summary["pairs"][0]["pooled"]["df"] == 3  # 3 layouts x (2 seeds - 1)
     # Two seeds of one layout were scored on the same validation text: their window sets are equal.
     assert df.groupby("layout")["val_tokens"].nunique().eq(1).all()
     (run / "summary.json").unlink()
@@ -116,6 +130,6 @@ def test_changed_recipe_is_refused_and_keeps_the_table(tmp_path):
     out = _cli(["--patterns", "AM", "--seeds", "1", "--name", "r", *TINY], tmp_path)
     assert out.returncode == 0, out.stderr
     before = (tmp_path / "r" / "fidelity.parquet").read_bytes()
-    out = _cli(["--patterns", "AM", "--seeds", "1", "--name", "r", *TINY, "--lr", "0.01"], tmp_path)
-    assert out.returncode == 2 and "lr: stored 0.003" in out.stderr
+    out = _cli(["--patterns", "AM", "--seeds", "1", "--name", "r", *TINY, "--lrs", "0.01"], tmp_path)
+    assert out.returncode == 2 and "lrs: stored (0.003,), given (0.01,)" in out.stderr
     assert (tmp_path / "r" / "fidelity.parquet").read_bytes() == before
