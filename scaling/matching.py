@@ -81,11 +81,15 @@ def _depth_candidates(small: tuple[LayerSpec, ...], rule: str, M: int, m: int) -
 
 
 def _with_width(layers: tuple[LayerSpec, ...], index: list[int], option: str, uniform: int,
-                last: int | None = None) -> tuple[LayerSpec, ...]:
+                last: int | None = None, default: int | None = None) -> tuple[LayerSpec, ...]:
+    """``layers`` with ``option`` set on the layers at ``index`` (the last one to ``last`` if given); a
+    value equal to the spec's own width ``default`` is left unset, so an unchanged layer keeps its id."""
     out = list(layers)
     for n, i in enumerate(index):
         value = last if (last is not None and n == len(index) - 1) else uniform
-        opts = {**layers[i].option_dict, option: value}
+        opts = {k: v for k, v in layers[i].option_dict.items() if k != option}
+        if value != default:
+            opts[option] = value
         out[i] = LayerSpec(layers[i].primitive, tuple(sorted(opts.items())))
     return tuple(out)
 
@@ -96,14 +100,16 @@ def _fit_width(spec: ArchSpec, target: int, measure, granularity: int) -> ArchSp
     mlp = [i for i, l in enumerate(layers) if l.shorthand == "M"]
     attn = [i for i, l in enumerate(layers) if l.shorthand in ("A", "W")]
     if mlp:
-        index, option, step = mlp, "d_ffn", granularity
+        index, option, step, default = mlp, "d_ffn", granularity, spec.d_ffn
     elif attn:
-        index, option, step = attn, "n_heads", spec.n_kv_heads
+        index, option, step, default = attn, "n_heads", spec.n_kv_heads, spec.n_heads
     else:
+        return spec
+    if measure(spec) == target:
         return spec
 
     def value(uniform: int, last: int | None = None) -> int:
-        return measure(spec.replace(layers=_with_width(layers, index, option, uniform, last)))
+        return measure(spec.replace(layers=_with_width(layers, index, option, uniform, last, default)))
 
     v1, v2 = value(step), value(2 * step)
     slope = (v2 - v1) / step  # linear in the width: every resized layer's cost is
@@ -113,7 +119,7 @@ def _fit_width(spec: ArchSpec, target: int, measure, granularity: int) -> ArchSp
     per_layer = slope / len(index)
     last = max(step, uniform + step * round((target - value(uniform)) / per_layer / step))
     best = min(((uniform, None), (uniform, last)), key=lambda c: abs(value(*c) - target))
-    return spec.replace(layers=_with_width(layers, index, option, *best))
+    return spec.replace(layers=_with_width(layers, index, option, *best, default))
 
 
 def match_spec(spec: ArchSpec, small: tuple[LayerSpec, ...], rule: str, M: int, m: int, reference: ArchSpec,

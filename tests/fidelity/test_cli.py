@@ -133,3 +133,28 @@ def test_changed_recipe_is_refused_and_keeps_the_table(tmp_path):
     out = _cli(["--patterns", "AM", "--seeds", "1", "--name", "r", *TINY, "--lrs", "0.01"], tmp_path)
     assert out.returncode == 2 and "lrs: stored (0.003,), given (0.01,)" in out.stderr
     assert (tmp_path / "r" / "fidelity.parquet").read_bytes() == before
+
+
+def test_study_killed_mid_grid_resumes_per_rate(tmp_path):
+    """SIGKILL inside a layout's learning-rate grid: the rates already trained are kept (not retrained),
+    the interrupted one continues from its checkpoint, and the cell's choice is made once all are in."""
+    args = ["--patterns", "AM,MA", "--seeds", "1", "--name", "g", *TINY, "--tokens", "6144", "--lrs", "1e-3,3e-3",
+            "--lr-extend", "0"]
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(tmp_path), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    grid = tmp_path / "g" / "lr_grid.parquet"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (grid.exists() and len(pd.read_parquet(grid)) >= 1):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = pd.read_parquet(grid)
+    assert 1 <= len(before) < 4, "the study should have been killed inside the grid"
+    out = _cli(args, tmp_path)
+    assert out.returncode == 0, out.stderr
+    after = pd.read_parquet(grid)
+    assert sorted(after["key"]) == sorted(f"{p}/s0/t6144/{t}" for p in ("AM", "MA") for t in ("lr1e-03", "lr3e-03"))
+    kept = after.set_index("key").loc[before["key"], "finished_at"]
+    assert list(kept) == list(before["finished_at"]), "a finished grid run was trained again"
+    truth = pd.read_parquet(tmp_path / "g" / "fidelity.parquet")
+    assert sorted(truth["key"]) == ["AM/s0/t6144", "MA/s0/t6144"] and truth["val_loss"].notna().all()

@@ -1,0 +1,112 @@
+"""Choosing the learning rate: the rule over dev losses, the dev split, and a study that never reads
+the validation windows before its choice."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from search.fidelity import lr_grid
+
+
+def test_choose_is_the_best_dev_loss_ties_to_the_lower_rate_and_skips_diverged():
+    assert lr_grid.choose({1e-3: 2.0, 2e-3: 1.9, 4e-3: 2.1}) == 2e-3
+    assert lr_grid.choose({1e-3: 1.9, 2e-3: 1.9}) == 1e-3
+    assert lr_grid.choose({1e-3: math.inf, 2e-3: 2.5}) == 2e-3
+    assert lr_grid.choose({1e-3: math.inf}) is None and lr_grid.choose({}) is None
+
+
+def test_next_rates_runs_the_grid_then_extends_past_an_edge_at_most_extend_times():
+    grid = (5e-4, 1e-3, 2e-3)
+    assert lr_grid.next_rates(grid, {}, 1) == list(grid)
+    assert lr_grid.next_rates(grid, {5e-4: 2.0}, 1) == [1e-3, 2e-3]
+    assert lr_grid.next_rates(grid, {5e-4: 2.0, 1e-3: 1.9, 2e-3: 2.1}, 1) == []  # bracketed
+    assert lr_grid.next_rates(grid, {5e-4: 1.8, 1e-3: 1.9, 2e-3: 2.1}, 1) == [2.5e-4]  # low edge
+    assert lr_grid.next_rates(grid, {5e-4: 2.2, 1e-3: 1.9, 2e-3: 1.8}, 1) == [4e-3]  # high edge
+    done = {2.5e-4: 1.7, 5e-4: 1.8, 1e-3: 1.9, 2e-3: 2.1}
+    assert lr_grid.next_rates(grid, done, 1) == [] and lr_grid.at_edge(done)  # budget spent, still an edge
+    assert lr_grid.next_rates(grid, done, 2) == [1.25e-4]
+    assert lr_grid.next_rates((1e-3,), {1e-3: 2.0}, 3) == []  # one rate: nothing to bracket
+    assert not lr_grid.at_edge({5e-4: 2.0, 1e-3: 1.9, 2e-3: 2.1})
+
+
+def test_dev_split_is_carved_from_the_training_books_and_disjoint_from_both(fake_corpus):
+    from composer.corpus import CORPORA
+    from composer.data import CorpusSource
+
+    corpus, tarball, root = fake_corpus
+    CORPORA[corpus.name] = corpus
+    try:
+        plain = CorpusSource(corpus.name, root=root, tarball=tarball)
+        dev = CorpusSource(corpus.name, dev_fraction=0.1, root=root, tarball=tarball)
+    finally:
+        del CORPORA[corpus.name]
+    v0, v1 = plain._splits["validation"], dev._splits["validation"]
+    assert np.array_equal(v0, v1)  # the scored text is untouched
+    t0, t1, d = plain._splits["train"], dev._splits["train"], dev._splits["dev"]
+    n_books = len(corpus.train)  # each split ends every book with a blank line
+    assert t1.size + d.size == t0.size + 2 * n_books  # the dev bytes leave training: no batch can read them
+    assert abs(d.size / t0.size - 0.1) < 0.01
+    from composer.corpus import load_documents
+
+    books = load_documents(corpus, root=root)["train"]
+    tails = b"".join(bytes(b[len(b) - max(1, round(len(b) * 0.1)):]) + b"\n\n" for _, b in sorted(books.items()))
+    assert bytes(d) == tails  # the last 10 % of every training book, and nothing of the validation books
+    assert dev.eval_windows(16, 4, split="dev").shape == (4, 17)
+    with pytest.raises(Exception, match="dev split"):
+        plain.eval_windows(16, 4, split="dev")
+    assert dev.describe()["dev_fraction"] == 0.1
+
+
+def test_a_tuned_study_chooses_on_dev_and_reads_validation_only_after(tmp_path, monkeypatch):
+    """The grid runs read only dev windows; the validation windows are read once per cell, after its
+    grid is complete, for the chosen rate, whose dev loss is the lowest; a validation score that
+    disagrees with dev changes nothing."""
+    import composer.data
+    import composer.train
+    from search.fidelity.plan import FidelitySettings, jobs
+    from search.fidelity.study import StudyRequest, run_study
+
+    log = []
+    real_windows = composer.data._WindowSource.eval_windows
+
+    def spy(self, seq_len, n=None, split="validation"):
+        log.append(("windows", split))
+        return real_windows(self, seq_len, n, split=split)
+
+    real_train, real_eval = composer.train.train, composer.train.evaluate_run
+
+    def train_spy(spec, source, config, **kw):
+        log.append(("train", config.lr, config.eval_split))
+        return real_train(spec, source, config, **kw)
+
+    def eval_spy(spec, source, config, split):
+        loss, acc, se = real_eval(spec, source, config, split)
+        log.append(("validation of", config.out_dir.rsplit("-", 1)[-1]))
+        return 10.0 - loss, acc, se  # the opposite order of anything dev says
+
+    monkeypatch.setattr(composer.data._WindowSource, "eval_windows", spy)
+    monkeypatch.setattr(composer.train, "train", train_spy)
+    monkeypatch.setattr(composer.train, "evaluate_run", eval_spy)
+    settings = FidelitySettings(scale="proxy", batch_size=4, seq_len=64, val_windows=8, dev_windows=8,
+                                lrs=(1e-3, 1e-2), lr_extend=0)
+    req = StudyRequest(run_dir=tmp_path / "s", settings=settings, layouts=["AM", "MA"],
+                       jobs=jobs(["AM", "MA"], (0,), 1024), proxy_seeds=(), compute_proxy=False, progress=False)
+    run_study(req)
+    grid = pd.read_parquet(tmp_path / "s" / "lr_grid.parquet")
+    truth = pd.read_parquet(tmp_path / "s" / "fidelity.parquet").set_index("layout")
+    for layout in ("AM", "MA"):
+        g = grid[grid["layout"] == layout]
+        assert sorted(g["lr"]) == [1e-3, 1e-2]
+        assert truth.loc[layout, "lr"] == float(g.loc[g["dev_loss"].idxmin(), "lr"])
+        assert truth.loc[layout, "dev_loss"] == g["dev_loss"].min()
+        assert json.loads(truth.loc[layout, "lr_grid_json"]) == {f"{r:g}": v for r, v in zip(g["lr"], g["dev_loss"])}
+    assert [e for e in log if e[0] == "train"] == [("train", lr, "dev") for _ in ("AM", "MA") for lr in (1e-3, 1e-2)]
+    # each cell: two dev-scored grid runs, then (and only then) one validation read
+    reads = [e for e in log if e[0] in ("windows", "validation of")]
+    val_at = [i for i, e in enumerate(reads) if e == ("windows", "validation")]
+    assert len(val_at) == 2
+    assert all(e == ("windows", "dev") for e in reads[:val_at[0]])
+    assert reads[val_at[0] - 2:val_at[0]] == [("windows", "dev")] * 2
