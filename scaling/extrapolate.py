@@ -174,8 +174,8 @@ class Extrapolation:
 
     @property
     def flops_ratio(self) -> float:
-        """Layer FLOPs per token over the Llama baseline's."""
-        return self.flops_per_token / self.target_flops_per_token
+        """Layer FLOPs per token over the Llama baseline's (NaN when they were not counted)."""
+        return self.flops_per_token / self.target_flops_per_token if self.target_flops_per_token else math.nan
 
 
 def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str = "auto", *, match: str = "none",
@@ -207,7 +207,11 @@ def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str =
     out = small.replace(layers=layers)
     out = match_spec(out, small.layers, used, M, m, llama, match, seq_len=seq_len,
                      granularity=16 if sc.is_proxy else 64)
-    size, ref = size_of(out, seq_len), size_of(llama, seq_len)
+    try:
+        size, ref = size_of(out, seq_len), size_of(llama, seq_len)
+        flops = dict(flops_per_token=size.flops, target_flops_per_token=ref.flops, seq_len=size.seq_len)
+    except NotImplementedError:  # a primitive that counts parameters but not FLOPs: no FLOPs reported
+        flops = {}
     return Extrapolation(spec=out, source_pattern=small.pattern, scale=sc.name, rule=used, M=M, m=m,
-                         target_non_embedding_params=ref.params, non_embedding_params=size.params, match=match,
-                         flops_per_token=size.flops, target_flops_per_token=ref.flops, seq_len=size.seq_len)
+                         target_non_embedding_params=non_embedding_params(llama),
+                         non_embedding_params=non_embedding_params(out), match=match, **flops)

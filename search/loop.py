@@ -82,10 +82,11 @@ class Engine:
 
     def __init__(self, *, run: str, evaluator, backend, index: EvaluatedIndex, objectives: tuple[str, ...],
                  seed: int, scale: str, rule: str, sampler_name: str, info: RunInfo | None = None,
+                 match: str = "none",
                  on_record: Callable[[dict[str, Any]], None] | None = None, heartbeat=None,
                  max_retries: int = 2, coordinator=None):
         self.run, self.evaluator, self.backend, self.index = run, evaluator, backend, index
-        self.objectives, self.seed, self.scale, self.rule = objectives, seed, scale, rule
+        self.objectives, self.seed, self.scale, self.rule, self.match = objectives, seed, scale, rule, match
         self.sampler_name = sampler_name
         self.info = info or RunInfo.collect()
         self.on_record = on_record or (lambda row: None)
@@ -261,7 +262,7 @@ class Engine:
                  "trial_number": pending.trial.number, "eval_index": len(self.index) + 1,
                  "search_seed": self.seed, "sampler": self.sampler_name, **stage.extra}
         row = build_row(outcome=outcome, evaluator=self.evaluator, pattern=pending.full, where=where,
-                        info=self.info, scale=self.scale, rule=self.rule)
+                        info=self.info, scale=self.scale, rule=self.rule, match=self.match)
         trial = pending.trial
         trial.set_user_attr(KEY, pending.key)
         trial.set_user_attr(STATUS, row["status"])

@@ -32,7 +32,7 @@ def stage_budgets(budget: int, stages: int) -> list[int]:
 def stage_space(settings: SearchSettings, stage: int, previous: str | None) -> SearchSpace:
     """The space of ``stage``; ``previous`` is the frozen winner of the stage before (``None`` at 0)."""
     common = dict(primitives=settings.primitives, constraints=settings.constraints, scale=settings.scale,
-                  rule=settings.rule)
+                  rule=settings.rule, match=settings.match)
     if stage == 0 or previous is None:
         return SearchSpace(depth=settings.depth, **common)
     depth = min(settings.depth, settings.final_depth - len(previous))

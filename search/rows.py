@@ -80,15 +80,17 @@ class RunInfo:
 
 
 @functools.lru_cache(maxsize=4096)
-def target_columns(pattern: str, scale: str, rule: str) -> dict[str, Any]:
-    """Costs of ``pattern`` extrapolated to ``scale`` (KV bytes: one ``max_seq_len`` sequence, bf16)."""
+def target_columns(pattern: str, scale: str, rule: str, match: str = "none") -> dict[str, Any]:
+    """Costs of ``pattern`` extrapolated to ``scale`` and size-matched by ``match`` (KV bytes: one
+    ``max_seq_len`` sequence, bf16)."""
     from composer.spec import arch_id
     from scaling.counting import cost_report
     from scaling.extrapolate import extrapolate
 
-    ext = extrapolate(pattern, scale, rule)
+    ext = extrapolate(pattern, scale, rule, match=match)
     cost = cost_report(ext.spec)
-    return {"target_scale": scale, "target_rule": ext.rule, "target_pattern": ext.spec.pattern,
+    return {"target_scale": scale, "target_rule": ext.rule, "target_match": match,
+            "target_param_ratio": ext.param_ratio, "target_pattern": ext.spec.pattern,
             "target_arch_id": arch_id(ext.spec), "target_n_layers": ext.spec.n_layers,
             "target_params": cost.params, "target_non_embedding_params": cost.non_embedding_params,
             "target_flops_per_token": cost.flops_per_token,
@@ -97,7 +99,7 @@ def target_columns(pattern: str, scale: str, rule: str) -> dict[str, Any]:
 
 
 def build_row(*, outcome, evaluator, pattern: str, where: dict[str, Any], info: RunInfo,
-              scale: str, rule: str) -> dict[str, Any]:
+              scale: str, rule: str, match: str = "none") -> dict[str, Any]:
     """The row of one finished evaluation; ``where`` = run, study, phase, stage, trial_number, eval_index,
     search_seed, sampler."""
     from composer.presets import spec_from_pattern  # noqa: F401  (registers primitives before arch_id)
@@ -118,7 +120,7 @@ def build_row(*, outcome, evaluator, pattern: str, where: dict[str, Any], info: 
                wall_s=res.wall_s if res else None, compile_s=res.compile_s if res else None,
                device=res.device if res else None,
                proxy_params=total_params(spec), spec_json=spec.to_json(indent=None))
-    row.update(target_columns(pattern, scale, rule))
+    row.update(target_columns(pattern, scale, rule, match))
     row.update(git_sha=info.git_sha, git_dirty=info.git_dirty, versions_json=json.dumps(info.versions, sort_keys=True),
                platform=info.platform, started_at=_utc(outcome.started_at), finished_at=_utc(outcome.finished_at),
                eval_wall_s=round(outcome.finished_at - outcome.started_at, 3))

@@ -149,7 +149,8 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
 
         engine = Engine(run=settings.run_name, evaluator=evaluator, backend=backend, index=index,
                         objectives=settings.objectives, seed=settings.seed, scale=settings.scale,
-                        rule=settings.rule, sampler_name=settings.sampler, info=RunInfo.collect(),
+                        rule=settings.rule, match=settings.match, sampler_name=settings.sampler,
+                        info=RunInfo.collect(),
                         on_record=on_record, heartbeat=heartbeat, max_retries=settings.max_retries,
                         coordinator=None if private else Coordinator(heartbeat, settings.objectives, settings.workers))
         ctx = RunContext(settings, run_dir, storage, engine, private)
@@ -173,7 +174,7 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
 def _write_outputs(run_dir: Path, settings: SearchSettings, summary: dict[str, Any]) -> None:
     from scaling.extrapolate import extrapolate
 
-    spec = extrapolate(summary["proxy"]["pattern"], settings.scale, settings.rule).spec
+    spec = extrapolate(summary["proxy"]["pattern"], settings.scale, settings.rule, match=settings.match).spec
     _atomic_write(run_dir / f"winner_{settings.scale}.json", spec.to_json() + "\n")
     _atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
 

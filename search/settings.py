@@ -41,6 +41,9 @@ class SearchSettings:
     """Aggregator: ``N0``, ``N1``, ``Nall`` or ``best``."""
     rule: str = "auto"
     """Extrapolation rule: ``stack``, ``stretch`` or ``auto``."""
+    match: str = "params"
+    """Size matching after the rule (``scaling.matching``): ``params`` (every layout at the target scale
+    within 2 % of the Llama shape's non-embedding parameters), ``flops`` or ``none`` (the rule alone)."""
     objectives: tuple[str, ...] = ("score",)
     """Objectives; ``score`` first, then costs at the target scale (``kv_cache``, ``flops``, ``params``)."""
     primitives: tuple[str, ...] = ("A", "M")
@@ -103,6 +106,10 @@ class SearchSettings:
             raise ValueError(f"--steps-scale: must be > 0, got {self.steps_scale}")
         if not 0 <= self.rung_share < 1:
             raise ValueError(f"--rung-share: must be in [0, 1), got {self.rung_share}")
+        from scaling.matching import MATCHES
+
+        if self.match not in MATCHES:
+            raise ValueError(f"--match: must be one of {', '.join(MATCHES)}, got {self.match!r}")
         if self.final_seeds < 0:
             raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
         if self.workers < 1:
@@ -144,6 +151,7 @@ class SearchSettings:
         for key in ("objectives", "primitives"):
             d[key] = tuple(d[key])
         d["tasks"] = tuple(d["tasks"]) if d.get("tasks") else None
+        d.setdefault("match", "none")  # runs stored before matching existed used the rule alone
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -101,6 +101,8 @@ class SearchSpace:
     """Target scale of the caps; required when a cap is set."""
     rule: str = "auto"
     """Extrapolation rule for ``cap_basis="extrapolated"``."""
+    match: str = "none"
+    """Size matching after the rule for ``cap_basis="extrapolated"`` (``scaling.matching``)."""
 
     def __post_init__(self):
         if self.depth < 1:
@@ -175,7 +177,7 @@ class SearchSpace:
         c = self.constraints
         if not c.has_caps:
             return None
-        params, kv = target_costs(full, self.scale, self.rule, c.cap_basis)
+        params, kv = target_costs(full, self.scale, self.rule, c.cap_basis, self.match)
         if c.max_params is not None and params > c.max_params:
             return f"{params} parameters at {self.scale} > cap {c.max_params}"
         if c.max_kv_bytes is not None and kv > c.max_kv_bytes:
@@ -241,11 +243,13 @@ class SearchSpace:
 
 
 @functools.lru_cache(maxsize=65536)
-def target_costs(pattern: str, scale: str, rule: str, basis: str = "extrapolated") -> tuple[int, int]:
+def target_costs(pattern: str, scale: str, rule: str, basis: str = "extrapolated",
+                 match: str = "none") -> tuple[int, int]:
     """``(total parameters, KV-cache bytes per sequence)`` of ``pattern`` at ``scale``."""
     from composer.presets import spec_from_pattern
     from scaling.counting import state_bytes_per_sequence, total_params
     from scaling.extrapolate import extrapolate
 
-    spec = extrapolate(pattern, scale, rule).spec if basis == "extrapolated" else spec_from_pattern(pattern, scale)
+    spec = (extrapolate(pattern, scale, rule, match=match).spec if basis == "extrapolated"
+            else spec_from_pattern(pattern, scale))
     return total_params(spec), state_bytes_per_sequence(spec)

@@ -12,17 +12,27 @@ from search.settings import SearchSettings
 __all__ = ["build_summary", "pareto_front", "target_block", "winner_margin"]
 
 _TARGET_KEYS = ("pattern", "n_layers", "params", "non_embedding_params", "kv_cache_bytes", "flops_per_token",
-                "arch_id", "rule")
+                "arch_id", "rule", "match", "param_ratio")
 
 
-def target_block(pattern: str, scale: str, rule: str) -> dict[str, Any]:
+def target_block(pattern: str, scale: str, rule: str, match: str = "none") -> dict[str, Any]:
     """Costs of ``pattern`` extrapolated to ``scale`` (the ``target_*`` row columns, without the prefix)."""
     from composer.spec import run_length
     from search.rows import target_columns
 
-    cols = target_columns(pattern, scale, rule)
+    cols = target_columns(pattern, scale, rule, match)
     out = {k: cols[f"target_{k}"] for k in _TARGET_KEYS}
     out.update(scale=scale, run_length=run_length(out["pattern"]))
+    return out
+
+
+def llama_block(scale: str) -> dict[str, Any]:
+    """``target_block`` of the scale's Llama shape itself (``composer.presets.llama_spec``)."""
+    from composer.presets import get_scale
+
+    pattern = "AM" * get_scale(scale).llama_blocks
+    out = target_block(pattern, scale, "stretch", "params")  # stretching a Llama shape by 1 is itself
+    out.update(rule="the scale's Llama shape")
     return out
 
 
@@ -48,8 +58,11 @@ def _proxy_block(row: dict[str, Any]) -> dict[str, Any]:
 def build_summary(settings: SearchSettings, stages: list[dict[str, Any]], final: dict[str, dict[str, Any]],
                   rows: list[dict[str, Any]], *, wall_s: float) -> dict[str, Any]:
     winner, llama = final["winner"], final["llama"]
-    target = target_block(winner["pattern"], settings.scale, settings.rule)
-    llama_target = target_block(llama["pattern"], settings.scale, settings.rule)
+    target = target_block(winner["pattern"], settings.scale, settings.rule, settings.match)
+    # The comparator at the target scale is the scale's own Llama shape (its depth, not the proxy
+    # Llama layout stacked), which matching takes as the size every layout is brought to.
+    llama_target = llama_block(settings.scale) if settings.match != "none" else target_block(
+        llama["pattern"], settings.scale, settings.rule)
     search_rows = [r for r in rows if r["phase"] == "search"]
     last = [r for r in search_rows if r["stage"] == stages[-1]["index"]]
     summary = {

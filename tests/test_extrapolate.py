@@ -192,21 +192,35 @@ def test_matches_instantiated_model():
 
 
 def test_cli_json(capsys):
-    assert main(["extrapolate", "--pattern", "2A4M", "--scale", "1B", "--rule", "stack", "--json"]) == 0
+    assert main(["extrapolate", "--pattern", "2A4M", "--scale", "1B", "--rule", "stack", "--match", "none",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     e = extrapolate("AAMMMM", "1B", "stack")
     assert set(inspect_dict(e.spec)) | {"rule", "scale", "target_non_embedding_params"} <= set(out)
     assert out["pattern"] == e.spec.pattern and out["n_layers"] == 27
     assert (out["rule"], out["scale"], out["target_non_embedding_params"]) == ("stack", "1B", 973_146_112)
+    assert out["match"] == "none" and out["param_ratio"] == e.param_ratio
+
+
+def test_cli_matches_parameters_by_default(capsys):
+    assert main(["extrapolate", "--pattern", "2A4M", "--scale", "1B", "--rule", "stack", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    e = extrapolate("AAMMMM", "1B", "stack", match="params")
+    assert out["match"] == "params" and out["pattern"] == e.spec.pattern and abs(out["param_ratio"] - 1) <= 0.02
+    assert out["non_embedding_params"] == e.non_embedding_params
+    assert main(["extrapolate", "--pattern", "2A4M", "--scale", "1B", "--match", "bytes"]) == 2
+    assert "--match: unknown match 'bytes'" in capsys.readouterr().err
 
 
 def test_cli_out_writes_loadable_spec(tmp_path, capsys):
     path = tmp_path / "big.json"
     assert main(["extrapolate", "--pattern", COMPOSITE_16, "--scale", "350M", "--out", str(path)]) == 0
-    assert load_spec(str(path)) == extrapolate(COMPOSITE_16, "350M", "auto").spec
+    assert load_spec(str(path)) == extrapolate(COMPOSITE_16, "350M", "auto", match="params").spec
     assert [p.name for p in tmp_path.iterdir()] == ["big.json"]  # no temp file left behind
     text = capsys.readouterr().out
-    assert "by stretching" in text and "3A8M3A5M2A5M" in text
+    from composer.spec import run_length
+
+    assert "by stretching" in text and run_length(load_spec(str(path)).pattern) in text and "matched by params" in text
 
 
 def test_cli_spec_file_keeps_options(tmp_path, capsys):

@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--sampler", choices=("gp", "tpe", "random", "nsga2", "exhaustive"), help="proposal strategy (default gp)")
     a("--aggregate", choices=("N0", "N1", "Nall", "best"), help="aggregator (default N0)")
     a("--rule", choices=("stack", "stretch", "auto"), help="extrapolation rule (default auto)")
+    a("--match", choices=("params", "flops", "none"), help="size matching at the target scale: every layout "
+      "brought within 2 %% of the scale's Llama shape in non-embedding parameters (default params), in "
+      "FLOPs per token, or none (the rule alone)")
     a("--objectives", type=_csv, help="score[,kv_cache|flops|params] (default score)")
     a("--primitives", type=_csv, help="shorthands to search over (default A,M)")
     a("--protocol", help="proxy protocol: capacity (default: graded memorization, the proxy that ranks "
@@ -75,7 +78,7 @@ def _pairs(values, flag: str, key_type, value_type) -> list[tuple]:
 def _given(args: argparse.Namespace) -> dict:
     from search.settings import parse_count
 
-    keys = ("budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "objectives",
+    keys = ("budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "match", "objectives",
             "primitives", "protocol", "tasks", "steps_scale", "seed", "name", "runs_dir", "storage",
             "resume", "workers", "backend", "quiet", "evaluator", "final_seeds", "rung_share", "ray_address",
             "cpus_per_worker", "gpus_per_worker", "max_retries")
@@ -99,8 +102,10 @@ def _report(summary: dict) -> None:
     llama_score = "-" if llama["proxy"]["score"] is None else f"{llama['proxy']['score']:.4f}"
     print(f"proxy winner   {p['pattern']} ({p['run_length']})  score {score}   llama {llama['proxy']['pattern']} "
           f"score {llama_score}")
+    lt = llama["target"]
     print(f"at {t['scale']:<9}   {t['run_length']} ({t['n_layers']} layers, {t['rule']})  params {t['params']:,}  "
-          f"KV {t['kv_cache_bytes']:,} B  (llama {llama['target']['kv_cache_bytes']:,} B)")
+          f"KV {t['kv_cache_bytes']:,} B  (llama {lt['run_length']}: {lt['n_layers']} layers, "
+          f"{lt['non_embedding_params']:,} non-embedding, KV {lt['kv_cache_bytes']:,} B)")
     m = summary.get("winner_vs_llama") or {}
     if m:
         ci = "n/a" if m.get("lo") is None else f"[{m['lo']:+.4f}, {m['hi']:+.4f}]"
