@@ -17,6 +17,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for flag, (field, typ, help_text) in _FLAGS.items():
         p.add_argument(flag, dest=field, type=typ, default=None, help=f"{help_text} (default: TrainConfig)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="compute dtype (default float32)")
+    p.add_argument("--lrs", default=None, help="a learning-rate grid, comma-separated (e.g. 5e-4,1e-3,2e-3): one "
+                                              "run per rate in --out/lr<rate>/, each scored on a dev split of the "
+                                              "training text; the best is then scored on validation")
+    p.add_argument("--lr-extend", type=int, default=1, help="with --lrs: rates added past an edge of the grid "
+                                                           "when the best rate is on it (default 1)")
+    p.add_argument("--dev-fraction", type=float, default=None,
+                   help="share of the training text held out to choose the rate on (default 0.05 with --lrs, "
+                        "else 0: no dev split)")
     p.add_argument("--out", default=None, help="run folder (default runs/<arch id>)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -35,12 +43,24 @@ def _config(args: argparse.Namespace, spec):
 
 def run(args: argparse.Namespace) -> int:
     from composer.data import TextSource
+    from composer.errors import UsageError
+    from composer.lr_grid import DEV_FRACTION
     from composer.train import DivergenceError, train
 
     spec = spec_from_args(args)
     config = _config(args, spec)
     _check_memory(spec)
-    source = TextSource(args.data)
+    lrs = _parse_lrs(args.lrs) if args.lrs else None
+    if lrs and args.lr is not None:
+        raise UsageError("--lr and --lrs: give one rate (--lr) or a grid (--lrs), not both")
+    if args.lr_extend < 0:
+        raise UsageError(f"--lr-extend: must be >= 0, got {args.lr_extend}")
+    dev_fraction = args.dev_fraction if args.dev_fraction is not None else (DEV_FRACTION if lrs else 0.0)
+    if lrs and not dev_fraction:
+        raise UsageError("--dev-fraction: a learning-rate grid needs a dev split (e.g. 0.05)")
+    source = TextSource(args.data, dev_fraction=dev_fraction)
+    if lrs:
+        return _run_grid(args, spec, source, config, lrs)
     try:
         result = train(spec, source, config, resume=args.resume, progress=not args.no_progress)
     except DivergenceError as e:
@@ -50,6 +70,40 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
     else:
         _print_result(result)
+    return 0
+
+
+def _parse_lrs(text: str) -> tuple[float, ...]:
+    from composer.lr_grid import parse_lrs
+
+    return parse_lrs(text)
+
+
+def _run_grid(args, spec, source, config, lrs) -> int:
+    """``--lrs``: one run per rate, the best on the dev split scored on validation; ``lr_grid.json``."""
+    from composer.atomic import write_json
+    from composer.lr_grid import train_grid
+    from composer.train import DivergenceError
+
+    say = None if args.no_progress else (lambda text: print(f"composer train: {text}", file=sys.stderr, flush=True))
+    try:
+        grid = train_grid(spec, source, config, lrs, extend=args.lr_extend, resume=args.resume,
+                          progress=not args.no_progress, say=say)
+    except DivergenceError as e:
+        print(f"composer train: error: {e}", file=sys.stderr)
+        return 1
+    record = grid.to_dict()
+    write_json(os.path.join(config.out_dir, "lr_grid.json"), record)
+    if args.json:
+        print_json(record)
+        return 0
+    for lr, loss in sorted(grid.dev.items()):
+        mark = "  <- chosen" if lr == grid.lr else ""
+        print(f"lr {lr:<8g} dev loss {loss:.4f}{mark}")
+    edge = " (on the grid's edge: extend --lrs)" if grid.at_edge else ""
+    print(f"chosen lr {grid.lr:g}{edge}: validation loss {grid.val_loss:.4f} (SE {grid.val_loss_se:.4f})  "
+          f"accuracy {grid.val_accuracy:.4f}")
+    print(f"run folders under {config.out_dir} (one per rate; lr_grid.json)")
     return 0
 
 

@@ -40,23 +40,17 @@ GRID_SEEDS = ("first", "all")
 
 
 def parse_lrs(text: str | float | tuple, flag: str = "--lrs") -> tuple[float, ...]:
-    """``"1e-3,2e-3"`` -> (0.001, 0.002), sorted, distinct, each a finite rate > 0."""
-    if isinstance(text, (tuple, list)):
-        items = list(text)
-    else:
-        items = [t for t in str(text).split(",") if t.strip()]
-    try:
-        lrs = tuple(sorted({float(x) for x in items}))
-    except ValueError:
-        raise UsageError(f"{flag}: {text!r} is not a list of learning rates; write e.g. 5e-4,1e-3,2e-3") from None
-    if not lrs or any(not (math.isfinite(x) and 0 < x < 1) for x in lrs):
-        raise UsageError(f"{flag}: need at least one learning rate in (0, 1), got {text!r}")
-    return lrs
+    """``composer.lr_grid.parse_lrs``: a grid of learning rates from ``1e-3,2e-3``."""
+    from composer.lr_grid import parse_lrs as parse
+
+    return parse(text, flag)
 
 
 def lr_tag(lr: float) -> str:
-    """A learning rate as it appears in keys and folder names: ``0.001`` -> ``lr1e-03``."""
-    return f"lr{lr:.0e}" if float(f"{lr:.0e}") == lr else f"lr{lr:.3e}"
+    """A learning rate as it appears in keys and folder names (``composer.lr_grid.lr_tag``)."""
+    from composer.lr_grid import lr_tag as tag
+
+    return tag(lr)
 
 
 def parse_tokens(text: str | int, flag: str = "--tokens") -> int:

@@ -8,7 +8,7 @@ training run), ``proxy.parquet`` (one row per proxy evaluation), ``train/<layout
 Under the fair recipe (``settings.lrs``, docs/fidelity.md) a ground-truth row is a choice: the layout
 trains at every rate of the grid, each run scored on the dev split only (``lr_grid.parquet``, one row per
 (layout, seed, budget, rate), each run in ``train/<layout>-s<seed>-t<tokens>-lr<rate>/``), the rate with
-the best dev loss is chosen (``search.fidelity.lr_grid``), and only then is the chosen run scored on the
+the best dev loss is chosen (``composer.lr_grid``), and only then is the chosen run scored on the
 validation windows. Every grid run is resumable on its own.
 
 Order of work: the first seed of every layout (its whole grid), then the proxy scores still missing,
@@ -193,7 +193,7 @@ def _chosen_row(job: Job, req: StudyRequest, source, dev: dict[float, float], lr
                 grid_rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
     from composer.train import evaluate_run
-    from search.fidelity import lr_grid
+    from composer import lr_grid
 
     s = req.settings
     ext = _extrapolated(job.layout, s)
@@ -360,7 +360,7 @@ def _reference(job: Job, req: StudyRequest, first_seed: int, main_tokens: int) -
 
 def _tuned_cell(job: Job, req: StudyRequest, tables: _Tables, source, budget: _Budget, ref: Job | None) -> bool:
     """Run what ``job``'s cell still needs (grid runs, then the validation score); False when stopped."""
-    from search.fidelity import lr_grid
+    from composer import lr_grid
     from search.fidelity.plan import lr_tag
 
     s = req.settings

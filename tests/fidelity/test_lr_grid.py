@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search.fidelity import lr_grid
+from composer import lr_grid
 
 
 def test_choose_is_the_best_dev_loss_ties_to_the_lower_rate_and_skips_diverged():
