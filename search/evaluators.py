@@ -260,6 +260,6 @@ def kind_for_protocol(protocol: str, kind: str) -> str:
 # The built-in kinds by "module:attribute": imported on first use, so this module (which the adapters
 # import for the types) never imports them back, and JAX loads only when an evaluator is built.
 register_evaluator("mad", "search.mad_adapter:MadEvaluator")
-register_evaluator("text", "search.text_evaluator:TextEvaluator", protocols=("text",))
+register_evaluator("text", "search.text_evaluator:TextEvaluator", protocols=("text", "text-lr"))
 register_evaluator("mix", "search.mix_evaluator:MixEvaluator", protocols=("mix",))
 register_evaluator("fake", "search.fake_evaluator:FakeEvaluator")

@@ -7,6 +7,11 @@ books and scored on fixed validation windows of the held-out books, which no see
 
 The objective is ``score = 1 - bpb / 8``: the share of each byte's 8 bits that the model predicts, so
 higher is better, like every other protocol, and 0 is the uniform guess. ``tasks`` holds ``text_bpb``.
+
+``text-lr`` is the same recipe with the learning rate chosen per layout (``TextProtocol.lrs``): each
+rate trains, each run is scored on a dev split carved from the training books, and the best rate's
+run is scored on the validation windows (``composer.lr_grid.train_grid``), as MAD keeps the best of a
+small learning-rate sweep per layout. It costs ``len(lrs)`` (or one more, past an edge) times ``text``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from search.evaluators import Evaluation, EvaluatorConfig
 
-__all__ = ["TextProtocol", "TEXT_PROTOCOL", "TextEvaluator", "score_from_bpb"]
+__all__ = ["TextProtocol", "TEXT_PROTOCOL", "TEXT_PROTOCOLS", "TextEvaluator", "score_from_bpb"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +37,16 @@ class TextProtocol:
     lr: float = 3e-3
     val_windows: int = 256
     corpus: str = "gutenberg"
+    lrs: tuple[float, ...] = ()
+    """A learning-rate grid chosen on the dev split (empty: train at ``lr``)."""
+    lr_extend: int = 1
+    dev_fraction: float = 0.05
+    """Share of every training book held out as the dev split (only with ``lrs``)."""
 
 
 TEXT_PROTOCOL = TextProtocol()
+TEXT_PROTOCOLS = {"text": TEXT_PROTOCOL, "text-lr": TextProtocol(lrs=(1e-3, 3e-3, 1e-2))}
+"""Registered ``text`` recipes by protocol name; ``text-lr``'s grid brackets the default 3e-3 by 3x."""
 
 
 def score_from_bpb(bpb: float) -> float:
@@ -45,16 +57,17 @@ def score_from_bpb(bpb: float) -> float:
 class TextEvaluator:
     """Real-text proxy behind ``search.evaluators.Evaluator`` (imports JAX)."""
 
-    def __init__(self, config: EvaluatorConfig, protocol: TextProtocol = TEXT_PROTOCOL):
+    def __init__(self, config: EvaluatorConfig, protocol: TextProtocol | None = None):
         from composer.data import CorpusSource
 
         self.config = config
         self.protocol = config.label
+        protocol = protocol or TEXT_PROTOCOLS.get(config.protocol, TEXT_PROTOCOL)
         scale = config.steps_scale or 1.0
         if scale <= 0:
             raise ValueError(f"steps_scale: must be > 0, got {scale}")
         self.recipe = dataclasses.replace(protocol, steps=max(1, round(protocol.steps * scale)))
-        self.source = CorpusSource(self.recipe.corpus)
+        self.source = CorpusSource(self.recipe.corpus, dev_fraction=self.recipe.dev_fraction if self.recipe.lrs else 0.0)
 
     def spec(self, pattern: str) -> Any:
         from composer.presets import spec_from_pattern
@@ -73,12 +86,26 @@ class TextEvaluator:
         config = TrainConfig(steps=r.steps, batch_size=r.batch_size, seq_len=r.seq_len, lr=r.lr, seed=seed,
                              eval_every=0, eval_batches=math.ceil(r.val_windows / r.batch_size), log_every=25)
         t0 = time.perf_counter()
-        result = train(spec, self.source, config)
-        bpb = result.eval_loss / math.log(2)
+        grid = None
+        if r.lrs:
+            import tempfile
+
+            from composer.lr_grid import train_grid
+
+            with tempfile.TemporaryDirectory(prefix="composer-text-lr-") as tmp:  # one run per rate, then gone
+                grid = train_grid(spec, self.source, config.replace(out_dir=tmp, checkpoint_every=0), r.lrs,
+                                  extend=r.lr_extend)
+            result, val_loss, val_se = grid.result, grid.val_loss, grid.val_loss_se
+        else:
+            result = train(spec, self.source, config)
+            val_loss, val_se = result.eval_loss, result.eval_loss_se
+        bpb = val_loss / math.log(2)
         device = jax.devices()[0]
+        extra = {} if grid is None else {"lr": grid.lr, "lr_at_edge": grid.at_edge,
+                                         "dev_loss": {f"{k:g}": v for k, v in sorted(grid.dev.items())}}
         return Evaluation(score=score_from_bpb(bpb), protocol=self.protocol, tasks={"text_bpb": bpb},
                           seed=seed, pattern=pattern, arch_id=arch_id(spec), steps=r.steps,
                           tokens=r.steps * config.tokens_per_step, wall_s=time.perf_counter() - t0,
                           compile_s=result.compile_seconds, device=f"{device.platform}:{device.device_kind}",
-                          details={"text_bpb": bpb, "val_loss_se": result.eval_loss_se,
-                                   "train_loss": result.final_train_loss, "recipe": dataclasses.asdict(r)})
+                          details={"text_bpb": bpb, "val_loss_se": val_se, "train_loss": result.final_train_loss,
+                                   "recipe": dataclasses.asdict(r), **extra})

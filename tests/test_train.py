@@ -169,6 +169,31 @@ def test_cli_train(corpus, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
+def test_cli_train_lr_grid_chooses_on_dev_and_resumes(corpus, tmp_path, capsys):
+    """``--lrs``: one run per rate scored on the dev split, the best scored on validation, the record in
+    ``lr_grid.json``; a repeated call with ``--resume`` trains nothing again and chooses the same."""
+    out = tmp_path / "grid"
+    shape = [x for x in CLI_SHAPE if x not in ("--lr", "1e-2")]
+    argv = ["train", "--pattern", "AM", "--scale", "proxy", "--data", str(corpus), *shape, "--out", str(out),
+            "--eval-batches", "2", "--lrs", "1e-3,1e-2", "--lr-extend", "0", "--no-progress", "--json"]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out)
+    dev = {float(k): v for k, v in record["lrs"].items()}
+    assert sorted(dev) == [1e-3, 1e-2] and record["lr"] == min(dev, key=dev.get)
+    assert record["dev_loss"] == dev[record["lr"]] and math.isfinite(record["val_loss"])
+    assert sorted(p.name for p in out.iterdir()) == ["lr1e-02", "lr1e-03", "lr_grid.json"]
+    for run in ("lr1e-02", "lr1e-03"):  # every rate's evaluations read the dev split
+        cfg = json.loads((out / run / "config.json").read_text())
+        assert cfg["eval_split"] == "dev" and cfg["data"]["dev_fraction"] == 0.05
+    assert json.loads((out / "lr_grid.json").read_text())["lr"] == record["lr"]
+    assert main([*argv, "--resume"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["lr"] == record["lr"] and again["val_loss"] == pytest.approx(record["val_loss"])
+    assert again["chosen_run"]["start_step"] == again["chosen_run"]["steps"]  # nothing retrained
+    assert main([*argv[:-1], "--lr", "1e-3"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
 def test_cli_train_bad_input(corpus, tmp_path, capsys):
     base = ["train", "--pattern", "AM", "--scale", "proxy", "--no-progress", "--out", str(tmp_path / "o")]
     assert main([*base, "--data", str(tmp_path / "nope.txt")]) == 2

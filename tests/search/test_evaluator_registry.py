@@ -84,6 +84,30 @@ def test_text_protocol_scores_bits_per_byte_on_real_text():
     assert a.details["recipe"]["val_windows"] == b.details["recipe"]["val_windows"]
 
 
+def test_text_lr_protocol_chooses_the_rate_on_dev_and_scores_it_on_validation(monkeypatch):
+    """``--protocol text-lr`` trains every rate of its grid, picks the best dev loss, and reports the
+    chosen run's validation loss; the choice does not change when validation would say otherwise."""
+    import composer.train
+    from search.text_evaluator import TEXT_PROTOCOLS, TextEvaluator, score_from_bpb
+
+    seen = []
+    real = composer.train.evaluate_run
+
+    def spy(spec, source, config, split):
+        seen.append((config.lr, split))
+        return real(spec, source, config, split)
+
+    monkeypatch.setattr(composer.train, "evaluate_run", spy)
+    ev = EvaluatorConfig(protocol="text-lr", seed=0, steps_scale=0.02).build()
+    assert isinstance(ev, TextEvaluator) and ev.protocol == "text-lr@steps*0.02"
+    out = ev("AMAM")
+    dev = {float(k): v for k, v in out.details["dev_loss"].items()}
+    assert set(TEXT_PROTOCOLS["text-lr"].lrs) <= set(dev)
+    assert out.details["lr"] == min(dev, key=dev.get)
+    assert seen == [(out.details["lr"], "validation")]  # one validation read, of the chosen run only
+    assert out.score == pytest.approx(score_from_bpb(out.tasks["text_bpb"]))
+
+
 def test_a_diverging_text_run_is_an_error_row_naming_the_step():
     """An absurd learning rate makes the text model's loss non-finite for real; the evaluation stops at
     that step and becomes an error row (not retried: the layout, not the worker, failed)."""
