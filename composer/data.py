@@ -178,7 +178,8 @@ class TextSource(_WindowSource):
     def describe(self) -> dict:
         """JSON record of what was read (saved in a run's ``config.json``)."""
         return {"source": "text", "path": self.path, "files": len(self.files), "val_fraction": self.val_fraction,
-                "dev_fraction": self.dev_fraction, "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
+                "dev_fraction": self.dev_fraction,
+                "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
 
 
 class CorpusSource(_WindowSource):
@@ -212,4 +213,5 @@ class CorpusSource(_WindowSource):
     def describe(self) -> dict:
         return {"source": "corpus", "corpus": self.corpus.name, "package": self.corpus.package,
                 "sha256": self.corpus.sha256, "validation_documents": list(self.corpus.validation),
-                "dev_fraction": self.dev_fraction, "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}
+                "dev_fraction": self.dev_fraction,
+                "tokens": {split: int(toks.size) for split, toks in self._splits.items()}}

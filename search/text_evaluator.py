@@ -67,7 +67,8 @@ class TextEvaluator:
         if scale <= 0:
             raise ValueError(f"steps_scale: must be > 0, got {scale}")
         self.recipe = dataclasses.replace(protocol, steps=max(1, round(protocol.steps * scale)))
-        self.source = CorpusSource(self.recipe.corpus, dev_fraction=self.recipe.dev_fraction if self.recipe.lrs else 0.0)
+        dev = self.recipe.dev_fraction if self.recipe.lrs else 0.0
+        self.source = CorpusSource(self.recipe.corpus, dev_fraction=dev)
 
     def spec(self, pattern: str) -> Any:
         from composer.presets import spec_from_pattern

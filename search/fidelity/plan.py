@@ -137,7 +137,8 @@ class FidelitySettings:
         if not 0 <= self.dev_fraction < 0.5:
             raise UsageError(f"--dev-fraction: must be in [0, 0.5), got {self.dev_fraction}")
         if self.lr_extend < 0 or (self.lrs and self.dev_windows < 1):
-            raise UsageError(f"--lr-extend must be >= 0 and --dev-windows >= 1, got {self.lr_extend}, {self.dev_windows}")
+            raise UsageError(f"--lr-extend must be >= 0 and --dev-windows >= 1, got {self.lr_extend} and "
+                             f"{self.dev_windows}")
         self.train_config(1)  # validates the optimiser fields with TrainConfig's own messages
         for lr in self.lrs:
             self.train_config(1, lr=lr)

@@ -29,8 +29,16 @@ from typing import Any
 
 from composer.errors import UsageError
 from search.fidelity.plan import FidelitySettings, Job
-from search.fidelity.table import (GRID_COLUMNS, GRID_FILE, PROXY_COLUMNS, PROXY_FILE, TRUTH_COLUMNS, TRUTH_FILE,
-                                   read_table, write_table)
+from search.fidelity.table import (
+    GRID_COLUMNS,
+    GRID_FILE,
+    PROXY_COLUMNS,
+    PROXY_FILE,
+    TRUTH_COLUMNS,
+    TRUTH_FILE,
+    read_table,
+    write_table,
+)
 
 __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
 
@@ -192,8 +200,8 @@ def _grid_run(job: Job, lr: float, req: StudyRequest, source) -> dict[str, Any]:
 def _chosen_row(job: Job, req: StudyRequest, source, dev: dict[float, float], lr_source: str,
                 grid_rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
-    from composer.train import evaluate_run
     from composer import lr_grid
+    from composer.train import evaluate_run
 
     s = req.settings
     ext = _extrapolated(job.layout, s)
