@@ -168,6 +168,22 @@ def _recipe_of(rows_x: list[dict]) -> dict[str, Any]:
             "flops_ratio": num(rows_x[0], "flops_ratio") if rows_x else math.nan}
 
 
+def _fill_legacy(layouts: dict[str, dict], settings: dict) -> None:
+    """Rows stored before rates and size ratios were recorded: the study's one rate, and the ratio
+    computed from the stored parameter count and the scale's Llama shape."""
+    ref = None
+    if settings.get("scale"):
+        from composer.presets import llama_spec
+        from scaling.counting import non_embedding_params
+
+        ref = non_embedding_params(llama_spec(settings["scale"]))
+    for v in layouts.values():
+        if ref and v.get("non_embedding_params") and not math.isfinite(v.get("param_ratio", math.nan)):
+            v["param_ratio"] = v["non_embedding_params"] / ref
+        if settings.get("lr") and not settings.get("lrs"):
+            v["lr"] = {k: (x if math.isfinite(x) else float(settings["lr"])) for k, x in v.get("lr", {}).items()}
+
+
 def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: dict | None = None,
                   winner: str | None = None, layouts: list[str] | None = None, proxy_protocol: str | None = None,
                   n_boot: int = 2000, pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
@@ -200,6 +216,7 @@ def build_summary(truth_rows: list[dict], proxy_rows: list[dict], *, settings: d
                       "target_pattern": rows_x[0]["target_pattern"] if rows_x else None,
                       "non_embedding_params": int(rows_x[0]["non_embedding_params"]) if rows_x else None,
                       **_recipe_of(rows_x)}
+    _fill_legacy(layouts, settings or {})
     decision = [x for x in both if x.count("A") >= MIN_ATTENTION]
     failed = [r for r in truth_rows if r.get("status") not in ("ok", None)]
     return {
