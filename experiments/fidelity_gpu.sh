@@ -7,6 +7,10 @@
 # with COMPOSER_DATA_DIR=.cache/corpora and carry `.cache` with the working tree.
 #
 #   FIDELITY_GPU_DRY=1 bash experiments/fidelity_gpu.sh   # same command at the tiny scale, on CPU, seconds
+#
+# It runs the fair recipe of `composer fidelity` (learning rate chosen per layout from the default grid
+# on a dev split, sizes matched to the Llama shape): three runs per layout. Any further argument is
+# passed to `composer fidelity`, e.g. `--lrs 1e-3,2e-3 --match flops --untied-head`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export COMPOSER_DATA_DIR="${COMPOSER_DATA_DIR:-$PWD/.cache/corpora}"
@@ -26,11 +30,12 @@ fi
 start=$(date +%s)
 "$PY" -m cli fidelity --name gpu-fidelity --runs-dir "$OUT_DIR" "${ARGS[@]}" --seeds 1 \
   --patterns AMAMAM,AAAMMM --winner AAAMMM --proxy-from experiments/results/mad_discrimination.jsonl \
-  --proxy-seeds 0 --no-progress
+  --proxy-seeds 0 --no-progress "$@"
 echo "wall $(( $(date +%s) - start )) s"
 "$PY" - "$OUT_DIR/gpu-fidelity/fidelity.parquet" <<'PY'
 import sys
 import pandas as pd
-cols = ["layout", "target_pattern", "params", "tokens", "val_loss", "val_bpb", "tokens_per_s", "compile_s", "wall_s"]
+cols = ["layout", "target_pattern", "params", "param_ratio", "lr", "dev_loss", "tokens", "val_loss", "val_bpb",
+        "tokens_per_s", "compile_s", "wall_s"]
 print(pd.read_parquet(sys.argv[1])[cols].to_string(index=False))
 PY
