@@ -16,7 +16,8 @@ from composer.errors import UsageError
 COMMANDS = {
     "inspect": "Parameters, FLOPs and cache bytes of a spec or pattern.",
     "train": "Train and evaluate a spec on a text file or folder.",
-    "evaluate": "Score a layout on the MAD proxy tasks.",
+    "evaluate": "Score a layout under a registered protocol, exactly as the search does.",
+    "protocols": "The registered protocols: what each measures, its cost, what the judges say of it.",
     "extrapolate": "Scale a layout to a target size by stacking or stretching.",
     "search": "Search layouts, aggregate the best, extrapolate the winner.",
     "data": "Fetch the real-text corpus into its cache and show its split.",

@@ -28,12 +28,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from fractions import Fraction
-from itertools import groupby
-from typing import Sequence, TypeVar
 
 from composer.presets import Scale, get_scale, llama_spec, spec_from_pattern
 from composer.spec import ArchSpec, SpecError
 from scaling.counting import layer_params, non_embedding_params
+from scaling.matching import MATCHES, match_spec, size_of
+from scaling.rules import runs, stack, stretch
 
 __all__ = ["RULES", "AUTO_STACK_MAX_DEPTH", "Extrapolation", "runs", "stretch", "stack", "choose_rule",
            "at_widths", "extrapolate"]
@@ -41,67 +41,6 @@ __all__ = ["RULES", "AUTO_STACK_MAX_DEPTH", "Extrapolation", "runs", "stretch", 
 RULES = ("stack", "stretch", "auto")
 AUTO_STACK_MAX_DEPTH = 8
 """``auto`` stacks layouts up to this depth and stretches deeper ones (paper: 6 -> stack, 16 -> stretch)."""
-
-T = TypeVar("T")
-
-
-def runs(pattern: Sequence[T]) -> list[tuple[T, int]]:
-    """Maximal runs ``(p_g, h_g)``: ``"AAMMMM"`` -> ``[("A", 2), ("M", 4)]``."""
-    return [(item, len(list(group))) for item, group in groupby(pattern)]
-
-
-def _exact(x: int | float | Fraction) -> Fraction:
-    # A float is read by its shortest decimal form, so stretch(p, 0.1) of a 10-run gives 1, not 2.
-    return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
-
-
-def _round_half_up(x: Fraction) -> int:
-    return math.floor(x + Fraction(1, 2))
-
-
-def _join(pattern: Sequence[T], items: list[T]):
-    return "".join(items) if isinstance(pattern, str) else tuple(items)
-
-
-def _scale_runs(pattern: Sequence[T], factor: Fraction, rounding) -> list[T]:
-    out: list[T] = []
-    for item, h in runs(pattern):
-        out.extend([item] * rounding(factor * h))
-    return out
-
-
-def stretch(pattern: Sequence[T], factor: int | float | Fraction):
-    """Stretch every run ``(p_g, h_g)`` to ``ceil(factor * h_g)`` (docs/method.md §2.4).
-
-    Args:
-        pattern: a shorthand string (``"AAMMMM"``) or a sequence of layers (``LayerSpec``).
-        factor: ``s = M / m`` > 0.
-
-    Returns:
-        The same kind as ``pattern``: a string for a string, a tuple otherwise.
-    """
-    f = _exact(factor)
-    if f <= 0:
-        raise SpecError(f"factor: must be > 0, got {factor!r}")
-    return _join(pattern, _scale_runs(pattern, f, math.ceil))
-
-
-def stack(pattern: Sequence[T], M: int | Fraction, m: int | Fraction):
-    """``floor(M / m)`` whole copies, then the layout stretched by the remainder (docs/method.md §2.4).
-
-    The remainder copy uses ``r = (M - m * floor(M / m)) / m`` and rounds each run half up,
-    dropping runs that round to zero (module docstring). ``M`` and ``m`` must be > 0.
-    """
-    M, m = _exact(M), _exact(m)
-    if M <= 0 or m <= 0:
-        raise SpecError(f"M, m: must be > 0, got M={M}, m={m}")
-    q = math.floor(M / m)
-    r = (M - m * q) / m
-    out = list(pattern) * q + _scale_runs(pattern, r, _round_half_up)
-    if not out:
-        raise SpecError(f"stack: target M={M} is under half the layout (m={m}); nothing is left, use stretch")
-    return _join(pattern, out)
-
 
 def choose_rule(rule: str, depth: int) -> str:
     """The rule actually used: ``auto`` -> ``stack`` up to ``AUTO_STACK_MAX_DEPTH`` layers, else ``stretch``."""
@@ -188,8 +127,6 @@ def extrapolate(spec_or_pattern: ArchSpec | str, scale: str | Scale, rule: str =
     Llama baseline's size (``scaling.matching``); FLOPs are counted at ``seq_len`` (default: the
     scale's context).
     """
-    from scaling.matching import MATCHES, match_spec, size_of
-
     if match not in MATCHES:
         raise SpecError(f"match: unknown match {match!r}; valid: {', '.join(MATCHES)}")
     sc = get_scale(scale) if isinstance(scale, str) else scale

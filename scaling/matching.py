@@ -28,6 +28,7 @@ from typing import Callable
 
 from composer.spec import ArchSpec, LayerSpec, SpecError
 from scaling.counting import flops_per_token, non_embedding_params
+from scaling.rules import round_half_up, scale_runs, stack, stretch
 
 __all__ = ["MATCHES", "TOLERANCE", "Size", "size_of", "match_spec"]
 
@@ -59,8 +60,6 @@ def _measure(by: str, seq_len: int | None) -> Callable[[ArchSpec], int]:
 
 
 def _depth_candidates(small: tuple[LayerSpec, ...], rule: str, M: int, m: int) -> list[tuple[LayerSpec, ...]]:
-    from scaling.extrapolate import _round_half_up, _scale_runs, stack, stretch
-
     own = stack(small, M, m) if rule == "stack" else stretch(small, Fraction(M, m))
     out = [own]
     if rule == "stack":
@@ -68,7 +67,7 @@ def _depth_candidates(small: tuple[LayerSpec, ...], rule: str, M: int, m: int) -
         n = len(small)
         for copies in range(max(0, q - 1), q + 2):
             for j in range(0, 4 * n + 1):
-                layers = tuple(small) * copies + tuple(_scale_runs(small, Fraction(j, 4 * n), _round_half_up))
+                layers = tuple(small) * copies + tuple(scale_runs(small, Fraction(j, 4 * n), round_half_up))
                 if layers:
                     out.append(layers)
     else:

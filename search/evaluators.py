@@ -21,7 +21,10 @@ from typing import Any, Callable, Protocol
 
 __all__ = ["Evaluator", "EvaluatorConfig", "EvalOutcome", "Evaluation", "normalize_result", "dedup_key", "run_one",
            "register_evaluator", "EVALUATORS", "evaluator_kinds", "kind_for_protocol",
-           "transient_outcome", "is_transient", "TRANSIENT_ERRORS"]
+           "transient_outcome", "is_transient", "TRANSIENT_ERRORS", "DEFAULT_PROTOCOL"]
+
+DEFAULT_PROTOCOL = "capacity"
+"""The default protocol of every command, defined once (``search.protocols`` lists them all)."""
 
 
 
@@ -78,7 +81,7 @@ class EvaluatorConfig:
 
     kind: str = "mad"
     """A registered evaluator kind: ``mad``, ``text``, ``fake`` or one a user registered."""
-    protocol: str = "cpu"
+    protocol: str = DEFAULT_PROTOCOL
     """Protocol name: a MAD protocol (``capacity``, ``cpu``, ``paper``) or one that names its own kind
     (``text``, ``mix``)."""
     seed: int = 0

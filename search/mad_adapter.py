@@ -51,9 +51,14 @@ class MadEvaluator:
     def spec(self, pattern: str) -> Any:
         return self._inner.proxy_spec(pattern)
 
+    def evaluate_full(self, candidate: Any, seed: int | None = None, progress=None) -> Any:
+        """The MAD ``EvalResult`` of ``candidate`` (a pattern or a proxy spec with layer options)."""
+        seed = self.config.seed if seed is None else seed
+        return self._inner.evaluate(candidate, seed=seed, tasks=self.config.tasks, progress=progress)
+
     def __call__(self, pattern: str, seed: int | None = None) -> dict[str, Any]:
         seed = self.config.seed if seed is None else seed
-        result = self._inner.evaluate(pattern, seed=seed, tasks=self.config.tasks)
+        result = self.evaluate_full(pattern, seed=seed)
         d = result.to_dict()
         if self._device is None:
             self._device = _device()

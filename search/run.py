@@ -22,12 +22,12 @@ import optuna
 from composer.errors import UsageError
 from search import methods
 from search.backends import make_backend
-from search.evaluators import EvaluatorConfig
 from search.layout_view import FILENAME as LAYOUTS_FILE
 from search.layout_view import write_layouts
 from search.leaderboard import FILENAME, write_leaderboard
 from search.loop import Engine
 from search.progress import SearchProgress
+from search.protocols import evaluator_config
 from search.rows import RunInfo
 from search.searchers import get_searcher
 from search.settings import SearchSettings, resolve
@@ -90,6 +90,10 @@ def _validate(settings: SearchSettings) -> None:
     get_searcher(settings.sampler)
     from search.evaluators import EVALUATORS
 
+    if settings.evaluator == "mad":  # a test evaluator (``fake``, a user's kind) labels any protocol
+        from search.protocols import check_protocol
+
+        check_protocol(settings.protocol)
     if settings.evaluator not in EVALUATORS:
         raise UsageError(f"--evaluator: unknown evaluator {settings.evaluator!r}; registered: "
                          f"{', '.join(EVALUATORS)}")
@@ -128,9 +132,9 @@ def run_search(given: dict[str, Any]) -> dict[str, Any]:
 
 def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, start: float) -> dict[str, Any]:
     # The Llama check adds A and M; building them in up front spares the evaluator a recompile.
-    config = EvaluatorConfig(kind=settings.evaluator, protocol=settings.protocol, seed=settings.seed,
-                             tasks=settings.tasks, steps_scale=settings.steps_scale,
-                             space=tuple(dict.fromkeys(settings.primitives + ("A", "M"))))
+    config = evaluator_config(settings.protocol, kind=settings.evaluator, seed=settings.seed, tasks=settings.tasks,
+                              steps_scale=settings.steps_scale,
+                              space=tuple(dict.fromkeys(settings.primitives + ("A", "M"))))
     evaluator = config.build()
     names = [n for n in optuna.get_all_study_names(storage) if n.startswith(settings.run_name + "/")]
     index = EvaluatedIndex.load([optuna.load_study(study_name=n, storage=storage) for n in names])

@@ -10,6 +10,7 @@ import dataclasses
 import re
 from typing import Any
 
+from search.evaluators import DEFAULT_PROTOCOL
 from search.space import Constraints
 
 __all__ = ["SearchSettings", "METHODS", "MUTABLE_ON_RESUME", "parse_count", "resolve"]
@@ -48,7 +49,7 @@ class SearchSettings:
     """Objectives; ``score`` first, then costs at the target scale (``kv_cache``, ``flops``, ``params``)."""
     primitives: tuple[str, ...] = ("A", "M")
     """Shorthands to search over."""
-    protocol: str = "capacity"
+    protocol: str = DEFAULT_PROTOCOL
     """Proxy protocol: ``capacity`` (default, docs/search.md), another MAD protocol (``cpu``, ``paper``) or
     ``text``."""
     seed: int = 0

@@ -177,7 +177,9 @@ def run_published(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps-scale must be > 0, got {args.steps_scale}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
-    protocols = [p.strip() for p in (args.protocol or "capacity").split(",") if p.strip()]
+    from search.protocols import DEFAULT_PROTOCOL, check_protocol
+
+    protocols = [check_protocol(p.strip()) for p in (args.protocol or DEFAULT_PROTOCOL).split(",") if p.strip()]
     if not protocols:
         raise UsageError("--protocol: give at least one protocol, e.g. capacity")
     sets = [] if args.report_only else resolve_sets(args.published)
@@ -209,6 +211,10 @@ def run(args: argparse.Namespace) -> int:
     from search.fidelity.proxy import rows_from_file, rows_from_run
     from search.fidelity.study import StudyRequest, run_study
 
+    if args.proxy_protocol is not None:
+        from search.protocols import check_protocol
+
+        check_protocol(args.proxy_protocol, "--proxy-protocol")
     search_run = _search_run(args)
     settings, explicit = _settings(args, _run_rule(search_run))
     name = args.name or f"fidelity-{settings.scale}"

@@ -94,24 +94,13 @@ def rows_from_file(path: Path) -> list[ProxyRow]:
 
 
 def _evaluate(layout: str, seed: int, protocol: str, cache: dict) -> tuple[float, dict, str]:
-    """``(score, tasks, protocol label)`` of one proxy evaluation.
+    """``(score, tasks, protocol label)`` of one proxy evaluation, through the protocol registry (the
+    evaluator the search uses): one evaluator per protocol, called per seed, keeps its compiled runs."""
+    from search.evaluators import normalize_result
+    from search.protocols import evaluator_config
 
-    A MAD protocol reuses one evaluator (and its compiled runs) across seeds and layouts; any other
-    registered protocol (``text``, ``mix`` or a user's) is built once through the evaluator registry and
-    called with each seed.
-    """
-    from search.evaluators import EvaluatorConfig, kind_for_protocol, normalize_result
-
-    if kind_for_protocol(protocol, "mad") == "mad":
-        from composer.mad.evaluate import Evaluator
-        from composer.mad.protocol import get_protocol
-
-        if protocol not in cache:
-            cache[protocol] = Evaluator(get_protocol(protocol))
-        result = cache[protocol].evaluate(layout, seed=seed)
-        return float(result.score), dict(result.tasks), result.protocol
-    if protocol not in cache:  # one evaluator per protocol, called per seed: it keeps its compiled runs
-        cache[protocol] = EvaluatorConfig(protocol=protocol).build()
+    if protocol not in cache:
+        cache[protocol] = evaluator_config(protocol).build()
     evaluator = cache[protocol]
     evaluation = normalize_result(evaluator(layout, seed=seed), evaluator.protocol)
     return evaluation.score, dict(evaluation.tasks), evaluation.protocol

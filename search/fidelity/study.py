@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from composer.errors import UsageError
+from search.evaluators import DEFAULT_PROTOCOL as DEFAULT_PROXY
 from search.fidelity.plan import FidelitySettings, Job
 from search.fidelity.table import (
     GRID_COLUMNS,
@@ -44,8 +45,6 @@ __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
 
 SETTINGS_FILE = "settings.json"
 PLAN_FILE = "plan.json"
-DEFAULT_PROXY = "capacity"
-"""The proxy protocol a new study judges: the search's default."""
 """The last invocation's layouts, winner and proxy protocol (what ``--report-only`` reports on)."""
 
 

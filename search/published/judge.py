@@ -70,9 +70,9 @@ def _now() -> str:
 
 
 def _config(protocol: str, steps_scale: float | None):
-    from search.evaluators import EvaluatorConfig, kind_for_protocol
+    from search.protocols import evaluator_config
 
-    return EvaluatorConfig(kind=kind_for_protocol(protocol, "mad"), protocol=protocol, steps_scale=steps_scale)
+    return evaluator_config(protocol, steps_scale=steps_scale)
 
 
 def _build(protocol: str, steps_scale: float | None):

@@ -165,7 +165,7 @@ def test_bad_input_is_a_usage_error():
 @pytest.mark.parametrize("argv, message", [
     (["--pattern", "AQ"], "unknown primitive"),
     (["--pattern", "AM", "--tasks", "recall"], "valid tasks"),
-    (["--pattern", "AM", "--protocol", "tpu"], "valid protocols"),
+    (["--pattern", "AM", "--protocol", "tpu"], "registered protocols"),
     ([], "--pattern"),
 ])
 def test_cli_bad_input_exits_2(capsys, argv, message):

@@ -127,6 +127,9 @@ def test_a_layout_the_protocol_cannot_build_exits_2(tmp_path, capsys, monkeypatc
 
     monkeypatch.setitem(evaluators.EVALUATORS, "nomamba", NoMamba)
     monkeypatch.setitem(evaluators._PROTOCOL_KINDS, "nomamba", "nomamba")
+    from search import protocols
+
+    monkeypatch.setitem(protocols.PROTOCOLS, "nomamba", protocols.ProtocolSpec("nomamba", "nomamba", "test", "-"))
     code = main(["fidelity", "--runs-dir", str(tmp_path), "--published", "samba2025_position", "--protocol",
                  "nomamba", "--depth", "6", "--no-progress"])
     err = capsys.readouterr().err

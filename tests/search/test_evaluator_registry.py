@@ -56,7 +56,7 @@ def test_a_registered_evaluator_runs_a_search_end_to_end(const_kind, tmp_path, m
     assert (ok["score"] == ok["pattern"].str.count("A") / 3).all()
     assert set(ok["protocol"]) == {"const-capacity"} and "task_attention_share" in df.columns
     assert (df["status"] == "ok").all() and (df["seed"] >= 10_000).sum() > 0  # rescored on fresh seeds too
-    assert EvaluatorConfig(kind=const_kind).build().protocol == "const-cpu"
+    assert EvaluatorConfig(kind=const_kind).build().protocol == "const-capacity"  # the one default
 
 
 def test_unknown_evaluator_is_a_usage_error(tmp_path, monkeypatch, capsys):
