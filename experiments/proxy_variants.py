@@ -126,8 +126,8 @@ def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
     import numpy as np
     import pandas as pd
 
-    from search.fidelity.report import build_summary
-    from search.fidelity.stats import kendall
+    from search.fidelity.rank_agreement import kendall
+    from search.fidelity.truth_report import build_summary
 
     by: dict[str, dict[int, float]] = {}
     for r in rows:

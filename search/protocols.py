@@ -64,19 +64,23 @@ def _mad_recipes() -> dict:
 
 
 def protocol_names() -> tuple[str, ...]:
-    """Every registered name, the MAD recipes of ``composer.mad.protocol`` included."""
-    return tuple(dict.fromkeys([*PROTOCOLS, *_mad_recipes()]))
+    """Every registered name: the MAD recipes of ``composer.mad.protocol`` and the protocols an evaluator
+    kind was registered with (``register_evaluator(..., protocols=...)``) included."""
+    return tuple(dict.fromkeys([*PROTOCOLS, *_mad_recipes(), *_PROTOCOL_KINDS]))
 
 
 def get_protocol_spec(name: str, flag: str = "--protocol") -> ProtocolSpec:
     """The registered protocol ``name``; an unknown name is a usage error that lists every name.
 
     A MAD recipe registered in ``composer.mad.protocol.PROTOCOLS`` (a user's) is a protocol of kind
-    ``mad`` without registering it twice."""
+    ``mad`` without registering it twice; so is a protocol named when its evaluator kind was registered."""
     if name in PROTOCOLS:
         return PROTOCOLS[name]
     if name in _mad_recipes():
         return ProtocolSpec(name, "mad", "a MAD recipe (composer.mad.protocol)", "-")
+    if name in _PROTOCOL_KINDS:
+        kind = _PROTOCOL_KINDS[name]
+        return ProtocolSpec(name, kind, f"registered with the evaluator kind {kind!r}", "-")
     raise UsageError(f"{flag}: unknown protocol {name!r}; registered protocols: "
                      f"{', '.join(protocol_names())} (composer protocols lists them)")
 

@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     if args.depth is None:
         args.depth = 6
     from search.fidelity.proxy import rows_from_file, rows_from_run
-    from search.fidelity.study import StudyRequest, run_study
+    from search.fidelity.truth_study import StudyRequest, run_study
 
     if args.proxy_protocol is not None:
         from search.protocols import check_protocol

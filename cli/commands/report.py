@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from search.analysis.report import write_report
+    from search.analysis.html_report import write_report
     from search.analysis.tables import load_run
 
     r = load_run(args.run, args.runs_dir, fidelity=args.fidelity)

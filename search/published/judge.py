@@ -5,7 +5,7 @@ same path as ``composer search``) at ``seeds`` seeds, at the set's published dep
 ``depth`` layers with matched parameters (``search.published.mapping``). One row per (layout, seed,
 protocol) in ``published.parquet``, rewritten atomically after every evaluation; a killed study
 resumes by running the same command, and no stored evaluation is ever repeated (a layout shared by
-two sets, or by two depths, is evaluated once). The report (``search.published.report``) is
+two sets, or by two depths, is evaluated once). The report (``search.published.judge_report``) is
 rewritten after every evaluation.
 """
 
@@ -205,7 +205,7 @@ def _jobs(judgements: list[Judgement], rows: _Rows) -> list[tuple[str, int, str]
 def run_judge(req: JudgeRequest) -> dict[str, Any]:
     """Evaluate what is missing, write the report; returns the summary."""
     from search.locks import run_lock
-    from search.published.report import write_report
+    from search.published.judge_report import write_report
 
     if req.report_only:
         if not (req.run_dir / ROWS_FILE).exists():
@@ -231,7 +231,7 @@ def run_judge(req: JudgeRequest) -> dict[str, Any]:
 def _run(req: JudgeRequest, todo, evaluators, rows: _Rows, plan: list[Judgement]) -> None:
     from search.backends import make_backend, run_with_retries
     from search.progress import SearchProgress
-    from search.published.report import write_report
+    from search.published.judge_report import write_report
 
     if req.max_evals is not None:
         todo = todo[:req.max_evals]

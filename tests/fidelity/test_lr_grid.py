@@ -67,7 +67,7 @@ def test_a_tuned_study_chooses_on_dev_and_reads_validation_only_after(tmp_path, 
     import composer.data
     import composer.train
     from search.fidelity.plan import FidelitySettings, jobs
-    from search.fidelity.study import StudyRequest, run_study
+    from search.fidelity.truth_study import StudyRequest, run_study
 
     log = []
     real_windows = composer.data._WindowSource.eval_windows

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from search.fidelity.stats import bootstrap_rank_ci, kendall, paired_difference, spearman
+from search.fidelity.rank_agreement import bootstrap_rank_ci, kendall, paired_difference, spearman
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -84,7 +84,7 @@ def test_paired_difference_by_hand():
 def test_report_ranks_each_proxy_task_against_the_ground_truth():
     import json
 
-    from search.fidelity.report import build_summary
+    from search.fidelity.truth_report import build_summary
 
     layouts = ["AAMM", "AMAM", "MAAM", "MMAA", "AMMA"]
     loss = {p: 2.0 + 0.1 * i for i, p in enumerate(layouts)}  # AAMM best
@@ -99,7 +99,7 @@ def test_report_ranks_each_proxy_task_against_the_ground_truth():
 def test_budget_agreement_compares_each_layout_on_the_seeds_run_at_both_budgets():
     """A second main-budget seed of one layout must not flip the comparison: seed 0 at both budgets says
     A is better than B both times (Kendall +1), though B's mean over two main-budget seeds is lower."""
-    from search.fidelity.report import build_summary
+    from search.fidelity.truth_report import build_summary
 
     def row(layout, seed, tokens, loss):
         return {"layout": layout, "seed": seed, "tokens": tokens, "status": "ok", "val_loss": loss,

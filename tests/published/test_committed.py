@@ -11,7 +11,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "experiments" / "results"
 
 def test_committed_table_is_reproduced_from_the_committed_rows(tmp_path):
     from search.published.judge import _stored_plan
-    from search.published.report import write_report
+    from search.published.judge_report import write_report
 
     (tmp_path / "plan.json").write_text((RESULTS / "published_plan.json").read_text())
     rows = pd.read_parquet(RESULTS / "published.parquet").to_dict("records")

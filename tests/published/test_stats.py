@@ -5,7 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from search.published.stats import agreement, cross_scale, paired_difference_ci, replicate_ceiling, seed_agreement
+from search.published.set_agreement import (
+    agreement,
+    cross_scale,
+    paired_difference_ci,
+    replicate_ceiling,
+    seed_agreement,
+)
 
 
 def test_perfect_and_reversed_orders():
@@ -63,7 +69,7 @@ def test_cross_scale_needs_four_shared_designs():
 
 
 def test_shipped_cross_scale_agreement_of_bae_et_al():
-    from search.published.report import ceiling
+    from search.published.judge_report import ceiling
     from search.published.sets import resolve_sets
 
     got = ceiling(resolve_sets("bae2025_1b")[0])

@@ -13,7 +13,7 @@ from search.settings import SearchSettings
 
 
 def test_one_default_everywhere():
-    from search.fidelity.study import DEFAULT_PROXY
+    from search.fidelity.truth_study import DEFAULT_PROXY
 
     assert protocols.DEFAULT_PROTOCOL == SearchSettings().protocol == EvaluatorConfig().protocol == DEFAULT_PROXY
 

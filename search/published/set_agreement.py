@@ -2,7 +2,7 @@
 
 Rank agreement is Spearman's rho and Kendall's tau-b between the proxy's seed-mean score (higher is
 better) and the negated published value (lower is better), with the two-level bootstrap of
-``search.fidelity.stats`` (layouts resampled, and each drawn layout's proxy seeds inside it; the
+``search.fidelity.rank_agreement`` (layouts resampled, and each drawn layout's proxy seeds inside it; the
 published side has one value per layout). The comparison with the set's heuristic is paired: the
 same resampled layouts give both correlations, and the interval is that of their difference.
 """
@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from search.fidelity.stats import bootstrap_rank_ci, spearman
+from search.fidelity.rank_agreement import bootstrap_rank_ci, spearman
 
 __all__ = ["agreement", "paired_difference_ci", "seed_agreement", "replicate_ceiling", "cross_scale"]
 

@@ -18,7 +18,7 @@ import numpy as np
 from search.fidelity.figure import MIN_ATTENTION, plot
 from search.fidelity.figure import fmt_ci as _ci
 from search.fidelity.figure import fmt_value as _f
-from search.fidelity.stats import bootstrap_rank_ci, kendall, paired_difference
+from search.fidelity.rank_agreement import bootstrap_rank_ci, kendall, paired_difference
 from search.stats import mean_se, pooled_difference, pooled_sd
 
 __all__ = ["build_summary", "write_report", "render_markdown", "plot", "clean_json"]

@@ -16,10 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from search.fidelity.report import clean_json
+from search.fidelity.truth_report import clean_json
 from search.published.heuristics import heuristic_score
+from search.published.set_agreement import (
+    agreement,
+    cross_scale,
+    paired_difference_ci,
+    replicate_ceiling,
+    seed_agreement,
+)
 from search.published.sets import SETS_DIR, PublishedSet, load_set
-from search.published.stats import agreement, cross_scale, paired_difference_ci, replicate_ceiling, seed_agreement
 from search.stats import mean_se
 
 __all__ = ["judge", "write_report", "ceiling"]

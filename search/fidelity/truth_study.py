@@ -282,7 +282,7 @@ def _eta(done_walls: list[float], remaining: int) -> str:
 
 
 def _write_report(req: StudyRequest, tables: _Tables) -> None:
-    from search.fidelity.report import write_report
+    from search.fidelity.truth_report import write_report
 
     write_report(req.run_dir, tables.truth, tables.proxy, settings=req.settings, winner=req.winner,
                  proxy_protocol=req.proxy_protocol, grid_rows=tables.grid, pairs=req.pairs,
