@@ -119,4 +119,4 @@ def spec_from_pattern(pattern: str, scale: str | Scale, *, layer_options: dict[s
 def llama_spec(scale: str | Scale, **overrides) -> ArchSpec:
     """The Llama baseline at ``scale``: ``AM`` repeated ``llama_blocks`` times."""
     sc = get_scale(scale) if isinstance(scale, str) else scale
-    return spec_from_pattern("AM" * sc.llama_blocks, sc, **overrides)
+    return spec_from_pattern(layout("llama", 2 * sc.llama_blocks), sc, **overrides)

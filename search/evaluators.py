@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable, Protocol
 
 __all__ = ["Evaluator", "EvaluatorConfig", "EvalOutcome", "Evaluation", "normalize_result", "dedup_key", "run_one",
-           "register_evaluator", "EVALUATORS", "evaluator_kinds", "kind_for_protocol",
+           "register_evaluator", "EVALUATORS", "kind_for_protocol",
            "transient_outcome", "is_transient", "TRANSIENT_ERRORS", "DEFAULT_PROTOCOL"]
 
 DEFAULT_PROTOCOL = "capacity"
@@ -249,10 +249,6 @@ def _factory(kind: str) -> Callable:
         module, _, attr = factory.partition(":")
         factory = EVALUATORS[kind] = getattr(importlib.import_module(module), attr)
     return factory
-
-
-def evaluator_kinds() -> tuple[str, ...]:
-    return tuple(EVALUATORS)
 
 
 def kind_for_protocol(protocol: str, kind: str) -> str:

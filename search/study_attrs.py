@@ -5,7 +5,7 @@ so the leaderboard and the dedup index are rebuilt from the storage alone.
 """
 
 __all__ = ["STATUS", "KEY", "ROW", "INTERRUPTED", "DUPLICATE_OF", "REASON", "REQUEUED_FROM", "REPAIRED",
-           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "FORMAT", "SEED", "PROPOSED",
+           "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "SEED", "PROPOSED",
            "CLAIM", "DRIVER"]
 
 STATUS = "status"
@@ -42,5 +42,3 @@ SETTINGS = "composer_settings"
 """Study attribute: the resolved search settings (JSON)."""
 STAGE_WINNER = "stage_winner"
 """Study attribute: the frozen winner of a finished stage (incremental methods)."""
-FORMAT = "composer_format"
-"""Study attribute: version of this layout of attributes."""

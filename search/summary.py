@@ -28,9 +28,9 @@ def target_block(pattern: str, scale: str, rule: str, match: str = "none") -> di
 
 def llama_block(scale: str) -> dict[str, Any]:
     """``target_block`` of the scale's Llama shape itself (``composer.presets.llama_spec``)."""
-    from composer.presets import get_scale
+    from composer.presets import get_scale, layout
 
-    pattern = "AM" * get_scale(scale).llama_blocks
+    pattern = layout("llama", 2 * get_scale(scale).llama_blocks)
     out = target_block(pattern, scale, "stretch", "params")  # stretching a Llama shape by 1 is itself
     out.update(rule="the scale's Llama shape")
     return out

@@ -9,7 +9,7 @@ from composer.errors import UsageError
 from composer.spec import ArchSpec, load_spec
 
 
-def add_spec_arguments(p: argparse.ArgumentParser, *, require_scale: bool = False) -> None:
+def add_spec_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", nargs="?", help="path to an ArchSpec JSON file")
     p.add_argument("--pattern", help="layout as shorthands, e.g. AAMMMM or 2A4M")
     p.add_argument("--layout", help="named layout instead of --pattern (llama, striped_1_2, jamba, samba, ...)")

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
     p.add_argument("--data", required=True, help="a text file or a folder of text files (byte tokenizer)")
     for flag, (field, typ, help_text) in _FLAGS.items():
-        p.add_argument(flag, dest=field, type=typ, default=None, help=f"{help_text} (default: TrainConfig)")
+        p.add_argument(flag, dest=field, type=typ, default=None, help=f"{help_text} (default: {_default(field)})")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="compute dtype (default float32)")
     p.add_argument("--lrs", default=None, help="a learning-rate grid, comma-separated (e.g. 5e-4,1e-3,2e-3): one "
                                               "run per rate in --out/lr<rate>/, each scored on a dev split of the "
@@ -29,6 +29,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def _default(field: str) -> str:
+    """The real default of a ``TrainConfig`` field, as ``--help`` shows it."""
+    import dataclasses
+
+    from composer.train_config import TrainConfig
+
+    return str({f.name: f.default for f in dataclasses.fields(TrainConfig)}[field])
 
 
 def _config(args: argparse.Namespace, spec):

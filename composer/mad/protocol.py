@@ -33,11 +33,9 @@ from composer.mad.tasks import (
     TASKS,
 )
 
-__all__ = ["Protocol", "CPU", "CAPACITY", "PAPER", "PAPER_FULL", "PROTOCOLS", "get_protocol", "RECALL_TASKS",
+__all__ = ["Protocol", "CPU", "CAPACITY", "PAPER", "PAPER_FULL", "PROTOCOLS", "get_protocol",
            "CURVE_TASKS"]
 
-RECALL_TASKS = ("in_context_recall", "noisy_in_context_recall", "fuzzy_in_context_recall")
-"""The three recall tasks (trained on scored positions only under ``cpu``)."""
 
 CURVE_TASKS = ("in_context_recall", "noisy_in_context_recall")
 """Tasks with a phase transition that ``cpu`` scores by the area under the test-accuracy curve (§11.4):

@@ -209,6 +209,7 @@ def _patterns(text: str) -> list[str]:
 
 def _from_run(run_dir: Path, top: int) -> tuple[list[str], str | None]:
     """The ``top`` best layouts of a search run by mean proxy score, its winner, and the Llama layout."""
+    from composer.presets import layout
     from search.fidelity.proxy import leaderboard_scores
 
     scores = leaderboard_scores(run_dir)
@@ -221,7 +222,7 @@ def _from_run(run_dir: Path, top: int) -> tuple[list[str], str | None]:
     chosen = ranked[:top]
     winner = _run_winner(run_dir)
     depth = len(chosen[0])
-    extra = [p for p in (winner, ("AM" * depth)[:depth]) if p]
+    extra = [p for p in (winner, layout("llama", depth)) if p]
     return list(dict.fromkeys(chosen + extra)), winner
 
 

@@ -123,7 +123,9 @@ def _budget_agreement(truth_rows, main: int, others: list[int]) -> list[dict[str
 def _winner_vs_llama(winner: str | None, proxy: dict, truth: dict) -> dict[str, Any] | None:
     if not winner:
         return None
-    llama = ("AM" * len(winner))[:len(winner)]
+    from composer.presets import layout
+
+    llama = layout("llama", len(winner))
     out = {"winner": winner, "llama": llama}
     if winner == llama:
         out["note"] = "the winner is the Llama layout"

@@ -97,7 +97,9 @@ def reference_layout(depth: int) -> str:
     """The Llama layout of ``depth`` layers, whose proxy parameters every mapped layout matches."""
     if depth < 2 or depth % 2:
         raise ValueError(f"depth must be an even number >= 2, got {depth}")
-    return "AM" * (depth // 2)
+    from composer.presets import layout
+
+    return layout("llama", depth)
 
 
 def map_layout(layout: str, depth: int, params: Callable[[str], int]) -> str:
