@@ -18,13 +18,13 @@ from optuna.trial import TrialState
 
 from search.backends import run_with_retries
 from search.budget import count_evaluations
+from search.claims import GO, Claims, Pending, SoloClaims
 from search.evaluators import EvalOutcome, dedup_key
 from search.rows import RunInfo, build_row, objective_values
 from search.searchers.exhaustive import taken_blocks
 from search.space import SearchSpace
 from search.study import Evaluated, EvaluatedIndex, requeue
 from search.study_attrs import (
-    CLAIM,
     DUPLICATE,
     DUPLICATE_OF,
     ERROR,
@@ -40,7 +40,7 @@ from search.study_attrs import (
     STATUS,
 )
 
-__all__ = ["MAX_IDLE", "Stage", "Engine", "derive_seed"]
+__all__ = ["MAX_IDLE", "Stage", "Engine", "EngineConfig", "derive_seed"]
 
 MAX_IDLE = 3
 """Consecutive known or infeasible proposals after which the loop queues the nearest untried feasible
@@ -67,57 +67,66 @@ class Stage:
     """Columns added to every row of the stage (e.g. the rung)."""
 
 
-@dataclasses.dataclass
-class _Pending:
-    trial: optuna.Trial
-    block: str
-    full: str
-    key: str
-    seed: int | None = None
-    """Evaluation seed; ``None`` is the run's."""
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """What fixes how the engine evaluates and records (the run's identity and target)."""
+
+    run: str
+    objectives: tuple[str, ...] = ("score",)
+    seed: int = 0
+    scale: str = "350M"
+    rule: str = "auto"
+    match: str = "none"
+    sampler_name: str = "random"
+    max_retries: int = 2
+
+    @classmethod
+    def from_settings(cls, settings) -> EngineConfig:
+        return cls(run=settings.run_name, objectives=settings.objectives, seed=settings.seed, scale=settings.scale,
+                   rule=settings.rule, match=settings.match, sampler_name=settings.sampler,
+                   max_retries=settings.max_retries)
 
 
 class Engine:
     """Runs stages against one evaluator and backend, keeping the run-wide dedup index."""
 
-    def __init__(self, *, run: str, evaluator, backend, index: EvaluatedIndex, objectives: tuple[str, ...],
-                 seed: int, scale: str, rule: str, sampler_name: str, info: RunInfo | None = None,
-                 match: str = "none",
-                 on_record: Callable[[dict[str, Any]], None] | None = None, heartbeat=None,
-                 max_retries: int = 2, coordinator=None):
-        self.run, self.evaluator, self.backend, self.index = run, evaluator, backend, index
-        self.objectives, self.seed, self.scale, self.rule, self.match = objectives, seed, scale, rule, match
-        self.sampler_name = sampler_name
+    def __init__(self, config: EngineConfig, *, evaluator, backend, index: EvaluatedIndex,
+                 info: RunInfo | None = None, on_record: Callable[[dict[str, Any]], None] | None = None,
+                 heartbeat=None, claims: Claims | None = None):
+        self.config, self.evaluator, self.backend, self.index = config, evaluator, backend, index
         self.info = info or RunInfo.collect()
         self.on_record = on_record or (lambda row: None)
         self.heartbeat = heartbeat
-        self.max_retries = max_retries
-        self.coordinator = coordinator
-        """A ``search.shared.Coordinator`` when other drivers may share the storage, else ``None``."""
+        self.claims = claims or SoloClaims()
+        """``SharedClaims`` when other drivers may share the storage (``search.claims``)."""
         self._full = False
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
 
     def used(self, study: optuna.Study) -> int:
         return count_evaluations(study.get_trials(deepcopy=False))
 
     def run_stage(self, study: optuna.Study, stage: Stage, workers: int = 1) -> int:
         """Evaluate until the stage budget is used or the space is exhausted; return evaluations made."""
-        made, shared = 0, self.coordinator
+        made, claims = 0, self.claims
         while True:
-            left = stage.budget - self.used(study) - (shared.in_flight(study) if shared else 0)
+            left = stage.budget - self.used(study) - claims.in_flight(study)
             batch = self._propose(study, stage, min(workers, left)) if left > 0 else []
             if not batch:
-                if shared is None or not shared.settle(study):  # other drivers' last evaluations may change it
+                if not claims.settle(study):  # other drivers' last evaluations may change it
                     break
                 continue
-            outcomes = self._evaluate(study, batch)
+            outcomes = self.evaluate_batch(study, batch)
             for pending, outcome in zip(batch, outcomes):
-                self._record(study, stage, pending, outcome)
+                self.record(study, stage, pending, outcome)
                 made += 1
-        if shared:
-            shared.sync(study, self.index)
+        claims.sync(study, self.index)
         return made
 
-    def _evaluate(self, study: optuna.Study, batch: list[_Pending]) -> list[EvalOutcome]:
+    def evaluate_batch(self, study: optuna.Study, batch: list[Pending]) -> list[EvalOutcome]:
+        """Evaluate ``batch`` on the backend (with retries), its trials tracked by the heartbeat."""
         # Trial._trial_id is the storage id the heartbeat needs; Optuna's own loop uses it the same way.
         ids = [p.trial._trial_id for p in batch]
         for p in batch:
@@ -126,7 +135,7 @@ class Engine:
             if self.heartbeat is not None:
                 for i in ids:
                     self.heartbeat.track(i)
-            return run_with_retries(self.backend, [(p.full, p.seed) for p in batch], self.max_retries)
+            return run_with_retries(self.backend, [(p.full, p.seed) for p in batch], self.config.max_retries)
         except BaseException:  # Ctrl-C / SystemExit: leave the study resumable, nothing RUNNING
             trials = study.get_trials(deepcopy=False)
             for p in batch:  # the same re-queue as recovery after a kill (seed and claim kept)
@@ -140,19 +149,19 @@ class Engine:
     def _ask(self, study: optuna.Study, stage: Stage) -> optuna.Trial:
         n = sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(INTERRUPTED))
         seed = derive_seed(self.seed, stage.index, n)
-        study.sampler = stage.searcher.make(stage.space, seed, stage.budget, len(self.objectives))
+        study.sampler = stage.searcher.make(stage.space, seed, stage.budget, len(self.config.objectives))
         return study.ask(stage.space.distributions())
 
-    def _exhausted(self, study: optuna.Study, stage: Stage, batch: list[_Pending]) -> bool:
+    def _exhausted(self, study: optuna.Study, stage: Stage, batch: list[Pending]) -> bool:
         n = stage.space.n_feasible
-        if n is None or (self.coordinator and self.coordinator.queued(study)):  # queued trials are asked first
+        if n is None or self.claims.queued(study):  # queued trials are asked first
             return False
         done = {stage.space.block(t.params) for t in study.get_trials(deepcopy=False)
                 if t.user_attrs.get(STATUS) in (OK, ERROR, DUPLICATE) and len(t.params) == stage.space.depth}
         return len(done) + len(batch) >= n
 
-    def _propose(self, study: optuna.Study, stage: Stage, k: int) -> list[_Pending]:
-        batch: list[_Pending] = []
+    def _propose(self, study: optuna.Study, stage: Stage, k: int) -> list[Pending]:
+        batch: list[Pending] = []
         idle, self._full = 0, False
         while len(batch) < k and not self._exhausted(study, stage, batch):
             trial = self._ask(study, stage)
@@ -170,7 +179,7 @@ class Engine:
                 idle = 0
         return batch
 
-    def _screen(self, study, stage: Stage, trial: optuna.Trial, batch: list[_Pending]) -> _Pending | None:
+    def _screen(self, study, stage: Stage, trial: optuna.Trial, batch: list[Pending]) -> Pending | None:
         """A new layout to evaluate, or ``None`` after telling an infeasible or known one."""
         block = stage.space.block(trial.params)
         reason = stage.space.violation(block)
@@ -183,12 +192,10 @@ class Engine:
         key = dedup_key(self.evaluator, full)
         known = self.index.get(key)
         if known is None and all(p.key != key for p in batch):
-            if self.coordinator is None:
-                return _Pending(trial, block, full, key)
-            verdict, other = self.coordinator.claim(study, trial, key, budget=stage.budget)
-            if verdict == "go":
-                return _Pending(trial, block, full, key)
-            known = self.coordinator.resolve(study, trial, verdict, other, self.index)
+            verdict, other = self.claims.claim(study, trial, key, budget=stage.budget)
+            if verdict == GO:
+                return Pending(trial, block, full, key)
+            known = self.claims.resolve(study, trial, verdict, other, self.index)
             if known is None:  # yielded to another driver's trial, or over budget: told already
                 self._full = verdict == "over"
                 return None
@@ -198,18 +205,18 @@ class Engine:
             return None
         trial.set_user_attr(DUPLICATE_OF, f"{known.study}#{known.number}")
         if known.ok:
-            study.tell(trial, objective_values(known.row, self.objectives))
+            study.tell(trial, objective_values(known.row, self.config.objectives))
         else:
             study.tell(trial, state=TrialState.FAIL)
         return None
 
-    def _queue_repair(self, study: optuna.Study, stage: Stage, batch: list[_Pending], proposed: str) -> bool:
+    def _queue_repair(self, study: optuna.Study, stage: Stage, batch: list[Pending], proposed: str) -> bool:
         taken = taken_blocks(study, stage.space) | {p.block for p in batch}
         rng = np.random.default_rng(derive_seed(self.seed, stage.index, len(study.trials), 1))
         block = stage.space.nearest(proposed, taken, rng)
         if block is None:
             return False
-        claim = {CLAIM: dedup_key(self.evaluator, stage.space.full(block))} if self.coordinator else {}
+        claim = self.claims.claim_attrs(dedup_key(self.evaluator, stage.space.full(block)))
         study.enqueue_trial(stage.space.params(block), user_attrs={REPAIRED: True, **claim})
         return True
 
@@ -230,8 +237,11 @@ class Engine:
         patterns = [p for p, _ in jobs]
         space = SearchSpace(tuple(sorted(set("".join(patterns)))), depth=len(patterns[0]))
         stage = Stage(stage_index, study.study_name, space, len(jobs), None, phase=phase, extra=where or {})
-        if self.coordinator is not None:
-            return self.coordinator.evaluate_jobs(self, study, jobs, stage)
+        self.claims.evaluate_jobs(self, study, jobs, stage)
+
+    def evaluate_jobs_alone(self, study: optuna.Study, jobs: list[tuple[str, int | None]], stage: Stage) -> None:
+        """``evaluate_jobs`` for one driver (``SoloClaims``): queue the jobs not yet known, evaluate them."""
+        space = stage.space
         for _ in range(len(jobs) + 1):
             todo = list(dict.fromkeys(j for j in jobs if dedup_key(self.evaluator, *j) not in self.index))
             if not todo:
@@ -245,30 +255,32 @@ class Engine:
                 study.sampler = optuna.samplers.RandomSampler(seed=self.seed)
                 trial = study.ask(space.distributions())
                 block, seed = space.block(trial.params), trial.user_attrs.get(SEED)
-                batch.append(_Pending(trial, block, block, dedup_key(self.evaluator, block, seed), seed))
+                batch.append(Pending(trial, block, block, dedup_key(self.evaluator, block, seed), seed))
             # The queue's order after a resume depends on which trials were re-queued; evaluate (and
             # number the rows) in the jobs' own order, so a resumed phase stores what a clean one does.
             rank = {dedup_key(self.evaluator, *j): i for i, j in enumerate(todo)}
             batch.sort(key=lambda p: rank.get(p.key, len(rank)))
-            for pending, outcome in zip(batch, self._evaluate(study, batch)):
+            for pending, outcome in zip(batch, self.evaluate_batch(study, batch)):
                 if pending.key not in self.index:
-                    self._record(study, stage, pending, outcome)
+                    self.record(study, stage, pending, outcome)
                 else:
                     pending.trial.set_user_attr(STATUS, DUPLICATE)
                     study.tell(pending.trial, state=TrialState.FAIL)
 
-    def _record(self, study: optuna.Study, stage: Stage, pending: _Pending, outcome: EvalOutcome) -> None:
-        where = {"run": self.run, "study": study.study_name, "phase": stage.phase, "stage": stage.index,
+    def record(self, study: optuna.Study, stage: Stage, pending: Pending, outcome: EvalOutcome) -> None:
+        """Store ``outcome`` as the trial's row, tell the study, add it to the index."""
+        c = self.config
+        where = {"run": c.run, "study": study.study_name, "phase": stage.phase, "stage": stage.index,
                  "trial_number": pending.trial.number, "eval_index": len(self.index) + 1,
-                 "search_seed": self.seed, "sampler": self.sampler_name, **stage.extra}
+                 "search_seed": c.seed, "sampler": c.sampler_name, **stage.extra}
         row = build_row(outcome=outcome, evaluator=self.evaluator, pattern=pending.full, where=where,
-                        info=self.info, scale=self.scale, rule=self.rule, match=self.match)
+                        info=self.info, scale=c.scale, rule=c.rule, match=c.match)
         trial = pending.trial
         trial.set_user_attr(KEY, pending.key)
         trial.set_user_attr(STATUS, row["status"])
         trial.set_user_attr(ROW, row)  # last: a trial with its row is a finished evaluation (search.budget)
         if row["status"] == OK:
-            study.tell(trial, objective_values(row, self.objectives))
+            study.tell(trial, objective_values(row, self.config.objectives))
         else:
             study.tell(trial, state=TrialState.FAIL)
         self.index.add(Evaluated(pending.key, study.study_name, trial.number, row))

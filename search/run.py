@@ -22,16 +22,16 @@ import optuna
 from composer.errors import UsageError
 from search import methods
 from search.backends import make_backend
+from search.claims import SharedClaims, SoloClaims
 from search.layout_view import FILENAME as LAYOUTS_FILE
 from search.layout_view import write_layouts
 from search.leaderboard import FILENAME, write_leaderboard
-from search.loop import Engine
+from search.loop import Engine, EngineConfig
 from search.progress import SearchProgress
 from search.protocols import evaluator_config
 from search.rows import RunInfo
 from search.searchers import get_searcher
 from search.settings import SearchSettings, resolve
-from search.shared import Coordinator
 from search.stages import RunContext, choose_winner, final_phase, rescore, search_stages
 from search.study import EvaluatedIndex, Heartbeat, default_url, open_storage, run_lock
 from search.study_attrs import SETTINGS
@@ -151,12 +151,10 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
             write_layouts(index.rows(), run_dir / LAYOUTS_FILE)
             progress.advance(row)
 
-        engine = Engine(run=settings.run_name, evaluator=evaluator, backend=backend, index=index,
-                        objectives=settings.objectives, seed=settings.seed, scale=settings.scale,
-                        rule=settings.rule, match=settings.match, sampler_name=settings.sampler,
-                        info=RunInfo.collect(),
-                        on_record=on_record, heartbeat=heartbeat, max_retries=settings.max_retries,
-                        coordinator=None if private else Coordinator(heartbeat, settings.objectives, settings.workers))
+        engine = Engine(EngineConfig.from_settings(settings), evaluator=evaluator, backend=backend, index=index,
+                        info=RunInfo.collect(), on_record=on_record, heartbeat=heartbeat,
+                        claims=SoloClaims() if private else SharedClaims(heartbeat, settings.objectives,
+                                                                         settings.workers))
         ctx = RunContext(settings, run_dir, storage, engine, private)
         try:
             stages = search_stages(ctx, progress)

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from search.evaluators import EvaluatorConfig
-from search.loop import Engine, Stage
+from search.loop import Engine, EngineConfig, Stage
 from search.rows import RunInfo, directions
 from search.searchers import get_searcher
 from search.space import SearchSpace
@@ -23,9 +23,9 @@ def run_stage(sampler: str, *, budget: int, space: SearchSpace | None = None, se
     evaluator = EvaluatorConfig(kind="fake").build()
     from search.backends import InlineBackend
 
-    engine = Engine(run="t", evaluator=evaluator, backend=InlineBackend(evaluator), index=EvaluatedIndex(),
-                    objectives=tuple(objectives), seed=seed, scale="350M", rule="auto", sampler_name=sampler,
-                    info=INFO)
+    config = EngineConfig(run="t", objectives=tuple(objectives), seed=seed, scale="350M", rule="auto",
+                          sampler_name=sampler)
+    engine = Engine(config, evaluator=evaluator, backend=InlineBackend(evaluator), index=EvaluatedIndex(), info=INFO)
     study = optuna.create_study(storage=storage or optuna.storages.InMemoryStorage(), study_name=study_name,
                                 directions=directions(tuple(objectives)))
     stage = Stage(0, study_name, space, budget, get_searcher(sampler))

@@ -1,4 +1,4 @@
-"""Two drivers on one PostgreSQL storage share a run (search.shared): nothing evaluated twice, nothing lost,
+"""Two drivers on one PostgreSQL storage share a run (search.claims): nothing evaluated twice, nothing lost,
 and the same leaderboard as one driver alone on an exhaustively searched space.
 
 The server is a real PostgreSQL from the ``pgserver`` wheel (the ``postgres`` extra), started on 127.0.0.1 at a

@@ -1,4 +1,4 @@
-"""The claim protocol of drivers sharing a storage (search.shared), on one in-memory study."""
+"""The claim protocol of drivers sharing a storage (search.claims), on one in-memory study."""
 
 import threading
 import time
@@ -6,7 +6,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from search.shared import GO, KNOWN, OVER, YIELD, Coordinator
+from search.claims import GO, KNOWN, OVER, YIELD, SharedClaims
 from search.study import EvaluatedIndex
 from search.study_attrs import CLAIM, DUPLICATE, INTERRUPTED, KEY, ROW, STATUS
 
@@ -16,8 +16,8 @@ def _study() -> optuna.Study:
     return optuna.create_study(storage=optuna.storages.InMemoryStorage())
 
 
-def _coordinator(**kw) -> Coordinator:
-    return Coordinator(None, ("score",), **{"poll_s": 0.01, **kw})
+def _coordinator(**kw) -> SharedClaims:
+    return SharedClaims(None, ("score",), **{"poll_s": 0.01, **kw})
 
 
 def test_the_lowest_live_claim_evaluates_and_later_ones_yield():

@@ -17,13 +17,15 @@ The drivers talk only through the studies:
   folder. A trial whose heartbeat stopped (its driver was killed) is failed after ``GRACE_S`` and queued
   again, and a surviving driver evaluates it.
 
-One driver alone on a private storage (the default) runs none of this (``Engine.coordinator`` is ``None``).
+One driver alone on a private storage (the default) runs none of this: its claims are ``SoloClaims``,
+the same interface with nothing to share (every claim goes, nothing is in flight elsewhere).
 With several drivers a sampler's proposals depend on how the drivers interleave; the exhaustive sampler's
 do not, so an exhaustively searched space gives the same leaderboard as one driver.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -49,7 +51,7 @@ from search.study_attrs import (
     STATUS,
 )
 
-__all__ = ["GO", "KNOWN", "YIELD", "OVER", "Coordinator", "driver_id"]
+__all__ = ["GO", "KNOWN", "YIELD", "OVER", "Pending", "Claims", "SoloClaims", "SharedClaims", "driver_id"]
 
 GO, KNOWN, YIELD, OVER = "go", "known", "yield", "over"
 """Verdicts of a claim: evaluate; already evaluated (answer from its row); another trial evaluates it; past
@@ -73,8 +75,61 @@ def _evaluated(study: optuna.Study, t: FrozenTrial) -> Evaluated:
     return Evaluated(t.user_attrs[KEY], study.study_name, t.number, t.user_attrs[ROW])
 
 
-class Coordinator:
+@dataclasses.dataclass
+class Pending:
+    """A trial about to be evaluated: its block, the full layout, its dedup key and seed."""
+
+    trial: optuna.Trial
+    block: str
+    full: str
+    key: str
+    seed: int | None = None
+
+
+class Claims:
+    """The claims strategy the engine asks before and after evaluating (``SoloClaims`` for one driver,
+    ``SharedClaims`` for several on one storage)."""
+
+    shared = False
+
+    def claim_attrs(self, key: str) -> dict[str, Any]:
+        """User attributes a queued trial carries so other drivers see its claim at once."""
+        return {}
+
+    def claim(self, study: optuna.Study, trial: optuna.Trial, key: str,
+              budget: int | None = None) -> tuple[str, FrozenTrial | None]:
+        return GO, None
+
+    def resolve(self, study, trial, verdict, other, index) -> Evaluated | None:  # pragma: no cover - GO only
+        raise AssertionError("one driver's claims always go")
+
+    def in_flight(self, study: optuna.Study) -> int:
+        return 0
+
+    def queued(self, study: optuna.Study) -> bool:
+        return False
+
+    def settle(self, study: optuna.Study) -> bool:
+        return False
+
+    def sync(self, study: optuna.Study, index: EvaluatedIndex) -> None:
+        return None
+
+    def evaluate_jobs(self, engine: Any, study: optuna.Study, jobs: list[tuple[str, int | None]], stage) -> None:
+        engine.evaluate_jobs_alone(study, jobs, stage)
+
+
+class SoloClaims(Claims):
+    """One driver on its own storage: nothing to share."""
+
+
+class SharedClaims(Claims):
     """What one driver does to share a run with the others (see the module doc)."""
+
+    shared = True
+
+    def claim_attrs(self, key: str) -> dict[str, Any]:
+        return {CLAIM: key}
 
     def __init__(self, heartbeat, objectives: tuple[str, ...], workers: int = 1, *, wait_s: float = GRACE_S,
                  poll_s: float = POLL_S):
@@ -187,8 +242,6 @@ class Coordinator:
     def evaluate_jobs(self, engine: Any, study: optuna.Study, jobs: list[tuple[str, int | None]], stage) -> None:
         """``Engine.evaluate_jobs`` with other drivers: each ``(layout, seed)`` is queued once with its claim,
         every driver pops and evaluates ``workers`` at a time, and waits for the others' last ones."""
-        from search.loop import _Pending
-
         wanted = {dedup_key(engine.evaluator, *j): j for j in jobs}
         while True:
             self.sync(study, engine.index)
@@ -210,7 +263,7 @@ class Coordinator:
                 if known is None:
                     verdict, other = self.claim(study, trial, key)
                     if verdict == GO:
-                        batch.append(_Pending(trial, pattern, pattern, key, seed))
+                        batch.append(Pending(trial, pattern, pattern, key, seed))
                         continue
                     known = self.resolve(study, trial, verdict, other, engine.index)
                 if known is not None:
@@ -220,5 +273,5 @@ class Coordinator:
             if not batch:
                 self.settle(study)
                 continue
-            for pending, outcome in zip(batch, engine._evaluate(study, batch)):
-                engine._record(study, stage, pending, outcome)
+            for pending, outcome in zip(batch, engine.evaluate_batch(study, batch)):
+                engine.record(study, stage, pending, outcome)
