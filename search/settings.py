@@ -50,8 +50,7 @@ class SearchSettings:
     primitives: tuple[str, ...] = ("A", "M")
     """Shorthands to search over."""
     protocol: str = DEFAULT_PROTOCOL
-    """Proxy protocol: ``capacity`` (default, docs/search.md), another MAD protocol (``cpu``, ``paper``) or
-    ``text``."""
+    """Proxy protocol, any registered one (``composer protocols`` lists them; docs/search.md)."""
     seed: int = 0
     """Seed of the samplers, the aggregator and the evaluator."""
     name: str | None = None
@@ -84,8 +83,11 @@ class SearchSettings:
     """Fresh seeds (never used by the search) at which the winner and the Llama layout are rescored;
     the winner's margin is measured on them alone, against the winner's curse (0: no rescoring)."""
     runs_dir: str = "runs"
+    """Parent folder of run folders."""
     resume: bool = False
+    """Continue the stored run of this name (flags left out keep their stored values)."""
     quiet: bool = False
+    """No progress bar."""
 
     def __post_init__(self):
         from search.rows import OBJECTIVES

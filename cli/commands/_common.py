@@ -75,3 +75,42 @@ TRAIN_FLAGS = {  # flag -> (config field, type, help); the defaults live in the 
 def train_flags(*flags: str) -> dict[str, tuple]:
     """The entries of ``TRAIN_FLAGS`` named by ``flags`` (all when none is named)."""
     return {f: TRAIN_FLAGS[f] for f in flags} if flags else dict(TRAIN_FLAGS)
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The attribute docstrings of a dataclass (the string literal right after each field), first sentence
+    kept short: what ``--help`` shows, so help and code say the same thing."""
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
+                and isinstance(getattr(nxt, "value", None), ast.Constant) and isinstance(nxt.value.value, str):
+            docs[node.target.id] = " ".join(nxt.value.value.split()).replace("``", "").replace("%", "%%")
+    return docs
+
+
+def add_dataclass_flags(p: argparse.ArgumentParser, cls, names: list[str], **extra: dict) -> None:
+    """One flag per field of ``cls`` in ``names`` (``--total-depth`` for ``total_depth``), default ``None``
+    (not given: the stored or the dataclass default), help from the field's docstring and its real default.
+    ``extra[name]`` adds or overrides argparse keywords (``choices``, ``type``, ``metavar``...)."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    docs = field_docs(cls)
+    for name in names:
+        f = fields[name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kw: dict = {"default": None}
+        if isinstance(default, bool):
+            kw["action"] = "store_true"
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            kw["type"] = type(default)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        kw["help"] = docs.get(name, name) + ("" if default is None else f" (default: {shown})")
+        kw.update(extra.get(name, {}))
+        p.add_argument("--" + name.replace("_", "-"), **kw)

@@ -13,42 +13,26 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+_SETTINGS_FLAGS = ["budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "match",
+                   "objectives", "primitives", "protocol", "tasks", "steps_scale", "seed", "rung_share", "final_seeds",
+                   "name", "runs_dir", "storage", "resume", "workers", "backend", "ray_address", "cpus_per_worker",
+                   "gpus_per_worker", "max_retries", "quiet"]
+"""Flags generated from ``SearchSettings`` (its field docstrings are the help, its defaults the defaults)."""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from cli.commands._common import add_dataclass_flags
+    from search.settings import METHODS, SearchSettings
+
+    add_dataclass_flags(p, SearchSettings, _SETTINGS_FLAGS,
+                        total_depth={"type": int}, steps_scale={"type": float},
+                        method={"choices": METHODS},
+                        sampler={"choices": ("gp", "tpe", "random", "nsga2", "exhaustive")},
+                        aggregate={"choices": ("N0", "N1", "Nall", "best")},
+                        rule={"choices": ("stack", "stretch", "auto")},
+                        match={"choices": ("params", "flops", "none")}, backend={"choices": ("local", "ray")},
+                        objectives={"type": _csv}, primitives={"type": _csv}, tasks={"type": _csv})
     a = p.add_argument
-    a("--budget", type=int, help="evaluations of distinct layouts (default 200; capped at the space size)")
-    a("--scale", help="target scale of the winner (default 350M)")
-    a("--depth", type=int, help="layers searched per stage (default 6)")
-    a("--total-depth", type=int, help="final proxy depth of --method end/middle (default 2 x depth)")
-    a("--method", choices=("oneshot", "end", "middle"), help="search method (default oneshot)")
-    a("--sampler", choices=("gp", "tpe", "random", "nsga2", "exhaustive"), help="proposal strategy (default gp)")
-    a("--aggregate", choices=("N0", "N1", "Nall", "best"), help="aggregator (default N0)")
-    a("--rule", choices=("stack", "stretch", "auto"), help="extrapolation rule (default auto)")
-    a("--match", choices=("params", "flops", "none"), help="size matching at the target scale: every layout "
-      "brought within 2 %% of the scale's Llama shape in non-embedding parameters (default params), in "
-      "FLOPs per token, or none (the rule alone)")
-    a("--objectives", type=_csv, help="score[,kv_cache|flops|params] (default score)")
-    a("--primitives", type=_csv, help="shorthands to search over (default A,M)")
-    a("--protocol", help="proxy protocol: capacity (default: graded memorization, the proxy that ranks "
-      "like real text among attention/MLP layouts), another MAD protocol (cpu, paper), text (a small LM "
-      "on real text) or mix (capacity + text; for spaces with recurrent primitives)")
-    a("--tasks", type=_csv, help="subset of the protocol's MAD tasks (default: all of them)")
-    a("--steps-scale", type=float, help="multiply the protocol's training steps (cheaper proxy)")
-    a("--seed", type=int, help="seed of samplers, aggregator and evaluator (default 0)")
-    a("--rung-share", type=float, help="share of the budget kept for more seeds of the leaders when the "
-      "space is larger than the budget (default 0.25); a space that fits spends all that is left on them")
-    a("--final-seeds", type=int, help="fresh seeds at which the winner and the Llama layout are rescored; "
-      "the winner's margin is measured on them (default 3; 0: none)")
-    a("--name", help="run name: folder runs/<name> (default <method>-<depth>L-<scale>-seed<seed>)")
-    a("--runs-dir", help="parent folder of runs (default runs)")
-    a("--storage", help="SQLAlchemy URL of the Optuna storage (default: SQLite in the run folder)")
-    a("--resume", action="store_true", default=None, help="continue the stored run of this name")
-    a("--workers", type=int, help="evaluations in flight at once, each in its own process (default 1)")
-    a("--backend", choices=("local", "ray"), help="local processes (default) or Ray actors")
-    a("--ray-address", help="Ray cluster to join, e.g. 10.0.0.5:6379 (default: RAY_ADDRESS, else a local one)")
-    a("--cpus-per-worker", type=float, help="CPUs Ray reserves per evaluation worker (default 1)")
-    a("--gpus-per-worker", type=float, help="GPUs Ray reserves per evaluation worker (default 0)")
-    a("--max-retries", type=int, help="retries of an evaluation whose worker died or ran out of memory "
-      "(default 2); a failure of the layout itself is recorded at once")
     a("--min-share", action="append", metavar="P=FRAC", help="at least FRAC of the layout is P (repeatable)")
     a("--max-share", action="append", metavar="P=FRAC", help="at most FRAC of the layout is P (repeatable)")
     a("--fixed", action="append", metavar="POS=P", help="pin position POS of the searched block to P")
@@ -56,7 +40,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--max-kv-bytes", help="cap on KV-cache bytes per sequence at the target scale, e.g. 200M")
     a("--cap-basis", choices=("extrapolated", "width"), help="measure caps on the extrapolated spec (default) "
       "or at target widths and proxy depth")
-    a("--quiet", action="store_true", default=None, help="no progress bar")
     a("--evaluator", help=argparse.SUPPRESS)  # a registered evaluator kind (search.evaluators.EVALUATORS)
 
 
