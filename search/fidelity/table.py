@@ -10,6 +10,7 @@ pandas and pyarrow only: a notebook reads them without JAX.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,7 +19,8 @@ import pandas as pd
 
 from composer.atomic import atomic_path
 
-__all__ = ["TRUTH_FILE", "PROXY_FILE", "GRID_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "GRID_COLUMNS", "read_table",
+__all__ = ["StudyTables", "proxy_key",
+           "TRUTH_FILE", "PROXY_FILE", "GRID_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "GRID_COLUMNS", "read_table",
            "write_table"]
 
 TRUTH_FILE = "fidelity.parquet"
@@ -68,3 +70,47 @@ def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike, columns
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
     return path
+
+
+class StudyTables:
+    """The two parquet tables held in memory and rewritten atomically on every change."""
+
+    def __init__(self, run_dir: Path):
+        self.truth_path, self.proxy_path = run_dir / TRUTH_FILE, run_dir / PROXY_FILE
+        self.grid_path = run_dir / GRID_FILE
+        self.truth = read_table(self.truth_path, TRUTH_COLUMNS).to_dict("records")
+        self.proxy = read_table(self.proxy_path, PROXY_COLUMNS).to_dict("records")
+        self.grid = read_table(self.grid_path, GRID_COLUMNS).to_dict("records")
+
+    def done(self) -> set[str]:
+        return {r["key"] for r in self.truth if r.get("status") in ("ok", "diverged")}
+
+    def add_grid(self, row: dict[str, Any]) -> None:
+        self.grid = [r for r in self.grid if r["key"] != row["key"]] + [row]
+        write_table(self.grid, self.grid_path, GRID_COLUMNS)
+
+    def dev_losses(self, cell: str) -> dict[float, float]:
+        """``{rate: dev loss}`` of the finished grid runs of the (layout, seed, budget) ``cell``
+        (``inf`` for a diverged rate)."""
+        return {float(r["lr"]): (float(r["dev_loss"]) if r.get("status") == "ok" else math.inf)
+                for r in self.grid if r["cell"] == cell and r.get("status") in ("ok", "diverged")}
+
+    def add_truth(self, row: dict[str, Any]) -> None:
+        self.truth = [r for r in self.truth if r["key"] != row["key"]] + [row]
+        write_table(self.truth, self.truth_path, TRUTH_COLUMNS)
+
+    def add_proxy(self, rows: list[dict[str, Any]]) -> int:
+        have = {proxy_key(r) for r in self.proxy}
+        new = [r for r in rows if proxy_key(r) not in have]
+        if new:
+            self.proxy += new
+            write_table(self.proxy, self.proxy_path, PROXY_COLUMNS)
+        return len(new)
+
+    def proxy_seeds_of(self, layout: str, protocol: str) -> set[int]:
+        return {int(r["seed"]) for r in self.proxy if r["layout"] == layout and r.get("protocol") == protocol}
+
+
+def proxy_key(row: dict[str, Any]) -> tuple[str, int, str]:
+    """A proxy evaluation is one (layout, seed, protocol): one study can hold several proxies."""
+    return row["layout"], int(row["seed"]), str(row.get("protocol"))

@@ -21,25 +21,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from composer.errors import UsageError
 from search.evaluators import DEFAULT_PROTOCOL as DEFAULT_PROXY
+from search.fidelity import runs
 from search.fidelity.plan import FidelitySettings, Job
-from search.fidelity.table import (
-    GRID_COLUMNS,
-    GRID_FILE,
-    PROXY_COLUMNS,
-    PROXY_FILE,
-    TRUTH_COLUMNS,
-    TRUTH_FILE,
-    read_table,
-    write_table,
-)
+from search.fidelity.table import StudyTables
 
 __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
 
@@ -111,177 +101,13 @@ def _say(req: StudyRequest, text: str) -> None:
         print(f"composer fidelity: {text}", file=sys.stderr, flush=True)
 
 
-def _validation(settings: FidelitySettings, source) -> tuple[int, int]:
-    """``(eval_batches, windows scored)``: ``val_windows`` rounded up to whole batches, capped at the split."""
-    total = (source.num_tokens("validation") - 1) // settings.seq_len
-    want = total if settings.val_windows == 0 else min(settings.val_windows, total)
-    batches = math.ceil(want / settings.batch_size)
-    return batches, min(batches * settings.batch_size, total)
-
-
-def _extrapolated(layout: str, s: FidelitySettings):
-    from scaling.extrapolate import extrapolate
-
-    ext = extrapolate(layout, s.scale, s.rule, match=s.match, seq_len=s.seq_len)
-    if not s.tie_embeddings:
-        ext = dataclasses.replace(ext, spec=ext.spec.replace(tie_embeddings=False))
-    return ext
-
-
-def _base_row(job: Job, s: FidelitySettings, ext, config) -> dict[str, Any]:
-    import jax
-
-    from scaling.counting import non_embedding_params, total_params
-
-    return {"key": job.key, "layout": job.layout, "n_attention": job.layout.count("A"), "seed": job.seed,
-            "tokens": config.steps * config.tokens_per_step, "steps": config.steps, "scale": s.scale,
-            "rule": ext.rule, "target_pattern": ext.spec.pattern, "arch_id": _arch_id(ext.spec),
-            "params": total_params(ext.spec), "non_embedding_params": non_embedding_params(ext.spec),
-            "match": s.match, "param_ratio": ext.param_ratio, "flops_per_token": ext.flops_per_token,
-            "flops_ratio": ext.flops_ratio, "tie_embeddings": s.tie_embeddings,
-            "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}"}
-
-
-def _train_one(job: Job, req: StudyRequest, source) -> dict[str, Any]:
-    """Train ``job`` at the study's one rate (a study without a grid), resuming its folder; its row."""
-    from composer.train import DivergenceError, train
-
-    s = req.settings
-    ext = _extrapolated(job.layout, s)
-    out = req.run_dir / "train" / job.folder
-    config = s.train_config(job.tokens, seed=job.seed, out_dir=str(out))
-    eval_batches, n_val = _validation(s, source)
-    config = config.replace(eval_batches=eval_batches)
-    row = {**_base_row(job, s, ext, config), "lr": config.lr}
-    t0 = time.perf_counter()
-    try:
-        result = train(ext.spec, source, config, resume=True, progress=req.progress)
-    except DivergenceError as e:
-        return {**row, "status": "diverged", "error": str(e), "wall_s": time.perf_counter() - t0,
-                "finished_at": _now()}
-    return {**row, "val_loss": result.eval_loss, "val_loss_se": result.eval_loss_se,
-            "val_bpb": result.eval_loss / math.log(2), "val_accuracy": result.eval_accuracy,
-            "val_tokens": n_val * s.seq_len, "train_loss": result.final_train_loss,
-            "wall_s": time.perf_counter() - t0, "tokens_per_s": result.tokens_per_second,
-            "compile_s": result.compile_seconds, "status": "ok", "error": None, "finished_at": _now()}
-
-
-def _dev_batches(s: FidelitySettings, source) -> int:
-    total = (source.num_tokens("dev") - 1) // s.seq_len
-    return math.ceil(min(s.dev_windows, total) / s.batch_size)
-
-
-def _grid_run(job: Job, lr: float, req: StudyRequest, source) -> dict[str, Any]:
-    """Train ``job`` at rate ``lr``, scored on the dev split only; its ``lr_grid.parquet`` row."""
-    from composer.train import DivergenceError, train
-    from search.fidelity.plan import lr_tag
-
-    s = req.settings
-    ext = _extrapolated(job.layout, s)
-    folder = f"{job.folder}-{lr_tag(lr)}"
-    config = s.train_config(job.tokens, seed=job.seed, out_dir=str(req.run_dir / "train" / folder), lr=lr)
-    config = config.replace(eval_batches=_dev_batches(s, source), eval_split="dev")
-    row = {"key": f"{job.key}/{lr_tag(lr)}", "cell": job.key, "layout": job.layout, "seed": job.seed,
-           "tokens": config.steps * config.tokens_per_step, "lr": lr, "folder": folder,
-           "arch_id": _arch_id(ext.spec)}
-    t0 = time.perf_counter()
-    try:
-        result = train(ext.spec, source, config, resume=True, progress=req.progress)
-    except DivergenceError as e:
-        return {**row, "status": "diverged", "error": str(e), "wall_s": time.perf_counter() - t0,
-                "finished_at": _now()}
-    return {**row, "dev_loss": result.eval_loss, "dev_loss_se": result.eval_loss_se,
-            "train_loss": result.final_train_loss, "wall_s": time.perf_counter() - t0,
-            "tokens_per_s": result.tokens_per_second, "compile_s": result.compile_seconds, "status": "ok",
-            "error": None, "finished_at": _now()}
-
-
-def _chosen_row(job: Job, req: StudyRequest, source, dev: dict[float, float], lr_source: str,
-                grid_rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
-    from composer import lr_grid
-    from composer.train import evaluate_run
-
-    s = req.settings
-    ext = _extrapolated(job.layout, s)
-    lr = lr_grid.choose(dev)
-    config = s.train_config(job.tokens, seed=job.seed, lr=lr or s.lr)
-    row = {**_base_row(job, s, ext, config), "lr": lr, "lr_source": lr_source,
-           "lr_grid_json": json.dumps({f"{k:g}": (v if math.isfinite(v) else None) for k, v in sorted(dev.items())}),
-           "lr_at_edge": lr_grid.at_edge(dev), "wall_s": float(sum(r.get("wall_s") or 0 for r in grid_rows))}
-    if lr is None:
-        return {**row, "status": "diverged", "error": f"every rate diverged: {sorted(dev)}", "finished_at": _now()}
-    chosen = next(r for r in grid_rows if float(r["lr"]) == lr)
-    eval_batches, n_val = _validation(s, source)
-    config = config.replace(out_dir=str(req.run_dir / "train" / chosen["folder"]), eval_batches=eval_batches)
-    loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
-    return {**row, "dev_loss": dev[lr], "val_loss": loss, "val_loss_se": se, "val_bpb": loss / math.log(2),
-            "val_accuracy": acc, "val_tokens": n_val * s.seq_len, "train_loss": chosen.get("train_loss"),
-            "tokens_per_s": chosen.get("tokens_per_s"), "compile_s": chosen.get("compile_s"), "status": "ok",
-            "error": None, "finished_at": _now()}
-
-
-def _arch_id(spec) -> str:
-    from composer.spec import arch_id
-
-    return arch_id(spec)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-class _Tables:
-    """The two parquet tables held in memory and rewritten atomically on every change."""
-
-    def __init__(self, run_dir: Path):
-        self.truth_path, self.proxy_path = run_dir / TRUTH_FILE, run_dir / PROXY_FILE
-        self.grid_path = run_dir / GRID_FILE
-        self.truth = read_table(self.truth_path, TRUTH_COLUMNS).to_dict("records")
-        self.proxy = read_table(self.proxy_path, PROXY_COLUMNS).to_dict("records")
-        self.grid = read_table(self.grid_path, GRID_COLUMNS).to_dict("records")
-
-    def done(self) -> set[str]:
-        return {r["key"] for r in self.truth if r.get("status") in ("ok", "diverged")}
-
-    def add_grid(self, row: dict[str, Any]) -> None:
-        self.grid = [r for r in self.grid if r["key"] != row["key"]] + [row]
-        write_table(self.grid, self.grid_path, GRID_COLUMNS)
-
-    def dev_losses(self, cell: str) -> dict[float, float]:
-        """``{rate: dev loss}`` of the finished grid runs of the (layout, seed, budget) ``cell``
-        (``inf`` for a diverged rate)."""
-        return {float(r["lr"]): (float(r["dev_loss"]) if r.get("status") == "ok" else math.inf)
-                for r in self.grid if r["cell"] == cell and r.get("status") in ("ok", "diverged")}
-
-    def add_truth(self, row: dict[str, Any]) -> None:
-        self.truth = [r for r in self.truth if r["key"] != row["key"]] + [row]
-        write_table(self.truth, self.truth_path, TRUTH_COLUMNS)
-
-    def add_proxy(self, rows: list[dict[str, Any]]) -> int:
-        have = {_proxy_key(r) for r in self.proxy}
-        new = [r for r in rows if _proxy_key(r) not in have]
-        if new:
-            self.proxy += new
-            write_table(self.proxy, self.proxy_path, PROXY_COLUMNS)
-        return len(new)
-
-    def proxy_seeds_of(self, layout: str, protocol: str) -> set[int]:
-        return {int(r["seed"]) for r in self.proxy if r["layout"] == layout and r.get("protocol") == protocol}
-
-
-def _proxy_key(row: dict[str, Any]) -> tuple[str, int, str]:
-    """A proxy evaluation is one (layout, seed, protocol): one study can hold several proxies."""
-    return row["layout"], int(row["seed"]), str(row.get("protocol"))
-
-
 def _eta(done_walls: list[float], remaining: int) -> str:
     if not done_walls or not remaining:
         return "-"
     return str(dt.timedelta(seconds=round(sum(done_walls) / len(done_walls) * remaining)))
 
 
-def _write_report(req: StudyRequest, tables: _Tables) -> None:
+def _write_report(req: StudyRequest, tables: StudyTables) -> None:
     from search.fidelity.truth_report import write_report
 
     write_report(req.run_dir, tables.truth, tables.proxy, settings=req.settings, winner=req.winner,
@@ -289,7 +115,7 @@ def _write_report(req: StudyRequest, tables: _Tables) -> None:
                  layouts=list(dict.fromkeys(req.layouts + [j.layout for j in req.jobs])))
 
 
-def _compute_missing_proxy(req: StudyRequest, tables: _Tables, cache: dict) -> None:
+def _compute_missing_proxy(req: StudyRequest, tables: StudyTables, cache: dict) -> None:
     from search.fidelity.proxy import compute_rows
 
     if not req.compute_proxy:
@@ -322,7 +148,7 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
         req.layouts = req.layouts or stored.get("layouts", [])
         req.proxy_protocol = req.proxy_protocol or stored.get("proxy_protocol", DEFAULT_PROXY)
         req.pairs = req.pairs or [tuple(p) for p in stored.get("pairs", [])]
-        _write_report(req, _Tables(req.run_dir))
+        _write_report(req, StudyTables(req.run_dir))
     else:
         req.run_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(req.run_dir, "composer fidelity"):
@@ -332,7 +158,7 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
                 req.proxy_protocol = (_stored_plan(req).get("proxy_protocol")
                                       or (given.pop() if len(given) == 1 else DEFAULT_PROXY))
             _remember_plan(req)
-            tables = _Tables(req.run_dir)
+            tables = StudyTables(req.run_dir)
             tables.add_proxy(req.proxy_rows)
             _run_jobs(req, tables)
             _write_report(req, tables)
@@ -365,7 +191,7 @@ def _reference(job: Job, req: StudyRequest, first_seed: int, main_tokens: int) -
     return Job(main_tokens, first_seed, job.layout)
 
 
-def _tuned_cell(job: Job, req: StudyRequest, tables: _Tables, source, budget: _Budget, ref: Job | None) -> bool:
+def _tuned_cell(job: Job, req: StudyRequest, tables: StudyTables, source, budget: _Budget, ref: Job | None) -> bool:
     """Run what ``job``'s cell still needs (grid runs, then the validation score); False when stopped."""
     from composer import lr_grid
     from search.fidelity.plan import lr_tag
@@ -388,16 +214,16 @@ def _tuned_cell(job: Job, req: StudyRequest, tables: _Tables, source, budget: _B
             if budget.spent():
                 return False
             budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens) at lr {lr:g} [{lr_tag(lr)}]")
-            row = _grid_run(job, lr, req, source)
+            row = runs.grid_row(job, lr, req, source)
             budget.walls.append(row["wall_s"])
             tables.add_grid(row)
     rows = [r for r in tables.grid if r["cell"] == job.key]
-    tables.add_truth(_chosen_row(job, req, source, dev, source_note, rows))
+    tables.add_truth(runs.chosen_row(job, req, source, dev, source_note, rows))
     _write_report(req, tables)
     return True
 
 
-def _run_jobs(req: StudyRequest, tables: _Tables) -> None:
+def _run_jobs(req: StudyRequest, tables: StudyTables) -> None:
     from composer.data import CorpusSource
 
     s = req.settings
@@ -423,7 +249,7 @@ def _run_jobs(req: StudyRequest, tables: _Tables) -> None:
             if budget.spent():
                 return
             budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens)")
-            row = _train_one(job, req, source)
+            row = runs.fixed_rate_row(job, req, source)
             budget.walls.append(row["wall_s"])
             tables.add_truth(row)
             _write_report(req, tables)

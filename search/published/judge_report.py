@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from search.fidelity.truth_report import clean_json
+from search.fidelity.truth_markdown import clean_json
 from search.published.heuristics import heuristic_score
 from search.published.set_agreement import (
     agreement,

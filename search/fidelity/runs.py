@@ -1,0 +1,142 @@
+"""One training run of a fidelity study and the row it leaves (docs/fidelity.md, "Files").
+
+Three kinds: a run at the study's one rate (a study without a grid), scored on validation
+(``fixed_rate_row``); a learning-rate grid member, scored on the dev split only (``grid_row``); and
+the truth row of a finished grid cell, the chosen member scored on validation afterwards
+(``chosen_row``). ``study`` is the invocation (``truth_study.StudyRequest``: run folder, settings,
+progress); every run resumes its own folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import time
+from typing import Any
+
+from search.fidelity.plan import FidelitySettings, Job
+
+__all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_row", "chosen_row", "now"]
+
+Row = dict[str, Any]
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def validation_batches(settings: FidelitySettings, source) -> tuple[int, int]:
+    """``(eval_batches, windows scored)``: ``val_windows`` rounded up to whole batches, capped at the split."""
+    total = (source.num_tokens("validation") - 1) // settings.seq_len
+    want = total if settings.val_windows == 0 else min(settings.val_windows, total)
+    batches = math.ceil(want / settings.batch_size)
+    return batches, min(batches * settings.batch_size, total)
+
+
+def _dev_batches(s: FidelitySettings, source) -> int:
+    total = (source.num_tokens("dev") - 1) // s.seq_len
+    return math.ceil(min(s.dev_windows, total) / s.batch_size)
+
+
+def extrapolated(layout: str, s: FidelitySettings):
+    """The layout as the study trains it: extrapolated by the rule, size-matched, head tied or not."""
+    from scaling.extrapolate import extrapolate
+
+    ext = extrapolate(layout, s.scale, s.rule, match=s.match, seq_len=s.seq_len)
+    if not s.tie_embeddings:
+        ext = dataclasses.replace(ext, spec=ext.spec.replace(tie_embeddings=False))
+    return ext
+
+
+def _arch_id(spec) -> str:
+    from composer.spec import arch_id
+
+    return arch_id(spec)
+
+
+def _base_row(job: Job, s: FidelitySettings, ext, config) -> Row:
+    import jax
+
+    from scaling.counting import non_embedding_params, total_params
+
+    return {"key": job.key, "layout": job.layout, "n_attention": job.layout.count("A"), "seed": job.seed,
+            "tokens": config.steps * config.tokens_per_step, "steps": config.steps, "scale": s.scale,
+            "rule": ext.rule, "target_pattern": ext.spec.pattern, "arch_id": _arch_id(ext.spec),
+            "params": total_params(ext.spec), "non_embedding_params": non_embedding_params(ext.spec),
+            "match": s.match, "param_ratio": ext.param_ratio, "flops_per_token": ext.flops_per_token,
+            "flops_ratio": ext.flops_ratio, "tie_embeddings": s.tie_embeddings,
+            "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}"}
+
+
+def _fit(spec, source, config, row: Row, progress: bool) -> tuple[Any, Row]:
+    """Train (resuming ``config.out_dir``); ``(result, row)``, or ``(None, row marked diverged)``."""
+    from composer.train import DivergenceError, train
+
+    t0 = time.perf_counter()
+    try:
+        result = train(spec, source, config, resume=True, progress=progress)
+    except DivergenceError as e:
+        return None, {**row, "status": "diverged", "error": str(e), "wall_s": time.perf_counter() - t0,
+                      "finished_at": now()}
+    return result, {**row, "train_loss": result.final_train_loss, "wall_s": time.perf_counter() - t0,
+                    "tokens_per_s": result.tokens_per_second, "compile_s": result.compile_seconds,
+                    "status": "ok", "error": None, "finished_at": now()}
+
+
+def fixed_rate_row(job: Job, study, source) -> Row:
+    """Train ``job`` at the study's one rate (a study without a grid), scored on validation; its row."""
+    s = study.settings
+    ext = extrapolated(job.layout, s)
+    eval_batches, n_val = validation_batches(s, source)
+    config = s.train_config(job.tokens, seed=job.seed, out_dir=str(study.run_dir / "train" / job.folder))
+    config = config.replace(eval_batches=eval_batches)
+    result, row = _fit(ext.spec, source, config, {**_base_row(job, s, ext, config), "lr": config.lr}, study.progress)
+    if result is None:
+        return row
+    return {**row, "val_loss": result.eval_loss, "val_loss_se": result.eval_loss_se,
+            "val_bpb": result.eval_loss / math.log(2), "val_accuracy": result.eval_accuracy,
+            "val_tokens": n_val * s.seq_len}
+
+
+def grid_row(job: Job, lr: float, study, source) -> Row:
+    """Train ``job`` at rate ``lr``, scored on the dev split only; its ``lr_grid.parquet`` row."""
+    from composer.lr_grid import lr_tag
+
+    s = study.settings
+    ext = extrapolated(job.layout, s)
+    folder = f"{job.folder}-{lr_tag(lr)}"
+    config = s.train_config(job.tokens, seed=job.seed, out_dir=str(study.run_dir / "train" / folder), lr=lr)
+    config = config.replace(eval_batches=_dev_batches(s, source), eval_split="dev")
+    row = {"key": f"{job.key}/{lr_tag(lr)}", "cell": job.key, "layout": job.layout, "seed": job.seed,
+           "tokens": config.steps * config.tokens_per_step, "lr": lr, "folder": folder,
+           "arch_id": _arch_id(ext.spec)}
+    result, row = _fit(ext.spec, source, config, row, study.progress)
+    if result is None:
+        return row
+    return {**row, "dev_loss": result.eval_loss, "dev_loss_se": result.eval_loss_se}
+
+
+def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str, grid_rows: list[Row]) -> Row:
+    """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
+    from composer import lr_grid
+    from composer.train import evaluate_run
+
+    s = study.settings
+    ext = extrapolated(job.layout, s)
+    lr = lr_grid.choose(dev)
+    config = s.train_config(job.tokens, seed=job.seed, lr=lr or s.lr)
+    row = {**_base_row(job, s, ext, config), "lr": lr, "lr_source": lr_source,
+           "lr_grid_json": json.dumps({f"{k:g}": (v if math.isfinite(v) else None) for k, v in sorted(dev.items())}),
+           "lr_at_edge": lr_grid.at_edge(dev), "wall_s": float(sum(r.get("wall_s") or 0 for r in grid_rows))}
+    if lr is None:
+        return {**row, "status": "diverged", "error": f"every rate diverged: {sorted(dev)}", "finished_at": now()}
+    chosen = next(r for r in grid_rows if float(r["lr"]) == lr)
+    eval_batches, n_val = validation_batches(s, source)
+    config = config.replace(out_dir=str(study.run_dir / "train" / chosen["folder"]), eval_batches=eval_batches)
+    loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
+    return {**row, "dev_loss": dev[lr], "val_loss": loss, "val_loss_se": se, "val_bpb": loss / math.log(2),
+            "val_accuracy": acc, "val_tokens": n_val * s.seq_len, "train_loss": chosen.get("train_loss"),
+            "tokens_per_s": chosen.get("tokens_per_s"), "compile_s": chosen.get("compile_s"), "status": "ok",
+            "error": None, "finished_at": now()}
