@@ -106,8 +106,8 @@ def mix(a: list[dict], b: list[dict]) -> list[dict]:
 
 def mix_protocol_rows(capacity: list[dict], text: list[dict]) -> list[dict]:
     """Rows of the ``mix`` protocol rebuilt from stored ``capacity`` and ``text`` evaluations of the same
-    (layout, seed), through the protocol's own fixed combination (``search.mix_evaluator.combine``)."""
-    from search.mix_evaluator import combine, mix_tasks
+    (layout, seed), through the protocol's own fixed combination (``search.evaluators.mix.combine``)."""
+    from search.evaluators.mix import combine, mix_tasks
 
     kc = {(r["pattern"], int(r["seed"])): r for r in capacity}
     kt = {(r["pattern"], int(r["seed"])): r for r in text}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from search.layout_view import per_layout
+from search.results.layout_view import per_layout
 
 __all__ = ["ETA", "plan_rung", "rung0_budget"]
 

@@ -2,8 +2,8 @@
 
 A **protocol** is a named, frozen recipe that turns a layout into a score (higher is better): the MAD
 recipes of ``composer.mad.protocol`` (``capacity``, ``cpu``, ``paper``, ``paper-full``), the real-text
-proxies of ``search.text_evaluator`` (``text``, ``text-lr``) and their combination
-(``search.mix_evaluator``: ``mix``). Each is registered here once, with the evaluator kind that runs it,
+proxies of ``search.evaluators.text`` (``text``, ``text-lr``) and their combination
+(``search.evaluators.mix``: ``mix``). Each is registered here once, with the evaluator kind that runs it,
 what it measures, what it costs and how well the judges say it ranks layouts (docs/fidelity.md,
 docs/published.md). Every command (``composer evaluate``, ``search``, ``fidelity``, ``fidelity
 --published``) resolves ``--protocol`` here and builds its evaluator through ``evaluator_config``, so

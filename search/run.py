@@ -23,19 +23,19 @@ from composer.errors import UsageError
 from search import methods
 from search.backends import make_backend
 from search.claims import SharedClaims, SoloClaims
-from search.layout_view import FILENAME as LAYOUTS_FILE
-from search.layout_view import write_layouts
-from search.leaderboard import FILENAME, write_leaderboard
 from search.loop import Engine, EngineConfig
 from search.progress import SearchProgress
 from search.protocols import evaluator_config
-from search.rows import RunInfo
+from search.results.layout_view import FILENAME as LAYOUTS_FILE
+from search.results.layout_view import write_layouts
+from search.results.leaderboard import FILENAME, write_leaderboard
+from search.results.rows import RunInfo
+from search.results.summary import build_summary
 from search.searchers import get_searcher
 from search.settings import SearchSettings, resolve
 from search.stages import RunContext, choose_winner, final_phase, rescore, search_stages
 from search.study import EvaluatedIndex, Heartbeat, default_url, open_storage, run_lock
 from search.study_attrs import SETTINGS
-from search.summary import build_summary
 
 __all__ = ["run_search", "RunContext"]
 

@@ -90,7 +90,7 @@ class SearchSettings:
     """No progress bar."""
 
     def __post_init__(self):
-        from search.rows import OBJECTIVES
+        from search.results.rows import OBJECTIVES
 
         if self.budget < 1:
             raise ValueError(f"--budget: must be >= 1, got {self.budget}")

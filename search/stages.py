@@ -18,10 +18,10 @@ from search import methods
 from search.aggregate import aggregate
 from search.evaluators import dedup_key
 from search.halving import ETA, plan_rung, rung0_budget
-from search.layout_view import per_layout
 from search.loop import Engine, Stage
 from search.progress import SearchProgress
-from search.rows import directions
+from search.results.layout_view import per_layout
+from search.results.rows import directions
 from search.searchers import get_searcher
 from search.settings import SearchSettings
 from search.study import recover, study_name

@@ -149,7 +149,7 @@ def recover(study: optuna.Study, objectives: tuple[str, ...], *, all_running_are
     ``all_running_are_stale``: the caller holds the run lock and the storage is private to the run,
     so no live process can own a RUNNING trial. Otherwise only heartbeat-stale trials are closed.
     """
-    from search.rows import objective_values
+    from search.results.rows import objective_values
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -1,5 +1,8 @@
 """One-way dependencies, checked for every import of every module, with no exception:
-primitives <- composer (core) <- composer.mad (the MAD proxy) <- scaling <- search <- cli."""
+primitives <- composer (core) <- composer.mad (the MAD proxy) <- scaling <- search.evaluators (the
+evaluator kinds) <- search (space, searchers, engine, studies, results, the protocol registry) <-
+search.fidelity (the real-text judge) <- search.published (the published judge) <- search.analysis
+(tables, figures, exports) <- cli."""
 
 import ast
 import pathlib
@@ -10,7 +13,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ORDER = ["primitives", "composer", "scaling", "search", "cli"]
-FLOORS = ["primitives", "composer", "composer.mad", "scaling", "search", "cli"]
+FLOORS = ["primitives", "composer", "composer.mad", "scaling", "search.evaluators", "search", "search.fidelity",
+          "search.published", "search.analysis", "cli"]
 """Floors from the ground up; a module stands on the highest floor whose name prefixes it."""
 
 

@@ -50,7 +50,7 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", fidelity: str | Pat
     ``fidelity`` names a ``composer fidelity`` study (folder, or name under ``runs_dir``) whose ground
     truth is shown beside the run's proxy scores.
     """
-    from search.layout_view import per_layout
+    from search.results.layout_view import per_layout
 
     path = resolve_run(run, runs_dir)
     board = pd.read_parquet(path / "leaderboard.parquet")

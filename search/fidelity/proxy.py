@@ -26,7 +26,7 @@ ProxyRow = dict[str, Any]
 
 
 def _leaderboard(run_dir: Path) -> pd.DataFrame:
-    from search.leaderboard import FILENAME, read_leaderboard
+    from search.results.leaderboard import FILENAME, read_leaderboard
 
     path = run_dir / FILENAME if run_dir.is_dir() else run_dir
     if not path.exists():

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from search.leaderboard import write_leaderboard
+from search.results.leaderboard import write_leaderboard
 
 TINY = ["--scale", "proxy", "--tokens", "1536", "--batch-size", "4", "--seq-len", "64", "--val-windows", "8",
         "--proxy-seeds", "0", "--no-progress", "--lrs", "3e-3", "--dev-windows", "8"]

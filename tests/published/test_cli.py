@@ -145,7 +145,7 @@ def test_mix_rows_come_from_stored_parts(tmp_path):
     mix = df[df["protocol"] == "mix@steps*0.02"]
     assert len(mix) == 2 and (mix["source"] == "parts").all()
     assert set(df["protocol"]) == {"capacity@steps*0.02", "text@steps*0.02", "mix@steps*0.02"}
-    from search.mix_evaluator import combine
+    from search.evaluators.mix import combine
 
     for _, row in mix.iterrows():
         part = {p: df[(df["protocol"] == f"{p}@steps*0.02") & (df["layout"] == row["layout"])]["score"].item()

@@ -7,7 +7,7 @@ import pytest
 
 from search.evaluators import EvaluatorConfig
 from search.loop import Engine, EngineConfig, Stage
-from search.rows import RunInfo, directions
+from search.results.rows import RunInfo, directions
 from search.searchers import get_searcher
 from search.space import SearchSpace
 from search.study import EvaluatedIndex

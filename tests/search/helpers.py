@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
+from search.results.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
 
 
 def same_leaderboard(a: pd.DataFrame, b: pd.DataFrame) -> None:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from search.leaderboard import read_leaderboard
+from search.results.leaderboard import read_leaderboard
 from tests.search.helpers import same_leaderboard
 
 TINY_REAL = ("--depth", "2", "--budget", "2", "--protocol", "cpu", "--tasks", "in_context_recall",

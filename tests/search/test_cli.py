@@ -5,7 +5,7 @@ import json
 import pytest
 
 from composer.spec import load_spec
-from search.leaderboard import read_leaderboard
+from search.results.leaderboard import read_leaderboard
 
 
 def _summary(tmp_path, name):

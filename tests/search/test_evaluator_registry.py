@@ -72,7 +72,7 @@ def test_duplicate_kind_is_refused(const_kind):
 
 def test_text_protocol_scores_bits_per_byte_on_real_text():
     """``--protocol text`` picks the text evaluator; a few steps on the corpus give a sane score."""
-    from search.text_evaluator import TextEvaluator, score_from_bpb
+    from search.evaluators.text import TextEvaluator, score_from_bpb
 
     config = EvaluatorConfig(protocol="text", seed=0, steps_scale=0.02)
     ev = config.build()
@@ -88,7 +88,7 @@ def test_text_lr_protocol_chooses_the_rate_on_dev_and_scores_it_on_validation(mo
     """``--protocol text-lr`` trains every rate of its grid, picks the best dev loss, and reports the
     chosen run's validation loss; the choice does not change when validation would say otherwise."""
     import composer.train
-    from search.text_evaluator import TEXT_PROTOCOLS, TextEvaluator, score_from_bpb
+    from search.evaluators.text import TEXT_PROTOCOLS, TextEvaluator, score_from_bpb
 
     seen = []
     real = composer.train.evaluate_run
@@ -114,7 +114,7 @@ def test_a_diverging_text_run_is_an_error_row_naming_the_step():
     import dataclasses
 
     from search.evaluators import run_one
-    from search.text_evaluator import TEXT_PROTOCOL, TextEvaluator
+    from search.evaluators.text import TEXT_PROTOCOL, TextEvaluator
 
     absurd = TextEvaluator(EvaluatorConfig(protocol="text", seed=0, steps_scale=0.02),
                            dataclasses.replace(TEXT_PROTOCOL, lr=1e30))

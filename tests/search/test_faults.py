@@ -7,8 +7,8 @@ import pytest
 
 from search.backends import run_with_retries
 from search.evaluators import EvalOutcome, transient_outcome
-from search.fake_evaluator import FAKE_FAULT_ENV
-from search.leaderboard import read_leaderboard
+from search.evaluators.fake import FAKE_FAULT_ENV
+from search.results.leaderboard import read_leaderboard
 from tests.search.helpers import evaluated_trials, same_leaderboard
 
 SEARCH = ("--depth", "3", "--budget", "8", "--final-seeds", "0")

@@ -3,7 +3,7 @@
 import pytest
 
 from search.evaluators import EvaluatorConfig, normalize_result
-from search.mix_evaluator import MIX_PARTS, MixPart, combine
+from search.evaluators.mix import MIX_PARTS, MixPart, combine
 
 
 def test_combine_is_a_fixed_affine_map_of_the_parts():
@@ -25,7 +25,7 @@ def test_a_panel_mean_layout_scores_zero_and_parts_are_equal_weight():
 def test_mix_protocol_evaluates_both_parts_at_the_same_seed():
     """``--protocol mix`` picks the mix evaluator; its score is exactly the combination of a capacity and
     a text evaluation of the same layout and seed (shortened with steps_scale)."""
-    from search.mix_evaluator import MixEvaluator
+    from search.evaluators.mix import MixEvaluator
 
     config = EvaluatorConfig(protocol="mix", seed=3, steps_scale=0.05)
     ev = config.build()

@@ -25,8 +25,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from search.fake_evaluator import FAKE_SLEEP_ENV
-from search.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
+from search.evaluators.fake import FAKE_SLEEP_ENV
+from search.results.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
 from search.study_attrs import DRIVER, KEY, ROW, STATUS
 
 ARGS = ["--evaluator", "fake", "--quiet", "--depth", "4", "--sampler", "exhaustive", "--budget", "24", "--seed", "3",

@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from search.fake_evaluator import FAKE_FAULT_ENV
-from search.leaderboard import read_leaderboard
+from search.evaluators.fake import FAKE_FAULT_ENV
+from search.results.leaderboard import read_leaderboard
 
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")

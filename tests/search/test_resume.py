@@ -9,8 +9,8 @@ import time
 import optuna
 import pytest
 
-from search.fake_evaluator import FAKE_SLEEP_ENV, FakeEvaluator
-from search.leaderboard import read_leaderboard
+from search.evaluators.fake import FAKE_SLEEP_ENV, FakeEvaluator
+from search.results.leaderboard import read_leaderboard
 from tests.search.helpers import same_leaderboard, wait_for_rows
 
 ARGS = ["--evaluator", "fake", "--quiet", "--budget", "8", "--depth", "5", "--sampler", "tpe", "--seed", "4"]
@@ -89,7 +89,7 @@ def test_evaluator_errors_are_rows_and_count(cli, tmp_path, monkeypatch):
     assert bad.score.isna().all() and len(df[df.phase == "search"]) == 16
 
 
-@pytest.mark.parametrize("module", ["search", "search.leaderboard", "search.space", "search.aggregate"])
+@pytest.mark.parametrize("module", ["search", "search.results.leaderboard", "search.space", "search.aggregate"])
 def test_light_imports(module):
     code = (f"import sys, {module}; heavy = {{'jax', 'optuna', 'ray', 'torch'}} & set(sys.modules); "
             "assert not heavy, heavy")
@@ -98,7 +98,7 @@ def test_light_imports(module):
 
 def test_leaderboard_reads_without_jax(cli, tmp_path):
     assert cli("--budget", "3", "--depth", "3", "--sampler", "random", "--name", "lb") == 0
-    code = ("import sys; from search.leaderboard import read_leaderboard; "
+    code = ("import sys; from search.results.leaderboard import read_leaderboard; "
             f"df = read_leaderboard({str(tmp_path / 'runs' / 'lb')!r}); "
             "assert len(df) >= 3 and 'jax' not in sys.modules; print(len(df))")
     out = subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True, text=True)

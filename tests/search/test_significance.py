@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from search.layout_view import per_layout, write_layouts
+from search.results.layout_view import per_layout, write_layouts
+from search.results.summary import winner_margin
 from search.stats import margin, welch_difference
-from search.summary import winner_margin
 
 
 def _scores(rng, mean, sd, seeds):

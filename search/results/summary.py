@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from search.budget import UNIT
-from search.layout_view import per_layout
-from search.rows import OBJECTIVES, objective_values
+from search.results.layout_view import per_layout
+from search.results.rows import OBJECTIVES, objective_values
 from search.settings import SearchSettings
 
 __all__ = ["build_summary", "pareto_front", "target_block", "winner_margin"]
@@ -18,7 +18,7 @@ _TARGET_KEYS = ("pattern", "n_layers", "params", "non_embedding_params", "kv_cac
 def target_block(pattern: str, scale: str, rule: str, match: str = "none") -> dict[str, Any]:
     """Costs of ``pattern`` extrapolated to ``scale`` (the ``target_*`` row columns, without the prefix)."""
     from composer.spec import run_length
-    from search.rows import target_columns
+    from search.results.rows import target_columns
 
     cols = target_columns(pattern, scale, rule, match)
     out = {k: cols[f"target_{k}"] for k in _TARGET_KEYS}
@@ -101,7 +101,7 @@ def winner_margin(rows: list[dict[str, Any]], winner: str, llama: str,
     """
     import math
 
-    from search.layout_view import seed_scores
+    from search.results.layout_view import seed_scores
     from search.stats import margin
 
     a, b = seed_scores(rows, winner), seed_scores(rows, llama)

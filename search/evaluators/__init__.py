@@ -6,8 +6,8 @@ is picklable so that worker processes build their own evaluator (and keep its co
 
 Evaluators register by kind (``register_evaluator``), like primitives and searchers: ``mad`` adapts
 ``composer.mad.evaluate.Evaluator`` (JAX, imported lazily); ``text`` trains a small byte-level LM on
-the real-text corpus (``search.text_evaluator``); ``mix`` adds the standardised ``capacity`` and ``text``
-scores (``search.mix_evaluator``); ``fake`` is a deterministic analytic score for tests
+the real-text corpus (``search.evaluators.text``); ``mix`` adds the standardised ``capacity`` and ``text``
+scores (``search.evaluators.mix``); ``fake`` is a deterministic analytic score for tests
 and for exercising the engine (hidden ``--evaluator fake``). A user adds one with a factory
 ``config -> Evaluator`` under a new name. Whatever an evaluator returns is turned into one typed
 ``Evaluation`` before it reaches the loop and the leaderboard.
@@ -258,7 +258,7 @@ def kind_for_protocol(protocol: str, kind: str) -> str:
 
 # The built-in kinds by "module:attribute": imported on first use, so this module (which the adapters
 # import for the types) never imports them back, and JAX loads only when an evaluator is built.
-register_evaluator("mad", "search.mad_adapter:MadEvaluator")
-register_evaluator("text", "search.text_evaluator:TextEvaluator", protocols=("text", "text-lr"))
-register_evaluator("mix", "search.mix_evaluator:MixEvaluator", protocols=("mix",))
-register_evaluator("fake", "search.fake_evaluator:FakeEvaluator")
+register_evaluator("mad", "search.evaluators.mad:MadEvaluator")
+register_evaluator("text", "search.evaluators.text:TextEvaluator", protocols=("text", "text-lr"))
+register_evaluator("mix", "search.evaluators.mix:MixEvaluator", protocols=("mix",))
+register_evaluator("fake", "search.evaluators.fake:FakeEvaluator")
