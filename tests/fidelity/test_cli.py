@@ -74,17 +74,22 @@ def test_tiny_study_end_to_end(tmp_path):
     assert again["correlation"] == summary["correlation"] and again["winner_vs_llama"]["winner"] == "MA"
 
 
-def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):
-    args = ["--patterns", "AM,MA,MM,AA", "--seeds", "1", "--name", "k", "--tokens", "6144", *TINY[:2], *TINY[4:]]
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(tmp_path), *args],
+def _kill_once_rows_appear(args, runs, table):
+    """Start the study, SIGKILL it (process group) once ``table`` has a row; return the table then."""
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(runs), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    table = tmp_path / "k" / "fidelity.parquet"
     deadline = time.time() + 300
     while time.time() < deadline and not (table.exists() and len(pd.read_parquet(table)) >= 1):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = pd.read_parquet(table)
+    return pd.read_parquet(table)
+
+
+def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):
+    args = ["--patterns", "AM,MA,MM,AA", "--seeds", "1", "--name", "k", "--tokens", "6144", *TINY[:2], *TINY[4:]]
+    table = tmp_path / "k" / "fidelity.parquet"
+    before = _kill_once_rows_appear(args, tmp_path, table)
     assert 1 <= len(before) < 4, "the study should have been killed part-way"
     out = _cli(args, tmp_path)
     assert out.returncode == 0, out.stderr
@@ -140,15 +145,8 @@ def test_study_killed_mid_grid_resumes_per_rate(tmp_path):
     the interrupted one continues from its checkpoint, and the cell's choice is made once all are in."""
     args = ["--patterns", "AM,MA", "--seeds", "1", "--name", "g", *TINY, "--tokens", "6144", "--lrs", "1e-3,3e-3",
             "--lr-extend", "0"]
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(tmp_path), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     grid = tmp_path / "g" / "lr_grid.parquet"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (grid.exists() and len(pd.read_parquet(grid)) >= 1):
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = pd.read_parquet(grid)
+    before = _kill_once_rows_appear(args, tmp_path, grid)
     assert 1 <= len(before) < 4, "the study should have been killed inside the grid"
     out = _cli(args, tmp_path)
     assert out.returncode == 0, out.stderr
