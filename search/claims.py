@@ -35,8 +35,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.budget import is_evaluation
+from search.dedup import Evaluated, EvaluatedIndex
 from search.evaluators import dedup_key
-from search.study import GRACE_S, Evaluated, EvaluatedIndex, recover
+from search.heartbeat import GRACE_S
+from search.recovery import recover
 from search.study_attrs import (
     CLAIM,
     DRIVER,
@@ -209,7 +211,7 @@ class SharedClaims(Claims):
     def settle(self, study: optuna.Study) -> bool:
         """Wait until no other driver has a live trial in ``study``; return whether there was one.
 
-        Heartbeat-stale trials are failed and queued again on the way (``search.study.recover``)."""
+        Heartbeat-stale trials are failed and queued again on the way (``search.recovery.recover``)."""
         waited = False
         while True:
             recover(study, self.objectives, all_running_are_stale=False)

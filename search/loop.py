@@ -19,11 +19,12 @@ from optuna.trial import TrialState
 from search.backends import run_with_retries
 from search.budget import count_evaluations
 from search.claims import GO, Claims, Pending, SoloClaims
+from search.dedup import Evaluated, EvaluatedIndex
 from search.evaluators import EvalOutcome, dedup_key
+from search.recovery import requeue
 from search.results.rows import RunInfo, build_row, objective_values
 from search.searchers.exhaustive import taken_blocks
 from search.space import SearchSpace
-from search.study import Evaluated, EvaluatedIndex, requeue
 from search.study_attrs import (
     DUPLICATE,
     DUPLICATE_OF,

@@ -23,6 +23,9 @@ from composer.errors import UsageError
 from search import methods
 from search.backends import make_backend
 from search.claims import SharedClaims, SoloClaims
+from search.dedup import EvaluatedIndex
+from search.heartbeat import Heartbeat
+from search.locks import run_lock
 from search.loop import Engine, EngineConfig
 from search.progress import SearchProgress
 from search.protocols import evaluator_config
@@ -34,7 +37,7 @@ from search.results.summary import build_summary
 from search.searchers import get_searcher
 from search.settings import SearchSettings, resolve
 from search.stages import RunContext, choose_winner, final_phase, rescore, search_stages
-from search.study import EvaluatedIndex, Heartbeat, default_url, open_storage, run_lock
+from search.storage import default_url, open_storage
 from search.study_attrs import SETTINGS
 
 __all__ = ["run_search", "RunContext"]
@@ -144,7 +147,7 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
                            cpus_per_worker=settings.cpus_per_worker, gpus_per_worker=settings.gpus_per_worker)
     with SearchProgress(settings.budget, quiet=settings.quiet) as progress, Heartbeat(storage) as heartbeat, \
             warnings.catch_warnings():
-        # We run our own ask/tell loop and heartbeat thread (search.study.Heartbeat), not Study.optimize.
+        # We run our own ask/tell loop and heartbeat thread (search.heartbeat.Heartbeat), not Study.optimize.
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         def on_record(row: dict[str, Any]) -> None:
             write_leaderboard(index.rows(), leaderboard)

@@ -20,11 +20,12 @@ from search.evaluators import dedup_key
 from search.halving import ETA, plan_rung, rung0_budget
 from search.loop import Engine, Stage
 from search.progress import SearchProgress
+from search.recovery import recover
 from search.results.layout_view import per_layout
 from search.results.rows import directions
 from search.searchers import get_searcher
 from search.settings import SearchSettings
-from search.study import recover, study_name
+from search.storage import study_name
 from search.study_attrs import STAGE_WINNER
 
 __all__ = ["RunContext", "open_study", "search_stages", "final_phase", "rescore", "choose_winner"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from search.dedup import EvaluatedIndex
 from search.evaluators import EvaluatorConfig
 from search.loop import Engine, EngineConfig, Stage
 from search.results.rows import RunInfo, directions
 from search.searchers import get_searcher
 from search.space import SearchSpace
-from search.study import EvaluatedIndex
 
 INFO = RunInfo(git_sha="test", git_dirty=False, versions={}, platform="test")
 

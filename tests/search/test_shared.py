@@ -7,7 +7,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.claims import GO, KNOWN, OVER, YIELD, SharedClaims
-from search.study import EvaluatedIndex
+from search.dedup import EvaluatedIndex
 from search.study_attrs import CLAIM, DUPLICATE, INTERRUPTED, KEY, ROW, STATUS
 
 

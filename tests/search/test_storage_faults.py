@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from search.study import Heartbeat
+from search.heartbeat import Heartbeat
 
 
 def _closed_port() -> int:

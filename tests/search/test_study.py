@@ -6,8 +6,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.dedup import EvaluatedIndex
+from search.heartbeat import Heartbeat
+from search.recovery import recover
 from search.space import SearchSpace
-from search.study import EvaluatedIndex, Heartbeat, open_storage, recover
+from search.storage import open_storage
 from search.study_attrs import INTERRUPTED, KEY, PROPOSED, REQUEUED_FROM, ROW, SEED, STATUS
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Heartbeat of storage"),
