@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-VOLATILE = {"wall_s", "run_dir", "leaderboard", "storage", "compile_s", "eval_wall_s", "sampler_impl"}
+VOLATILE = {"wall_s", "run_dir", "runs_dir", "leaderboard", "storage", "compile_s", "eval_wall_s", "sampler_impl"}
 
 
 def _strip(obj):
