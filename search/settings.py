@@ -13,13 +13,19 @@ from typing import Any
 from search.evaluators import DEFAULT_PROTOCOL
 from search.space import Constraints
 
-__all__ = ["SearchSettings", "METHODS", "MUTABLE_ON_RESUME", "parse_count", "resolve"]
+__all__ = ["SearchSettings", "METHODS", "MUTABLE_ON_RESUME", "parse_count", "resolve", "stored_differences"]
 
 METHODS = ("oneshot", "end", "middle")
 FRESH_SEED_OFFSET = 10_000
 """Fresh seeds start here above the run's seed, far from any seed a search evaluates at."""
 MUTABLE_ON_RESUME = ("budget", "workers", "backend", "storage", "runs_dir", "resume", "quiet", "final_seeds",
                      "ray_address", "cpus_per_worker", "gpus_per_worker", "max_retries")
+
+
+def stored_differences(stored: dict[str, Any], given: dict[str, Any], fields) -> list[str]:
+    """``"field: stored X, given Y"`` for each of ``fields`` on which a stored experiment and the flags given
+    disagree: the one check every resumable command (``search``, ``fidelity``) makes before continuing."""
+    return [f"{k}: stored {stored.get(k)!r}, given {given.get(k)!r}" for k in fields if stored.get(k) != given.get(k)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +167,7 @@ class SearchSettings:
     def differences(self, other: "SearchSettings") -> list[str]:
         """Fields outside ``MUTABLE_ON_RESUME`` on which the two settings disagree."""
         a, b = self.to_dict(), other.to_dict()
-        return [f"{k}: stored {a[k]!r}, given {b[k]!r}" for k in a if k not in MUTABLE_ON_RESUME and a[k] != b[k]]
+        return stored_differences(a, b, [k for k in a if k not in MUTABLE_ON_RESUME])
 
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}

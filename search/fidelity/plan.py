@@ -175,8 +175,11 @@ class FidelitySettings:
         return cls(**fields)
 
     def differences(self, other: FidelitySettings) -> list[str]:
-        return [f"{f}: stored {getattr(other, f)!r}, given {getattr(self, f)!r}" for f in TRAJECTORY_FIELDS
-                if getattr(self, f) != getattr(other, f)]
+        """Fields of ``TRAJECTORY_FIELDS`` on which these (given) settings and the ``other`` (stored) differ."""
+        from search.settings import stored_differences
+
+        stored, given = dataclasses.asdict(other), dataclasses.asdict(self)
+        return stored_differences(stored, given, TRAJECTORY_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True, order=True)
