@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
 export XLA_PYTHON_CLIENT_PREALLOCATE ?= false
 
-.PHONY: install test test-slow lint search bench clean data fidelity published
+.PHONY: install test test-slow lint search bench clean data fidelity fidelity-head published
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,6 +53,16 @@ fidelity: $(STAMP)
 	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-fair experiments/results/fidelity_fair
 	$(BIN)/composer fidelity $(FIDELITY_ARGS); status=$$?; \
 	$(BIN)/python experiments/fidelity_publish.py runs/fidelity-fair experiments/results/fidelity_fair; \
+	exit $$status
+
+# The head check of the fair study (docs/fidelity.md): AMAMAM and MAMAMA with an LM head of their own,
+# under the same fair recipe (their own tuned rate), to compare with the tied runs of fidelity-fair: is
+# the MLP-first effect about the head, the learning rate, or neither?
+fidelity-head: $(STAMP)
+	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-head experiments/results/fidelity_head
+	$(BIN)/composer fidelity --name fidelity-head --scale small --tokens 1M --seeds 2 --untied-head \
+		--patterns AMAMAM,MAMAMA --proxy-seeds 0 --pairs MAMAMA:AMAMAM; status=$$?; \
+	$(BIN)/python experiments/fidelity_publish.py runs/fidelity-head experiments/results/fidelity_head; \
 	exit $$status
 
 # The committed published judge (docs/published.md): every protocol on the published sets, proxy layouts
