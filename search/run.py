@@ -162,7 +162,7 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
         try:
             stages = search_stages(ctx, progress)
             final = final_phase(ctx, stages[-1]["winner"]["pattern"], progress)
-            choose_winner(ctx, stages[-1], final)
+            final = choose_winner(ctx, stages[-1], final)
             rescore(ctx, final["winner"]["pattern"], progress)
         finally:
             backend.close()

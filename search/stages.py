@@ -61,22 +61,21 @@ def _stage(ctx: RunContext, index: int, budget: int, previous: str | None) -> St
     return Stage(index, study_name(s.run_name, f"stage{index}"), space, min(budget, rung0), searcher)
 
 
-def _stage_rows(ctx: RunContext, study: optuna.Study) -> list[dict[str, Any]]:
-    """Successful rows of a stage: its search study and its seed rungs."""
-    name = study.study_name
+def _stage_rows(ctx: RunContext, index: int) -> list[dict[str, Any]]:
+    """Successful rows of stage ``index``: its search and its seed rungs (by the rows' own fields)."""
     return [r for r in ctx.engine.index.rows()
-            if (r["study"] == name or r["study"].startswith(name + "-rung")) and r["status"] == "ok"]
+            if r["phase"] == "search" and r["stage"] == index and r["status"] == "ok"]
 
 
 def _run_rungs(ctx: RunContext, stage: Stage, study: optuna.Study, budget: int) -> list[dict[str, Any]]:
     """Successive halving over seeds with what the stage's budget has left (``search.halving``)."""
     s = ctx.settings
-    first = [r for r in ctx.engine.index.rows() if r["study"] == study.study_name and r["status"] == "ok"]
+    first = [r for r in _stage_rows(ctx, stage.index) if r.get("rung") is None]
     n0 = len({r["pattern"] for r in first})
     report, used, r = [], ctx.engine.used(study), 1
     while True:
         rung = open_study(ctx, f"stage{stage.index}-rung{r}")
-        earlier = [row for row in _stage_rows(ctx, study) if row.get("rung") is None or row["rung"] < r]
+        earlier = [row for row in _stage_rows(ctx, stage.index) if row.get("rung") is None or row["rung"] < r]
         jobs = plan_rung(earlier, r, n0, s.seed, budget - used)
         if not jobs:
             return report
@@ -94,7 +93,7 @@ def _stage_winner(ctx: RunContext, study: optuna.Study, stage: Stage, last: bool
     later stages are built on it); the last stage's is recomputed, so a larger budget updates it."""
     if STAGE_WINNER in study.user_attrs and not last:
         return study.user_attrs[STAGE_WINNER]["pattern"]
-    view = per_layout(_stage_rows(ctx, study))  # K-means and the vote see each layout's mean over seeds
+    view = per_layout(_stage_rows(ctx, stage.index))  # K-means and the vote see each layout's mean over seeds
     if not view:
         raise UsageError(f"stage {stage.index}: no evaluation succeeded, nothing to aggregate (see the leaderboard)")
     agg = aggregate([v["pattern"] for v in view], [v["score_mean"] for v in view], ctx.settings.aggregate,
@@ -120,7 +119,7 @@ def search_stages(ctx: RunContext, progress: SearchProgress) -> list[dict[str, A
         last = index == len(budgets) - 1
         rungs = []
         if last or STAGE_WINNER not in study.user_attrs:
-            progress.stage(f"stage {index + 1}/{len(budgets)}", budget, _stage_used(ctx, study))
+            progress.stage(f"stage {index + 1}/{len(budgets)}", budget, _stage_used(ctx, index))
             ctx.engine.run_stage(study, stage, s.workers)
             rungs = _run_rungs(ctx, stage, study, budget)
         previous = _stage_winner(ctx, study, stage, last)
@@ -129,9 +128,8 @@ def search_stages(ctx: RunContext, progress: SearchProgress) -> list[dict[str, A
     return report
 
 
-def _stage_used(ctx: RunContext, study: optuna.Study) -> int:
-    return sum(1 for r in ctx.engine.index.rows() if r["phase"] == "search"
-               and (r["study"] == study.study_name or r["study"].startswith(study.study_name + "-rung")))
+def _stage_used(ctx: RunContext, index: int) -> int:
+    return sum(1 for r in ctx.engine.index.rows() if r["phase"] == "search" and r["stage"] == index)
 
 
 def _stage_report(ctx: RunContext, study: optuna.Study, stage: Stage) -> dict[str, Any]:
@@ -178,7 +176,7 @@ def rescore(ctx: RunContext, winner: str, progress: SearchProgress) -> None:
                                 seeds=fresh)
 
 
-def choose_winner(ctx: RunContext, stage: dict[str, Any], final: dict[str, dict[str, Any]]) -> None:
+def choose_winner(ctx: RunContext, stage: dict[str, Any], final: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Keep the aggregated layout unless its own proxy score falls below every member of the top cluster.
 
     Our guard, not the paper's: a per-position vote over a cluster whose members place the same
@@ -186,13 +184,11 @@ def choose_winner(ctx: RunContext, stage: dict[str, Any], final: dict[str, dict[
     even one without attention). The aggregated layout has just been evaluated, so such a vote is
     caught and the best candidate of the last stage is kept instead; both are in ``summary.json``.
     """
-    final["aggregated"] = final["winner"]
+    out = {**final, "aggregated": final["winner"]}  # a new dict: the caller's ``final`` is left as it was
     floor, score = stage["winner"]["cluster_min_score"], final["winner"].get("score")
     if score is not None and score >= floor:
-        final["choice"] = {"source": "aggregate"}
-        return
-    study = open_study(ctx, stage["study"].rsplit("/", 1)[1])
-    best = per_layout(_stage_rows(ctx, study))[0]["pattern"]  # the best mean over seeds
-    final["winner"] = ctx.engine.index.get(dedup_key(ctx.engine.evaluator, best)).row
-    final["choice"] = {"source": "best", "reason": f"the aggregated layout scored {score}, below the lowest "
-                                                   f"score {floor} of the top cluster"}
+        return {**out, "choice": {"source": "aggregate"}}
+    best = per_layout(_stage_rows(ctx, stage["index"]))[0]["pattern"]  # the best mean over seeds
+    return {**out, "winner": ctx.engine.index.get(dedup_key(ctx.engine.evaluator, best)).row,
+            "choice": {"source": "best", "reason": f"the aggregated layout scored {score}, below the lowest "
+                                                   f"score {floor} of the top cluster"}}
