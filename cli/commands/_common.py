@@ -94,6 +94,16 @@ def field_docs(cls) -> dict[str, str]:
     return docs
 
 
+def field_default(cls, name: str) -> str:
+    """A dataclass field's real default as ``--help`` shows it (tuples comma-separated)."""
+    import dataclasses
+
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    return ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in value) if isinstance(value, tuple) \
+        else str(value)
+
+
 def add_dataclass_flags(p: argparse.ArgumentParser, cls, names: list[str], **extra: dict) -> None:
     """One flag per field of ``cls`` in ``names`` (``--total-depth`` for ``total_depth``), default ``None``
     (not given: the stored or the dataclass default), help from the field's docstring and its real default.
@@ -110,7 +120,6 @@ def add_dataclass_flags(p: argparse.ArgumentParser, cls, names: list[str], **ext
             kw["action"] = "store_true"
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             kw["type"] = type(default)
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        kw["help"] = docs.get(name, name) + ("" if default is None else f" (default: {shown})")
+        kw["help"] = docs.get(name, name) + ("" if default is None else f" (default: {field_default(cls, name)})")
         kw.update(extra.get(name, {}))
         p.add_argument("--" + name.replace("_", "-"), **kw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.commands._common import print_json, train_flags
+from cli.commands._common import field_default, print_json, train_flags
 
 _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in FidelitySettings
     "--scale": ("scale", str, "target scale every layout is extrapolated to"),
@@ -27,6 +27,8 @@ _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in Fi
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from search.fidelity.plan import FidelitySettings
+
     g = p.add_argument_group("layouts")
     g.add_argument("--patterns", help="comma-separated small layouts, e.g. AAAMMM,AMAMAM")
     g.add_argument("--layouts", help="comma-separated named layouts (llama, striped_1_2, ...) at --depth")
@@ -49,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("recipe (kept for the life of a study)")
     for flag, (field, typ, help_text) in _RECIPE.items():
         r.add_argument(flag, dest=field, type=typ, default=None,
-                       help=f"{help_text} (default: {_default_text(field)}; a study keeps its own)")
+                       help=f"{help_text} (default: {field_default(FidelitySettings, field)}; a study keeps its own)")
     r.add_argument("--untied-head", action="store_true", default=None,
                    help="an LM head of its own instead of one tied to the embedding (default: tied)")
     x = p.add_argument_group("proxy side")
@@ -77,19 +79,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print summary.json")
 
 
-def _default_text(field: str) -> str:
-    import dataclasses
-
-    from search.fidelity.plan import FidelitySettings
-
-    value = {f.name: f.default for f in dataclasses.fields(FidelitySettings)}[field]
-    return ",".join(f"{x:g}" for x in value) if isinstance(value, tuple) else str(value)
-
-
 def _settings(args: argparse.Namespace, from_run_rule: str | None):
     """The recipe from the flags given, and the names of the fields they set (the rest: a stored
     study's values, or the defaults of a new study)."""
-    from search.fidelity.plan import FidelitySettings, parse_lrs
+    from composer.lr_grid import parse_lrs
+    from search.fidelity.plan import FidelitySettings
 
     fields = {f: getattr(args, f) for f, _, _ in _RECIPE.values() if getattr(args, f) is not None}
     if "lrs" in fields:

@@ -6,16 +6,19 @@ import argparse
 import os
 import sys
 
-from cli.commands._common import add_spec_arguments, print_json, spec_from_args, train_flags
+from cli.commands._common import add_spec_arguments, field_default, print_json, spec_from_args, train_flags
 
 _FLAGS = train_flags()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from composer.train_config import TrainConfig
+
     add_spec_arguments(p)
     p.add_argument("--data", required=True, help="a text file or a folder of text files (byte tokenizer)")
     for flag, (field, typ, help_text) in _FLAGS.items():
-        p.add_argument(flag, dest=field, type=typ, default=None, help=f"{help_text} (default: {_default(field)})")
+        p.add_argument(flag, dest=field, type=typ, default=None,
+                       help=f"{help_text} (default: {field_default(TrainConfig, field)})")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="compute dtype (default float32)")
     p.add_argument("--lrs", default=None, help="a learning-rate grid, comma-separated (e.g. 5e-4,1e-3,2e-3): one "
                                               "run per rate in --out/lr<rate>/, each scored on a dev split of the "
@@ -31,15 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
-def _default(field: str) -> str:
-    """The real default of a ``TrainConfig`` field, as ``--help`` shows it."""
-    import dataclasses
-
-    from composer.train_config import TrainConfig
-
-    return str({f.name: f.default for f in dataclasses.fields(TrainConfig)}[field])
-
-
 def _config(args: argparse.Namespace, spec):
     from composer.spec import arch_id
     from composer.train import TrainConfig
@@ -53,13 +47,13 @@ def _config(args: argparse.Namespace, spec):
 def run(args: argparse.Namespace) -> int:
     from composer.data import TextSource
     from composer.errors import UsageError
-    from composer.lr_grid import DEV_FRACTION
+    from composer.lr_grid import DEV_FRACTION, parse_lrs
     from composer.train import DivergenceError, train
 
     spec = spec_from_args(args)
     config = _config(args, spec)
     _check_memory(spec)
-    lrs = _parse_lrs(args.lrs) if args.lrs else None
+    lrs = parse_lrs(args.lrs) if args.lrs else None
     if lrs and args.lr is not None:
         raise UsageError("--lr and --lrs: give one rate (--lr) or a grid (--lrs), not both")
     if args.lr_extend < 0:
@@ -80,12 +74,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_result(result)
     return 0
-
-
-def _parse_lrs(text: str) -> tuple[float, ...]:
-    from composer.lr_grid import parse_lrs
-
-    return parse_lrs(text)
 
 
 def _run_grid(args, spec, source, config, lrs) -> int:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from composer.errors import UsageError
+from composer.lr_grid import parse_lrs
 
-__all__ = ["FidelitySettings", "Job", "parse_tokens", "parse_seeds", "parse_lrs", "lr_tag", "resolve_layouts", "jobs",
+__all__ = ["FidelitySettings", "Job", "parse_tokens", "parse_seeds", "resolve_layouts", "jobs",
            "TRAJECTORY_FIELDS", "DEFAULT_LRS", "LEGACY"]
 
 TRAJECTORY_FIELDS = ("scale", "rule", "corpus", "batch_size", "seq_len", "lr", "warmup_frac", "decay_frac",
@@ -37,20 +38,6 @@ LEGACY = {"lrs": (), "grid_seeds": "first", "lr_extend": 0, "dev_fraction": 0.0,
 """Values of the fields a study stored before they existed: one rate for all, no dev split, no matching."""
 
 GRID_SEEDS = ("first", "all")
-
-
-def parse_lrs(text: str | float | tuple, flag: str = "--lrs") -> tuple[float, ...]:
-    """``composer.lr_grid.parse_lrs``: a grid of learning rates from ``1e-3,2e-3``."""
-    from composer.lr_grid import parse_lrs as parse
-
-    return parse(text, flag)
-
-
-def lr_tag(lr: float) -> str:
-    """A learning rate as it appears in keys and folder names (``composer.lr_grid.lr_tag``)."""
-    from composer.lr_grid import lr_tag as tag
-
-    return tag(lr)
 
 
 def parse_tokens(text: str | int, flag: str = "--tokens") -> int:

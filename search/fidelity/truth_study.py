@@ -194,7 +194,7 @@ def _reference(job: Job, req: StudyRequest, first_seed: int, main_tokens: int) -
 def _tuned_cell(job: Job, req: StudyRequest, tables: StudyTables, source, budget: _Budget, ref: Job | None) -> bool:
     """Run what ``job``'s cell still needs (grid runs, then the validation score); False when stopped."""
     from composer import lr_grid
-    from search.fidelity.plan import lr_tag
+    from composer.lr_grid import lr_tag
 
     s = req.settings
     if ref is None:
