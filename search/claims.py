@@ -39,6 +39,7 @@ from search.dedup import Evaluated, EvaluatedIndex
 from search.evaluators import dedup_key
 from search.heartbeat import GRACE_S
 from search.recovery import recover
+from search.results.records import Row
 from search.study_attrs import (
     CLAIM,
     DRIVER,
@@ -74,7 +75,7 @@ def _dropped(t: FrozenTrial) -> bool:
 
 
 def _evaluated(study: optuna.Study, t: FrozenTrial) -> Evaluated:
-    return Evaluated(t.user_attrs[KEY], study.study_name, t.number, t.user_attrs[ROW])
+    return Evaluated(t.user_attrs[KEY], study.study_name, t.number, Row.from_dict(t.user_attrs[ROW]))
 
 
 @dataclasses.dataclass
@@ -94,7 +95,7 @@ class Claims:
 
     shared = False
 
-    def claim_attrs(self, key: str) -> dict[str, Any]:
+    def claim_attrs(self, key: str) -> dict[str, str]:
         """User attributes a queued trial carries so other drivers see its claim at once."""
         return {}
 
@@ -130,7 +131,7 @@ class SharedClaims(Claims):
 
     shared = True
 
-    def claim_attrs(self, key: str) -> dict[str, Any]:
+    def claim_attrs(self, key: str) -> dict[str, str]:
         return {CLAIM: key}
 
     def __init__(self, heartbeat, objectives: tuple[str, ...], workers: int = 1, *, wait_s: float = GRACE_S,

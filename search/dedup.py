@@ -4,11 +4,11 @@ layout already evaluated is answered from its row, never trained again."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import optuna
 
 from search.budget import is_evaluation
+from search.results.records import Row
 from search.study_attrs import KEY, ROW
 
 __all__ = ["Evaluated", "EvaluatedIndex"]
@@ -21,11 +21,11 @@ class Evaluated:
     key: str
     study: str
     number: int
-    row: dict[str, Any]
+    row: Row
 
     @property
     def ok(self) -> bool:
-        return self.row.get("status") == "ok"
+        return self.row.status == "ok"
 
 
 class EvaluatedIndex:
@@ -40,7 +40,8 @@ class EvaluatedIndex:
         for study in studies:
             for t in study.get_trials(deepcopy=False):
                 if is_evaluation(t.user_attrs):
-                    index.add(Evaluated(t.user_attrs[KEY], study.study_name, t.number, t.user_attrs[ROW]))
+                    row = Row.from_dict(t.user_attrs[ROW])
+                    index.add(Evaluated(t.user_attrs[KEY], study.study_name, t.number, row))
         return index
 
     def add(self, entry: Evaluated) -> None:
@@ -55,8 +56,8 @@ class EvaluatedIndex:
     def __len__(self) -> int:
         return len(self._by_key)
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[Row]:
         # eval_index is unique for one driver; drivers sharing a storage number their own rows, so ties
         # are broken by where the row is stored.
         return sorted((e.row for e in self._by_key.values()),
-                      key=lambda r: (r["eval_index"], r.get("study") or "", r.get("trial_number") or 0))
+                      key=lambda r: (r.eval_index, r.study or "", r.trial_number or 0))

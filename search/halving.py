@@ -13,9 +13,9 @@ evaluations over the leaders. Rungs stop when the budget is used or fewer than t
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from search.results.layout_view import per_layout
+from search.results.records import Row
 
 __all__ = ["ETA", "plan_rung", "rung0_budget"]
 
@@ -30,7 +30,7 @@ def rung0_budget(budget: int, n_feasible: int | None, rung_share: float) -> int:
     return max(1, budget - math.floor(budget * rung_share))
 
 
-def plan_rung(rows: list[dict[str, Any]], r: int, n0: int, base_seed: int, left: int,
+def plan_rung(rows: list[Row], r: int, n0: int, base_seed: int, left: int,
               eta: int = ETA) -> list[tuple[str, int]]:
     """The ``(pattern, seed)`` jobs of rung ``r`` (>= 1) from the ``rows`` of the earlier rungs.
 
@@ -41,7 +41,6 @@ def plan_rung(rows: list[dict[str, Any]], r: int, n0: int, base_seed: int, left:
     if keep < 2 or left <= 0:
         return []
     view = per_layout(rows)[:keep]
-    have = {v["pattern"]: set(v["seeds"]) for v in view}
-    jobs = [(v["pattern"], base_seed + k) for k in range(eta**r) for v in view
-            if base_seed + k not in have[v["pattern"]]]
+    have = {v.pattern: set(v.seeds) for v in view}
+    jobs = [(v.pattern, base_seed + k) for k in range(eta**r) for v in view if base_seed + k not in have[v.pattern]]
     return jobs[:left]

@@ -22,7 +22,8 @@ from search.claims import GO, Claims, Pending, SoloClaims
 from search.dedup import Evaluated, EvaluatedIndex
 from search.evaluators import EvalOutcome, dedup_key
 from search.recovery import requeue
-from search.results.rows import RunInfo, build_row, objective_values
+from search.results.records import Row
+from search.results.rows import RunInfo, Where, build_row, objective_values
 from search.searchers.exhaustive import taken_blocks
 from search.space import SearchSpace
 from search.study_attrs import (
@@ -64,8 +65,8 @@ class Stage:
     searcher: Any
     """A ``search.searchers.Searcher``."""
     phase: str = "search"
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Columns added to every row of the stage (e.g. the rung)."""
+    rung: int | None = None
+    """Seed rung of successive halving the stage's rows belong to (``None``: none)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Engine:
     """Runs stages against one evaluator and backend, keeping the run-wide dedup index."""
 
     def __init__(self, config: EngineConfig, *, evaluator, backend, index: EvaluatedIndex,
-                 info: RunInfo | None = None, on_record: Callable[[dict[str, Any]], None] | None = None,
+                 info: RunInfo | None = None, on_record: Callable[[Row], None] | None = None,
                  heartbeat=None, claims: Claims | None = None):
         self.config, self.evaluator, self.backend, self.index = config, evaluator, backend, index
         self.info = info or RunInfo.collect()
@@ -227,17 +228,17 @@ class Engine:
         self.evaluate_jobs(study, [(p, s) for p in patterns for s in seeds], stage_index, phase="final")
 
     def evaluate_jobs(self, study: optuna.Study, jobs: list[tuple[str, int | None]], stage_index: int, *,
-                      phase: str, where: dict[str, Any] | None = None) -> None:
+                      phase: str, rung: int | None = None) -> None:
         """Evaluate the given ``(layout, seed)`` jobs once each, skipping known ones.
 
         Seed ``None`` is the run's seed; other seeds are stored on the queued trial, so an interrupted
-        phase re-queues exactly the (layout, seed) pairs it had not finished. ``where`` adds columns
-        to the rows (e.g. the rung)."""
+        phase re-queues exactly the (layout, seed) pairs it had not finished. ``rung``: the seed rung
+        the rows belong to."""
         if not jobs:
             return
         patterns = [p for p, _ in jobs]
         space = SearchSpace(tuple(sorted(set("".join(patterns)))), depth=len(patterns[0]))
-        stage = Stage(stage_index, study.study_name, space, len(jobs), None, phase=phase, extra=where or {})
+        stage = Stage(stage_index, study.study_name, space, len(jobs), None, phase=phase, rung=rung)
         self.claims.evaluate_jobs(self, study, jobs, stage)
 
     def evaluate_jobs_alone(self, study: optuna.Study, jobs: list[tuple[str, int | None]], stage: Stage) -> None:
@@ -271,16 +272,16 @@ class Engine:
     def record(self, study: optuna.Study, stage: Stage, pending: Pending, outcome: EvalOutcome) -> None:
         """Store ``outcome`` as the trial's row, tell the study, add it to the index."""
         c = self.config
-        where = {"run": c.run, "study": study.study_name, "phase": stage.phase, "stage": stage.index,
-                 "trial_number": pending.trial.number, "eval_index": len(self.index) + 1,
-                 "search_seed": c.seed, "sampler": c.sampler_name, **stage.extra}
+        where = Where(run=c.run, study=study.study_name, phase=stage.phase, stage=stage.index,
+                      trial_number=pending.trial.number, eval_index=len(self.index) + 1, search_seed=c.seed,
+                      sampler=c.sampler_name, rung=stage.rung)
         row = build_row(outcome=outcome, evaluator=self.evaluator, pattern=pending.full, where=where,
                         info=self.info, scale=c.scale, rule=c.rule, match=c.match)
         trial = pending.trial
         trial.set_user_attr(KEY, pending.key)
-        trial.set_user_attr(STATUS, row["status"])
-        trial.set_user_attr(ROW, row)  # last: a trial with its row is a finished evaluation (search.budget)
-        if row["status"] == OK:
+        trial.set_user_attr(STATUS, row.status)
+        trial.set_user_attr(ROW, row.to_dict())  # last: a trial with its row is a finished evaluation
+        if row.status == OK:
             study.tell(trial, objective_values(row, self.config.objectives))
         else:
             study.tell(trial, state=TrialState.FAIL)

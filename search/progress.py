@@ -49,9 +49,10 @@ class SearchProgress:
         if self._progress is not None:
             self._progress.reset(self._task, total=total, completed=done, description=label, best=self._best_text())
 
-    def advance(self, row: dict[str, Any]) -> None:
-        score = row.get("score")
-        if row.get("status") == "ok" and score is not None and (self.best is None or score > self.best):
+    def advance(self, row) -> None:
+        """One more evaluation done (``row``: its ``search.results.records.Row``)."""
+        score = row.score
+        if row.ok and (self.best is None or score > self.best):
             self.best = score
         self.done += 1
         if self._progress is not None:

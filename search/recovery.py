@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.budget import is_evaluation
+from search.results.records import Row
 from search.storage import set_attr
 from search.study_attrs import CLAIM, INTERRUPTED, PROPOSED, REPAIRED, REQUEUED_FROM, ROW, SEED, STATUS
 
@@ -60,8 +61,8 @@ def recover(study: optuna.Study, objectives: tuple[str, ...], *, all_running_are
             continue
         if is_evaluation(t.user_attrs):
             if t.state == TrialState.RUNNING:  # killed between storing the row and telling: finish it
-                row = t.user_attrs[ROW]
-                ok = row["status"] == "ok"
+                row = Row.from_dict(t.user_attrs[ROW])
+                ok = row.status == "ok"
                 study.tell(t.number, objective_values(row, objectives) if ok else None,
                            state=TrialState.COMPLETE if ok else TrialState.FAIL)
             continue

@@ -32,6 +32,8 @@ from search.protocols import evaluator_config
 from search.results.layout_view import FILENAME as LAYOUTS_FILE
 from search.results.layout_view import write_layouts
 from search.results.leaderboard import FILENAME, write_leaderboard
+from search.results.records import Row
+from search.results.reports import Summary
 from search.results.rows import RunInfo
 from search.results.summary import build_summary
 from search.searchers import get_searcher
@@ -113,7 +115,7 @@ def _install_sigterm() -> None:
         pass
 
 
-def run_search(given: dict[str, Any]) -> dict[str, Any]:
+def run_search(given: dict[str, Any]) -> Summary:
     """Run (or resume) the search described by the CLI flags ``given``; return the summary."""
     start = time.time()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -133,7 +135,7 @@ def run_search(given: dict[str, Any]) -> dict[str, Any]:
         return _execute(settings, run_dir, storage, private, start)
 
 
-def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, start: float) -> dict[str, Any]:
+def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, start: float) -> Summary:
     # The Llama check adds A and M; building them in up front spares the evaluator a recompile.
     config = evaluator_config(settings.protocol, kind=settings.evaluator, seed=settings.seed, tasks=settings.tasks,
                               steps_scale=settings.steps_scale,
@@ -149,7 +151,7 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
             warnings.catch_warnings():
         # We run our own ask/tell loop and heartbeat thread (search.heartbeat.Heartbeat), not Study.optimize.
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        def on_record(row: dict[str, Any]) -> None:
+        def on_record(row: Row) -> None:
             write_leaderboard(index.rows(), leaderboard)
             write_layouts(index.rows(), run_dir / LAYOUTS_FILE)
             progress.advance(row)
@@ -161,27 +163,28 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
         ctx = RunContext(settings, run_dir, storage, engine, private)
         try:
             stages = search_stages(ctx, progress)
-            final = final_phase(ctx, stages[-1]["winner"]["pattern"], progress)
+            final = final_phase(ctx, stages[-1].winner.pattern, progress)
             final = choose_winner(ctx, stages[-1], final)
-            rescore(ctx, final["winner"]["pattern"], progress)
+            rescore(ctx, final.winner.pattern, progress)
         finally:
             backend.close()
     # With other drivers on a shared storage, their rows since our last evaluation belong there too.
     write_leaderboard(index.rows(), leaderboard)
     write_layouts(index.rows(), run_dir / LAYOUTS_FILE)
-    summary = build_summary(settings, stages, final, index.rows(), wall_s=time.time() - start)
-    summary.update(run_dir=str(run_dir), leaderboard=str(leaderboard), storage=settings.storage or "(run folder)",
-                   sampler_impl=get_searcher(settings.sampler).impl)
+    summary = dataclasses.replace(
+        build_summary(settings, stages, final, index.rows(), wall_s=time.time() - start),
+        where={"run_dir": str(run_dir), "leaderboard": str(leaderboard), "storage": settings.storage or "(run folder)",
+               "sampler_impl": get_searcher(settings.sampler).impl})
     _write_outputs(run_dir, settings, summary)
     return summary
 
 
-def _write_outputs(run_dir: Path, settings: SearchSettings, summary: dict[str, Any]) -> None:
+def _write_outputs(run_dir: Path, settings: SearchSettings, summary: Summary) -> None:
     from scaling.extrapolate import extrapolate
 
-    spec = extrapolate(summary["proxy"]["pattern"], settings.scale, settings.rule, match=settings.match).spec
+    spec = extrapolate(summary.proxy.pattern, settings.scale, settings.rule, match=settings.match).spec
     _atomic_write(run_dir / f"winner_{settings.scale}.json", spec.to_json() + "\n")
-    _atomic_write(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    _atomic_write(run_dir / "summary.json", json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.evaluators import DEFAULT_PROTOCOL
 from search.space import Constraints
+
+if TYPE_CHECKING:
+    from composer.jsontypes import JSONObject
 
 __all__ = ["SearchSettings", "METHODS", "MUTABLE_ON_RESUME", "parse_count", "resolve", "stored_differences"]
 
@@ -146,7 +149,7 @@ class SearchSettings:
             return self.depth
         return self.total_depth or 2 * self.depth
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         d = dataclasses.asdict(self)
         d["constraints"] = self.constraints.to_dict()
         d["objectives"], d["primitives"] = list(self.objectives), list(self.primitives)
@@ -154,7 +157,7 @@ class SearchSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SearchSettings":
+    def from_dict(cls, d: JSONObject) -> "SearchSettings":
         d = dict(d)
         d["constraints"] = Constraints.from_dict(d.get("constraints") or {})
         for key in ("objectives", "primitives"):

@@ -21,7 +21,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+
+    from composer.jsontypes import JSONObject
 
 __all__ = ["Constraints", "SearchSpace", "ENUMERATE_LIMIT", "param_name"]
 
@@ -71,13 +76,13 @@ class Constraints:
     def has_caps(self) -> bool:
         return self.max_params is not None or self.max_kv_bytes is not None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"min_share": [list(p) for p in self.min_share], "max_share": [list(p) for p in self.max_share],
                 "fixed": [list(p) for p in self.fixed], "max_params": self.max_params,
                 "max_kv_bytes": self.max_kv_bytes, "cap_basis": self.cap_basis}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Constraints":
+    def from_dict(cls, d: JSONObject) -> "Constraints":
         return cls(min_share=tuple((c, float(f)) for c, f in d.get("min_share", ())),
                    max_share=tuple((c, float(f)) for c, f in d.get("max_share", ())),
                    fixed=tuple((int(i), c) for i, c in d.get("fixed", ())), max_params=d.get("max_params"),
@@ -129,7 +134,7 @@ class SearchSpace:
         """Values of position ``i``: one for a fixed position, all primitives otherwise."""
         return (self._fixed[i],) if i in self._fixed else self.primitives
 
-    def distributions(self) -> dict[str, Any]:
+    def distributions(self) -> dict[str, BaseDistribution]:
         """Optuna categorical distributions, one per position (imports Optuna)."""
         from optuna.distributions import CategoricalDistribution
 
@@ -236,7 +241,7 @@ class SearchSpace:
                 return found[int(rng.integers(len(found)))]
         return self.sample(rng, taken)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"primitives": list(self.primitives), "depth": self.depth, "prefix": self.prefix,
                 "suffix": self.suffix, "constraints": self.constraints.to_dict(), "scale": self.scale,
                 "rule": self.rule}

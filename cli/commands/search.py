@@ -79,23 +79,24 @@ def _given(args: argparse.Namespace) -> dict:
     return given
 
 
-def _report(summary: dict) -> None:
-    p, t, llama = summary["proxy"], summary["target"], summary["llama"]
-    score = "-" if p["score"] is None else f"{p['score']:.4f}"
-    llama_score = "-" if llama["proxy"]["score"] is None else f"{llama['proxy']['score']:.4f}"
-    print(f"proxy winner   {p['pattern']} ({p['run_length']})  score {score}   llama {llama['proxy']['pattern']} "
-          f"score {llama_score}")
-    lt = llama["target"]
-    print(f"at {t['scale']:<9}   {t['run_length']} ({t['n_layers']} layers, {t['rule']})  params {t['params']:,}  "
-          f"KV {t['kv_cache_bytes']:,} B  (llama {lt['run_length']}: {lt['n_layers']} layers, "
-          f"{lt['non_embedding_params']:,} non-embedding, KV {lt['kv_cache_bytes']:,} B)")
-    m = summary.get("winner_vs_llama") or {}
-    if m:
-        ci = "n/a" if m.get("lo") is None else f"[{m['lo']:+.4f}, {m['hi']:+.4f}]"
-        mean = "n/a" if m.get("mean") is None else f"{m['mean']:+.4f}"
-        print(f"margin         winner - llama {mean}, 95 % CI {ci} on seeds {m.get('winner_seeds')}: {m['verdict']}")
-    print(f"evaluations    {summary['budget']['used']} of budget {summary['budget']['effective']} "
-          f"(asked {summary['budget']['requested']})   run folder: {summary['run_dir']}")
+def _report(summary) -> None:
+    """Print what a ``search.results.reports.Summary`` says, in four lines."""
+    p, t, lp, lt = summary.proxy, summary.target, summary.llama_proxy, summary.llama_target
+    score = "-" if p.score is None else f"{p.score:.4f}"
+    llama_score = "-" if lp.score is None else f"{lp.score:.4f}"
+    print(f"proxy winner   {p.pattern} ({p.run_length})  score {score}   llama {lp.pattern} score {llama_score}")
+    tb, lb = t.block(), lt.block()
+    print(f"at {t.scale:<9}   {tb['run_length']} ({t.n_layers} layers, {t.rule})  params {t.params:,}  "
+          f"KV {t.kv_cache_bytes:,} B  (llama {lb['run_length']}: {lt.n_layers} layers, "
+          f"{lt.non_embedding_params:,} non-embedding, KV {lt.kv_cache_bytes:,} B)")
+    m = summary.winner_vs_llama
+    d = m.difference
+    ci = "n/a" if d.get("lo") is None else f"[{d['lo']:+.4f}, {d['hi']:+.4f}]"
+    mean = "n/a" if d.get("mean") is None else f"{d['mean']:+.4f}"
+    print(f"margin         winner - llama {mean}, 95 % CI {ci} on seeds {list(m.winner_seeds)}: {m.verdict}")
+    b = summary.budget
+    print(f"evaluations    {b.used} of budget {b.effective} (asked {b.requested})   "
+          f"run folder: {summary.where.get('run_dir')}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from composer.errors import UsageError
+from composer.jsontypes import JSONObject
 from search.analysis.tables import Run
 
 __all__ = ["FORMATS", "LAYER_TYPES", "export_run", "hf_config", "model_card"]
@@ -31,7 +32,7 @@ def _write(path: Path, text: str) -> None:
     write_text(path, text)
 
 
-def hf_config(spec) -> dict[str, Any]:
+def hf_config(spec) -> JSONObject:
     """A ``config.json`` in the style of recent hybrid models, with the ``ArchSpec`` embedded."""
     window = next((dict(layer.options).get("window") for layer in spec.layers
                    if layer.primitive == "sliding_window_attention"), None)

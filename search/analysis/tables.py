@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from composer.errors import UsageError
+from composer.jsontypes import JSONObject
 
 __all__ = ["Run", "load_run", "resolve_run"]
 
@@ -21,7 +21,8 @@ class Run:
     path: Path
     leaderboard: pd.DataFrame
     layouts: pd.DataFrame
-    summary: dict[str, Any]
+    summary: JSONObject
+    """``summary.json`` as read (empty when the run has not finished)."""
     fidelity: pd.DataFrame | None = None
 
     @property
@@ -51,12 +52,13 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", fidelity: str | Pat
     truth is shown beside the run's proxy scores.
     """
     from search.results.layout_view import per_layout
+    from search.results.records import Row
 
     path = resolve_run(run, runs_dir)
     board = pd.read_parquet(path / "leaderboard.parquet")
     if not (board["status"] == "ok").any():
         raise UsageError(f"RUN: the leaderboard of {path.name!r} has no successful evaluation yet (empty)")
-    layouts = pd.DataFrame(per_layout(board.to_dict("records")))
+    layouts = pd.DataFrame([v.to_dict() for v in per_layout(Row.many(board.to_dict("records")))])
     summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").exists() else {}
     table = _fidelity_table(path, fidelity, runs_dir)
     return Run(path=path, leaderboard=board, layouts=layouts, summary=summary, fidelity=table)

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+if TYPE_CHECKING:
+    from composer.jsontypes import JSONObject
 
 __all__ = ["Evaluator", "EvaluatorConfig", "EvalOutcome", "Evaluation", "normalize_result", "dedup_key", "run_one",
            "register_evaluator", "EVALUATORS", "kind_for_protocol",
@@ -63,7 +66,7 @@ class Evaluation:
     wall_s: float | None = None
     compile_s: float | None = None
     device: str | None = None
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    details: JSONObject = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         import math
@@ -71,7 +74,7 @@ class Evaluation:
         if not isinstance(self.score, (int, float)) or isinstance(self.score, bool) or not math.isfinite(self.score):
             raise ValueError(f"evaluation score must be a finite number, got {self.score!r}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return dataclasses.asdict(self)
 
 

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from search.evaluators import EvaluatorConfig, dedup_key
+from search.evaluators import Evaluation, EvaluatorConfig, dedup_key
 
 __all__ = ["FakeEvaluator", "FAKE_SLEEP_ENV", "FAKE_FAULT_ENV"]
 
@@ -80,7 +80,7 @@ class FakeEvaluator:
         other = sum(curves[k] for k in curves if k.endswith("recall")) / 3
         return {name: curves.get(name, other) for name in TASKS}
 
-    def __call__(self, pattern: str, seed: int | None = None) -> dict[str, Any]:
+    def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         start = time.time()
         if self._sleep:
             time.sleep(self._sleep)
@@ -90,7 +90,7 @@ class FakeEvaluator:
         if self.config.tasks:
             tasks = {k: v for k, v in tasks.items() if k in self.config.tasks}
         steps = round(100 * (self.config.steps_scale or 1.0))
-        return {"arch_id": dedup_key(self, pattern).split("|")[0], "pattern": pattern, "protocol": self.protocol,
-                "seed": seed, "score": round(sum(tasks.values()) / len(tasks), 6), "tasks": tasks,
-                "steps": steps, "tokens": steps * 32 * 32 * len(tasks), "wall_s": time.time() - start,
-                "compile_s": 0.0, "device": "cpu (fake evaluator)"}
+        return Evaluation(arch_id=dedup_key(self, pattern).split("|")[0], pattern=pattern, protocol=self.protocol,
+                          seed=seed, score=round(sum(tasks.values()) / len(tasks), 6), tasks=tasks, steps=steps,
+                          tokens=steps * 32 * 32 * len(tasks), wall_s=time.time() - start, compile_s=0.0,
+                          device="cpu (fake evaluator)", details=dict(tasks))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from search.evaluators import EvaluatorConfig
+from search.evaluators import Evaluation, EvaluatorConfig, normalize_result
 
 __all__ = ["MadEvaluator", "scaled_protocol"]
 
@@ -56,13 +56,13 @@ class MadEvaluator:
         seed = self.config.seed if seed is None else seed
         return self._inner.evaluate(candidate, seed=seed, tasks=self.config.tasks, progress=progress)
 
-    def __call__(self, pattern: str, seed: int | None = None) -> dict[str, Any]:
+    def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         seed = self.config.seed if seed is None else seed
         result = self.evaluate_full(pattern, seed=seed)
         d = result.to_dict()
         if self._device is None:
             self._device = _device()
-        return {"arch_id": d["arch_id"], "pattern": d["pattern"], "protocol": self.protocol, "seed": d["seed"],
-                "score": d["score"], "tasks": d["tasks"], "steps": d["total_steps"], "tokens": d["total_tokens"],
-                "wall_s": d["wall_s"], "compile_s": d["compile_s"], "device": self._device,
-                "details": d.get("details") or {}}
+        return normalize_result({"arch_id": d["arch_id"], "pattern": d["pattern"], "protocol": self.protocol,
+                                 "seed": d["seed"], "score": d["score"], "tasks": d["tasks"], "steps": d["total_steps"],
+                                 "tokens": d["total_tokens"], "wall_s": d["wall_s"], "compile_s": d["compile_s"],
+                                 "device": self._device, "details": d.get("details") or {}}, self.protocol)

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import pandas as pd
+
+from search.results.records import Row
 
 __all__ = ["FILENAME", "COLUMNS", "read_leaderboard", "write_leaderboard", "rows_to_frame", "DETERMINISTIC_COLUMNS"]
 
 FILENAME = "leaderboard.parquet"
 
 COLUMNS = (
-    "run", "study", "phase", "stage", "trial_number", "eval_index", "search_seed", "sampler",
+    "run", "study", "phase", "stage", "rung", "trial_number", "eval_index", "search_seed", "sampler",
     "arch_id", "pattern", "run_length", "n_layers", "protocol", "seed", "status", "error", "score",
     "tasks_json", "steps", "tokens", "wall_s", "compile_s", "eval_wall_s", "device", "proxy_params", "spec_json",
-    "target_scale", "target_rule", "target_pattern", "target_arch_id", "target_n_layers", "target_params",
-    "target_non_embedding_params", "target_flops_per_token", "target_kv_cache_bytes", "target_seq_len",
-    "target_spec_json", "git_sha", "git_dirty", "versions_json", "platform", "started_at", "finished_at",
+    "target_scale", "target_rule", "target_match", "target_param_ratio", "target_pattern", "target_arch_id",
+    "target_n_layers", "target_params", "target_non_embedding_params", "target_flops_per_token",
+    "target_kv_cache_bytes", "target_seq_len", "target_spec_json", "git_sha", "git_dirty", "versions_json",
+    "platform", "started_at", "finished_at",
 )
 """Fixed columns in file order; ``task_<name>`` columns (one per MAD task) follow ``score``."""
 
@@ -34,13 +37,13 @@ DETERMINISTIC_COLUMNS = (
 """Columns that two runs with the same settings and seed must agree on (timings and trial numbers may not)."""
 
 
-def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Flatten stored rows (``tasks`` dict -> ``task_<name>`` columns) into the leaderboard frame."""
+def rows_to_frame(rows: Iterable[Row]) -> pd.DataFrame:
+    """Flatten rows (``tasks`` -> ``task_<name>`` columns) into the leaderboard frame."""
     flat = []
     task_names: list[str] = []
     for row in rows:
-        r = {k: v for k, v in row.items() if k != "tasks"}
-        for name, value in (row.get("tasks") or {}).items():
+        r = {k: v for k, v in row.to_dict().items() if k != "tasks"}
+        for name, value in row.tasks.items():
             r[f"task_{name}"] = value
             if name not in task_names:
                 task_names.append(name)
@@ -58,7 +61,7 @@ def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def write_leaderboard(rows: Iterable[dict[str, Any]], path: str | os.PathLike) -> Path:
+def write_leaderboard(rows: Iterable[Row], path: str | os.PathLike) -> Path:
     """Write the rows atomically (temporary file in the same folder, then ``os.replace``)."""
     from composer.atomic import atomic_path
 

@@ -1,9 +1,9 @@
 """Leaderboard rows: one self-sufficient record per evaluation (docs/leaderboard.md).
 
-A row carries the proxy spec that was trained, its costs at the target scale (the extrapolated spec),
-every metric, the seed and protocol, and where it ran (git sha, package versions, device), so the row
-alone reproduces the run (docs/conventions.md §8). Rows are stored in the Optuna study (trial user
-attribute ``row``) and the parquet file is rebuilt from there.
+A row (``search.results.records.Row``) carries the proxy spec that was trained, its costs at the target
+scale (the extrapolated spec), every metric, the seed and protocol, and where it ran (git sha, package
+versions, device), so the row alone reproduces the run (docs/conventions.md §8). Rows are stored in the
+Optuna study (trial user attribute ``row``) and the parquet file is rebuilt from there.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-__all__ = ["OBJECTIVES", "RunInfo", "target_columns", "build_row", "objective_values", "directions"]
+from search.results.records import Row, Target
+
+__all__ = ["OBJECTIVES", "RunInfo", "Where", "target_costs", "build_row", "objective_values", "directions"]
 
 OBJECTIVES: dict[str, tuple[str, str]] = {
     "score": ("score", "maximize"),
@@ -36,8 +37,10 @@ def directions(objectives: tuple[str, ...]) -> list[str]:
     return [OBJECTIVES[o][1] for o in objectives]
 
 
-def objective_values(row: dict[str, Any], objectives: tuple[str, ...]) -> list[float]:
-    return [float(row[OBJECTIVES[o][0]]) for o in objectives]
+def objective_values(row: Row, objectives: tuple[str, ...]) -> list[float]:
+    """The values Optuna is told, read from the row (``target_*`` objectives from its target costs)."""
+    flat = {"score": row.score, **row.target.columns()}
+    return [float(flat[OBJECTIVES[o][0]]) for o in objectives]
 
 
 def _utc(ts: float) -> str:
@@ -80,7 +83,7 @@ class RunInfo:
 
 
 @functools.lru_cache(maxsize=4096)
-def target_columns(pattern: str, scale: str, rule: str, match: str = "none") -> dict[str, Any]:
+def target_costs(pattern: str, scale: str, rule: str, match: str = "none") -> Target:
     """Costs of ``pattern`` extrapolated to ``scale`` and size-matched by ``match`` (KV bytes: one
     ``max_seq_len`` sequence, bf16)."""
     from composer.spec import arch_id
@@ -89,19 +92,31 @@ def target_columns(pattern: str, scale: str, rule: str, match: str = "none") -> 
 
     ext = extrapolate(pattern, scale, rule, match=match)
     cost = cost_report(ext.spec)
-    return {"target_scale": scale, "target_rule": ext.rule, "target_match": match,
-            "target_param_ratio": ext.param_ratio, "target_pattern": ext.spec.pattern,
-            "target_arch_id": arch_id(ext.spec), "target_n_layers": ext.spec.n_layers,
-            "target_params": cost.params, "target_non_embedding_params": cost.non_embedding_params,
-            "target_flops_per_token": cost.flops_per_token,
-            "target_kv_cache_bytes": cost.kv_cache_bytes_per_sequence, "target_seq_len": cost.seq_len,
-            "target_spec_json": ext.spec.to_json(indent=None)}
+    return Target(scale=scale, rule=ext.rule, match=match, param_ratio=ext.param_ratio, pattern=ext.spec.pattern,
+                  arch_id=arch_id(ext.spec), n_layers=ext.spec.n_layers, params=cost.params,
+                  non_embedding_params=cost.non_embedding_params, flops_per_token=cost.flops_per_token,
+                  kv_cache_bytes=cost.kv_cache_bytes_per_sequence, seq_len=cost.seq_len,
+                  spec_json=ext.spec.to_json(indent=None))
 
 
-def build_row(*, outcome, evaluator, pattern: str, where: dict[str, Any], info: RunInfo,
-              scale: str, rule: str, match: str = "none") -> dict[str, Any]:
-    """The row of one finished evaluation; ``where`` = run, study, phase, stage, trial_number, eval_index,
-    search_seed, sampler."""
+@dataclasses.dataclass(frozen=True)
+class Where:
+    """Where in the search an evaluation ran (the first columns of its row)."""
+
+    run: str | None
+    study: str
+    phase: str
+    stage: int
+    trial_number: int
+    eval_index: int
+    search_seed: int
+    sampler: str
+    rung: int | None = None
+
+
+def build_row(*, outcome, evaluator, pattern: str, where: Where, info: RunInfo,
+              scale: str, rule: str, match: str = "none") -> Row:
+    """The row of one finished evaluation (``outcome``: a ``search.evaluators.EvalOutcome``)."""
     from composer.presets import spec_from_pattern  # noqa: F401  (registers primitives before arch_id)
     from composer.spec import arch_id, run_length
     from scaling.counting import total_params
@@ -110,18 +125,17 @@ def build_row(*, outcome, evaluator, pattern: str, where: dict[str, Any], info: 
     res = outcome.result
     seed = res.seed if res is not None and res.seed is not None else getattr(getattr(evaluator, "config", None),
                                                                              "seed", None)
-    row: dict[str, Any] = dict(where)
-    row.update(arch_id=arch_id(spec), pattern=pattern, run_length=run_length(pattern), n_layers=len(pattern),
+    return Row(**dataclasses.asdict(where),
+               arch_id=arch_id(spec), pattern=pattern, run_length=run_length(pattern), n_layers=len(pattern),
                protocol=evaluator.protocol, seed=seed,
                status="ok" if outcome.error is None else "error", error=outcome.error,
                score=res.score if res else None, tasks=dict(res.tasks) if res else {},
                tasks_json=json.dumps(res.details if res else {}, sort_keys=True, default=str),
                steps=res.steps if res else None, tokens=res.tokens if res else None,
                wall_s=res.wall_s if res else None, compile_s=res.compile_s if res else None,
-               device=res.device if res else None,
-               proxy_params=total_params(spec), spec_json=spec.to_json(indent=None))
-    row.update(target_columns(pattern, scale, rule, match))
-    row.update(git_sha=info.git_sha, git_dirty=info.git_dirty, versions_json=json.dumps(info.versions, sort_keys=True),
-               platform=info.platform, started_at=_utc(outcome.started_at), finished_at=_utc(outcome.finished_at),
+               device=res.device if res else None, proxy_params=total_params(spec),
+               spec_json=spec.to_json(indent=None), target=target_costs(pattern, scale, rule, match),
+               git_sha=info.git_sha, git_dirty=info.git_dirty,
+               versions_json=json.dumps(info.versions, sort_keys=True), platform=info.platform,
+               started_at=_utc(outcome.started_at), finished_at=_utc(outcome.finished_at),
                eval_wall_s=round(outcome.finished_at - outcome.started_at, 3))
-    return row

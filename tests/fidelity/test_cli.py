@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from search.results.leaderboard import write_leaderboard
+from search.results.records import Row
 
 TINY = ["--scale", "proxy", "--tokens", "1536", "--batch-size", "4", "--seq-len", "64", "--val-windows", "8",
         "--proxy-seeds", "0", "--no-progress", "--lrs", "3e-3", "--dev-windows", "8"]
@@ -102,7 +103,7 @@ def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):
 def _search_run(runs, name="srch"):
     rows = [{"pattern": p, "seed": 0, "score": s, "status": "ok", "protocol": "cpu", "eval_index": i}
             for i, (p, s) in enumerate([("AAMM", 0.9), ("MAAM", 0.8), ("MMAA", 0.7), ("MMMM", 0.1)])]
-    write_leaderboard(rows, runs / name / "leaderboard.parquet")
+    write_leaderboard(Row.many(rows), runs / name / "leaderboard.parquet")
     (runs / name / "summary.json").write_text(json.dumps({"settings": {"rule": "stack"},
                                                           "proxy": {"pattern": "MAAM"}}))
 

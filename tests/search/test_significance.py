@@ -7,6 +7,7 @@ import pytest
 from scipy import stats as sps
 
 from search.results.layout_view import per_layout, write_layouts
+from search.results.records import Row
 from search.results.summary import winner_margin
 from search.stats import margin, welch_difference
 
@@ -47,23 +48,24 @@ def test_welch_matches_scipy():
     assert (w["lo"], w["hi"]) == pytest.approx((ci.low, ci.high))
 
 
-def _row(pattern, seed, score):
-    return {"pattern": pattern, "seed": seed, "score": score, "status": "ok", "protocol": "cpu",
-            "target_pattern": pattern * 2, "target_params": 1, "target_kv_cache_bytes": 2, "target_flops_per_token": 3}
+def _row(pattern, seed, score, status="ok"):
+    return Row.from_dict({"pattern": pattern, "seed": seed, "score": score, "status": status, "protocol": "cpu",
+                          "target_pattern": pattern * 2, "target_params": 1, "target_kv_cache_bytes": 2,
+                          "target_flops_per_token": 3})
 
 
 def test_per_layout_view_and_winner_verdict(tmp_path):
     rows = [_row("AAMM", 0, 0.80), _row("AAMM", 1, 0.78), _row("AMAM", 0, 0.70), _row("AMAM", 1, 0.71),
-            _row("MMMM", 0, 0.1), {**_row("MMMM", 1, None), "status": "error"}]
+            _row("MMMM", 0, 0.1), _row("MMMM", 1, None, "error")]
     view = per_layout(rows)
-    assert [v["pattern"] for v in view] == ["AAMM", "AMAM", "MMMM"] and [v["rank"] for v in view] == [1, 2, 3]
-    assert view[0]["n_seeds"] == 2 and view[0]["score_mean"] == pytest.approx(0.79)
-    assert view[0]["score_se"] == pytest.approx(np.std([0.80, 0.78], ddof=1) / math.sqrt(2))
-    assert view[2]["n_seeds"] == 1 and math.isnan(view[2]["score_se"])
+    assert [v.pattern for v in view] == ["AAMM", "AMAM", "MMMM"] and [v.rank for v in view] == [1, 2, 3]
+    assert view[0].n_seeds == 2 and view[0].score_mean == pytest.approx(0.79)
+    assert view[0].score_se == pytest.approx(np.std([0.80, 0.78], ddof=1) / math.sqrt(2))
+    assert view[2].n_seeds == 1 and math.isnan(view[2].score_se) and view[0].target_pattern == "AAMMAAMM"
     import pandas as pd
 
     assert len(pd.read_parquet(write_layouts(rows, tmp_path / "layouts.parquet"))) == 3
     w = winner_margin(rows, "AAMM", "AMAM")
-    assert w["paired"] and w["n_seeds"] == 2 and w["mean"] == pytest.approx(0.085)
+    assert w.difference["paired"] and w.difference["n_seeds"] == 2 and w.difference["mean"] == pytest.approx(0.085)
     one = winner_margin(rows[:1] + rows[2:3], "AAMM", "AMAM")
-    assert not one["significant"] and one["verdict"].startswith("no claim: one seed")
+    assert not one.difference["significant"] and one.verdict.startswith("no claim: one seed")

@@ -37,7 +37,7 @@ def test_recover_requeues_orphans_and_finishes_stored_evaluations(tmp_path):
     assert trials[1].state == TrialState.COMPLETE and trials[1].value == 0.75
     assert trials[2].state == TrialState.WAITING and trials[2].user_attrs[REQUEUED_FROM] == orphan.number
     assert study.ask(dists).params == orphan.params
-    assert [e.row["score"] for e in [EvaluatedIndex.load([study]).get("k|cpu")]] == [0.75]
+    assert [e.row.score for e in [EvaluatedIndex.load([study]).get("k|cpu")]] == [0.75]
 
 
 def test_recover_drops_a_half_proposed_trial_and_keeps_a_queued_seed(tmp_path):
