@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from search.fidelity.proxy import rows_from_file
+from search.fidelity.records import TruthRow
 from search.fidelity.truth_markdown import clean_json
 from search.fidelity.truth_report import build_summary
 
@@ -38,11 +39,11 @@ def _fmt(d: dict) -> str:
 
 
 def main(truth_path: str, prefix: str) -> int:
-    truth = pd.read_parquet(truth_path).to_dict("records")
+    truth = [TruthRow.from_dict(r) for r in pd.read_parquet(truth_path).to_dict("records")]
     out = {}
     for protocol, name in PROXIES.items():
-        rows = [r for r in rows_from_file(RESULTS / name) if r["protocol"] == protocol]
-        s = build_summary(truth, rows, proxy_protocol=protocol, n_boot=2000)
+        rows = [r for r in rows_from_file(RESULTS / name) if r.protocol == protocol]
+        s = build_summary(truth, rows, proxy_protocol=protocol, n_boot=2000).to_dict()
         out[protocol] = {"correlation": s["correlation"], "main_tokens": s["main_tokens"],
                          "truth_layouts": sorted(s["layouts"]), "source": name}
     lines = ["# Every stored proxy against the fair real-text ground truth", "",

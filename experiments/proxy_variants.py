@@ -127,6 +127,7 @@ def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
     import pandas as pd
 
     from search.fidelity.rank_agreement import kendall
+    from search.fidelity.records import ProxyScore, TruthRow
     from search.fidelity.truth_report import build_summary
 
     by: dict[str, dict[int, float]] = {}
@@ -139,10 +140,10 @@ def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
     out = {"layouts": len(by), "seeds": seeds, "seed_kendall_ge2A_median": float(np.median(taus)) if taus else None,
            "mean_wall_s": float(np.mean([r.get("wall_s") or np.nan for r in rows]))}
     if truth_dir is not None and (truth_dir / "fidelity.parquet").exists():
-        truth = pd.read_parquet(truth_dir / "fidelity.parquet").to_dict("records")
-        proxy = [{"layout": r["pattern"], "seed": r["seed"], "score": r["score"], "protocol": "x"} for r in rows]
+        truth = [TruthRow.from_dict(r) for r in pd.read_parquet(truth_dir / "fidelity.parquet").to_dict("records")]
+        proxy = [ProxyScore(layout=r["pattern"], seed=r["seed"], score=r["score"], protocol="x") for r in rows]
         s = build_summary(truth, proxy, layouts=list(by))
-        out["truth"] = {k: {m: s["correlation"][k][m] for m in ("spearman", "kendall")} for k in s["correlation"]}
+        out["truth"] = {k: {"spearman": c.spearman, "kendall": c.kendall} for k, c in s.correlation.items()}
     return out
 
 

@@ -14,9 +14,10 @@ import dataclasses
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Mapping
 
 from composer.errors import UsageError
+from composer.jsontypes import JSONObject, JSONValue
 from composer.lr_grid import parse_lrs
 
 __all__ = ["FidelitySettings", "Job", "parse_tokens", "parse_seeds", "resolve_layouts", "jobs",
@@ -148,13 +149,13 @@ class FidelitySettings:
                            grad_clip=self.grad_clip, dtype=self.dtype, seed=seed, out_dir=out_dir,
                            eval_every=0, eval_batches=0, checkpoint_every=max(1, steps // 4), log_every=10)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         d = dataclasses.asdict(self)
         d["lrs"] = list(self.lrs)
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FidelitySettings:
+    def from_dict(cls, data: Mapping[str, JSONValue]) -> FidelitySettings:
         """A stored study's settings; fields it predates take their ``LEGACY`` values, not today's defaults."""
         names = {f.name for f in dataclasses.fields(cls)}
         fields = {**LEGACY, **{k: v for k, v in data.items() if k in names}}
@@ -205,7 +206,7 @@ def _from_run(run_dir: Path, top: int) -> tuple[list[str], str | None]:
     scores = leaderboard_scores(run_dir)
     if top < 1:
         raise UsageError(f"--top: must be >= 1, got {top}")
-    ranked = sorted(scores, key=lambda p: -scores[p]["mean"])
+    ranked = sorted(scores, key=lambda p: -scores[p].mean)
     if top > len(ranked):
         raise UsageError(f"--top {top}: run {run_dir.name!r} has only {len(ranked)} scored layouts; "
                          f"use --top {len(ranked)} or less")

@@ -11,18 +11,26 @@ The proxy score of a layout is the mean over its seeds; its standard error comes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 
 from composer.errors import UsageError
+from search.fidelity.records import ProxyScore
 
-__all__ = ["leaderboard_scores", "rows_from_file", "rows_from_run", "compute_rows", "ProxyRow"]
+__all__ = ["leaderboard_scores", "rows_from_file", "rows_from_run", "compute_rows", "ProxyMean"]
 
-ProxyRow = dict[str, Any]
+
+@dataclasses.dataclass(frozen=True)
+class ProxyMean:
+    """A layout's mean proxy score over the seeds a search run scored it on (``--from-run --top``)."""
+
+    mean: float
+    seeds: tuple[int, ...]
 
 
 def _leaderboard(run_dir: Path) -> pd.DataFrame:
@@ -36,42 +44,42 @@ def _leaderboard(run_dir: Path) -> pd.DataFrame:
     return df[df["status"] == "ok"] if "status" in df else df
 
 
-def rows_from_leaderboard(df: pd.DataFrame, source: str) -> list[ProxyRow]:
+def rows_from_leaderboard(df: pd.DataFrame, source: str) -> list[ProxyScore]:
     rows = []
     for r in df.to_dict("records"):
         if r.get("score") is None or pd.isna(r.get("score")):
             continue
-        rows.append({"layout": r["pattern"], "seed": int(r["seed"]), "protocol": r.get("protocol"),
-                     "score": float(r["score"]), "tasks_json": r.get("tasks_json"), "source": source,
-                     "wall_s": r.get("wall_s")})
+        rows.append(ProxyScore(layout=r["pattern"], seed=int(r["seed"]), protocol=r.get("protocol"),
+                               score=float(r["score"]), tasks_json=r.get("tasks_json"), source=source,
+                               wall_s=r.get("wall_s")))
     return rows
 
 
-def rows_from_run(run_dir: Path) -> list[ProxyRow]:
+def rows_from_run(run_dir: Path) -> list[ProxyScore]:
     """Every scored (layout, seed) of a search run's leaderboard (repeats of one key averaged)."""
     rows = rows_from_leaderboard(_leaderboard(run_dir), f"run:{run_dir.name}")
     return _dedup(rows)
 
 
-def leaderboard_scores(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{pattern: {"mean": m, "seeds": [...]}}`` over the run's scored rows."""
-    by: dict[str, list[ProxyRow]] = {}
+def leaderboard_scores(run_dir: Path) -> dict[str, ProxyMean]:
+    """``{pattern: ProxyMean}`` over the run's scored rows."""
+    by: dict[str, list[ProxyScore]] = {}
     for r in rows_from_run(run_dir):
-        by.setdefault(r["layout"], []).append(r)
+        by.setdefault(r.layout, []).append(r)
     if not by:
         raise UsageError(f"--from-run: run {run_dir.name!r} has no scored layout yet (empty leaderboard)")
-    return {p: {"mean": sum(r["score"] for r in rs) / len(rs), "seeds": [r["seed"] for r in rs]}
+    return {p: ProxyMean(mean=sum(r.score for r in rs) / len(rs), seeds=tuple(r.seed for r in rs))
             for p, rs in by.items()}
 
 
-def _dedup(rows: list[ProxyRow]) -> list[ProxyRow]:
-    seen: dict[tuple[str, int], ProxyRow] = {}
+def _dedup(rows: list[ProxyScore]) -> list[ProxyScore]:
+    seen: dict[tuple[str, int], ProxyScore] = {}
     for r in rows:
-        seen.setdefault((r["layout"], r["seed"]), r)
+        seen.setdefault((r.layout, r.seed), r)
     return list(seen.values())
 
 
-def rows_from_file(path: Path) -> list[ProxyRow]:
+def rows_from_file(path: Path) -> list[ProxyScore]:
     """Proxy rows from a JSONL of evaluation results, a leaderboard parquet or a search run folder."""
     path = Path(path)
     if not path.exists():
@@ -84,9 +92,9 @@ def rows_from_file(path: Path) -> list[ProxyRow]:
             continue
         try:
             rec = json.loads(line)
-            rows.append({"layout": rec["pattern"], "seed": int(rec["seed"]), "protocol": rec.get("protocol"),
-                         "score": float(rec["score"]), "tasks_json": json.dumps(rec.get("tasks") or {}),
-                         "source": f"file:{path.name}", "wall_s": rec.get("wall_s")})
+            rows.append(ProxyScore(layout=rec["pattern"], seed=int(rec["seed"]), protocol=rec.get("protocol"),
+                                   score=float(rec["score"]), tasks_json=json.dumps(rec.get("tasks") or {}),
+                                   source=f"file:{path.name}", wall_s=rec.get("wall_s")))
         except (ValueError, KeyError, TypeError):
             raise UsageError(f"--proxy-from: {path} line {n} is not an evaluation result (needs pattern, seed, "
                              "score; the output of `composer evaluate --json`, one per line)") from None
@@ -107,7 +115,7 @@ def _evaluate(layout: str, seed: int, protocol: str, cache: dict) -> tuple[float
 
 
 def compute_rows(layout: str, seeds: list[int], protocol: str, evaluator_cache: dict,
-                 progress: Callable[[str], None] | None = None) -> list[ProxyRow]:
+                 progress: Callable[[str], None] | None = None) -> list[ProxyScore]:
     """Score ``layout`` on the proxy ``protocol`` for each seed (evaluators reused across layouts)."""
     rows = []
     for seed in seeds:
@@ -115,6 +123,6 @@ def compute_rows(layout: str, seeds: list[int], protocol: str, evaluator_cache: 
             progress(f"proxy {layout} seed {seed} ({protocol})")
         t0 = time.perf_counter()
         score, tasks, label = _evaluate(layout, seed, protocol, evaluator_cache)
-        rows.append({"layout": layout, "seed": seed, "protocol": label, "score": score,
-                     "tasks_json": json.dumps(tasks), "source": "computed", "wall_s": time.perf_counter() - t0})
+        rows.append(ProxyScore(layout=layout, seed=seed, protocol=label, score=score, tasks_json=json.dumps(tasks),
+                               source="computed", wall_s=time.perf_counter() - t0))
     return rows

@@ -14,13 +14,18 @@ import datetime as dt
 import json
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from search.fidelity.plan import FidelitySettings, Job
+from search.fidelity.records import GridRow, TruthRow
+
+if TYPE_CHECKING:
+    from composer.train import TrainResult
 
 __all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_row", "chosen_row", "now"]
 
-Row = dict[str, Any]
+R = TypeVar("R", TruthRow, GridRow)
+"""Both kinds of run share the training fields ``_fit`` fills in."""
 
 
 def now() -> str:
@@ -56,21 +61,21 @@ def _arch_id(spec) -> str:
     return arch_id(spec)
 
 
-def _base_row(job: Job, s: FidelitySettings, ext, config) -> Row:
+def _base_row(job: Job, s: FidelitySettings, ext, config, lr: float | None) -> TruthRow:
     import jax
 
     from scaling.counting import non_embedding_params, total_params
 
-    return {"key": job.key, "layout": job.layout, "n_attention": job.layout.count("A"), "seed": job.seed,
-            "tokens": config.steps * config.tokens_per_step, "steps": config.steps, "scale": s.scale,
-            "rule": ext.rule, "target_pattern": ext.spec.pattern, "arch_id": _arch_id(ext.spec),
-            "params": total_params(ext.spec), "non_embedding_params": non_embedding_params(ext.spec),
-            "match": s.match, "param_ratio": ext.param_ratio, "flops_per_token": ext.flops_per_token,
-            "flops_ratio": ext.flops_ratio, "tie_embeddings": s.tie_embeddings,
-            "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}"}
+    return TruthRow(key=job.key, layout=job.layout, n_attention=job.layout.count("A"), seed=job.seed,
+                    tokens=config.steps * config.tokens_per_step, steps=config.steps, scale=s.scale,
+                    rule=ext.rule, target_pattern=ext.spec.pattern, arch_id=_arch_id(ext.spec),
+                    params=total_params(ext.spec), non_embedding_params=non_embedding_params(ext.spec),
+                    match=s.match, param_ratio=ext.param_ratio, flops_per_token=ext.flops_per_token,
+                    flops_ratio=ext.flops_ratio, tie_embeddings=s.tie_embeddings, lr=lr,
+                    device=f"{jax.default_backend()}:{jax.devices()[0].device_kind}")
 
 
-def _fit(spec, source, config, row: Row, progress: bool) -> tuple[Any, Row]:
+def _fit(spec, source, config, row: R, progress: bool) -> tuple[TrainResult | None, R]:
     """Train (resuming ``config.out_dir``); ``(result, row)``, or ``(None, row marked diverged)``."""
     from composer.train import DivergenceError, train
 
@@ -78,29 +83,29 @@ def _fit(spec, source, config, row: Row, progress: bool) -> tuple[Any, Row]:
     try:
         result = train(spec, source, config, resume=True, progress=progress)
     except DivergenceError as e:
-        return None, {**row, "status": "diverged", "error": str(e), "wall_s": time.perf_counter() - t0,
-                      "finished_at": now()}
-    return result, {**row, "train_loss": result.final_train_loss, "wall_s": time.perf_counter() - t0,
-                    "tokens_per_s": result.tokens_per_second, "compile_s": result.compile_seconds,
-                    "status": "ok", "error": None, "finished_at": now()}
+        return None, dataclasses.replace(row, status="diverged", error=str(e), wall_s=time.perf_counter() - t0,
+                                         finished_at=now())
+    return result, dataclasses.replace(row, train_loss=result.final_train_loss, wall_s=time.perf_counter() - t0,
+                                       tokens_per_s=result.tokens_per_second, compile_s=result.compile_seconds,
+                                       status="ok", error=None, finished_at=now())
 
 
-def fixed_rate_row(job: Job, study, source) -> Row:
+def fixed_rate_row(job: Job, study, source) -> TruthRow:
     """Train ``job`` at the study's one rate (a study without a grid), scored on validation; its row."""
     s = study.settings
     ext = extrapolated(job.layout, s)
     eval_batches, n_val = validation_batches(s, source)
     config = s.train_config(job.tokens, seed=job.seed, out_dir=str(study.run_dir / "train" / job.folder))
     config = config.replace(eval_batches=eval_batches)
-    result, row = _fit(ext.spec, source, config, {**_base_row(job, s, ext, config), "lr": config.lr}, study.progress)
+    result, row = _fit(ext.spec, source, config, _base_row(job, s, ext, config, config.lr), study.progress)
     if result is None:
         return row
-    return {**row, "val_loss": result.eval_loss, "val_loss_se": result.eval_loss_se,
-            "val_bpb": result.eval_loss / math.log(2), "val_accuracy": result.eval_accuracy,
-            "val_tokens": n_val * s.seq_len}
+    return dataclasses.replace(row, val_loss=result.eval_loss, val_loss_se=result.eval_loss_se,
+                               val_bpb=result.eval_loss / math.log(2), val_accuracy=result.eval_accuracy,
+                               val_tokens=n_val * s.seq_len)
 
 
-def grid_row(job: Job, lr: float, study, source) -> Row:
+def grid_row(job: Job, lr: float, study, source) -> GridRow:
     """Train ``job`` at rate ``lr``, scored on the dev split only; its ``lr_grid.parquet`` row."""
     from composer.lr_grid import lr_tag
 
@@ -109,16 +114,16 @@ def grid_row(job: Job, lr: float, study, source) -> Row:
     folder = f"{job.folder}-{lr_tag(lr)}"
     config = s.train_config(job.tokens, seed=job.seed, out_dir=str(study.run_dir / "train" / folder), lr=lr)
     config = config.replace(eval_batches=_dev_batches(s, source), eval_split="dev")
-    row = {"key": f"{job.key}/{lr_tag(lr)}", "cell": job.key, "layout": job.layout, "seed": job.seed,
-           "tokens": config.steps * config.tokens_per_step, "lr": lr, "folder": folder,
-           "arch_id": _arch_id(ext.spec)}
+    row = GridRow(key=f"{job.key}/{lr_tag(lr)}", cell=job.key, layout=job.layout, seed=job.seed,
+                  tokens=config.steps * config.tokens_per_step, lr=lr, folder=folder, arch_id=_arch_id(ext.spec))
     result, row = _fit(ext.spec, source, config, row, study.progress)
     if result is None:
         return row
-    return {**row, "dev_loss": result.eval_loss, "dev_loss_se": result.eval_loss_se}
+    return dataclasses.replace(row, dev_loss=result.eval_loss, dev_loss_se=result.eval_loss_se)
 
 
-def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str, grid_rows: list[Row]) -> Row:
+def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
+               grid_rows: list[GridRow]) -> TruthRow:
     """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
     from composer import lr_grid
     from composer.train import evaluate_run
@@ -127,16 +132,18 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
     ext = extrapolated(job.layout, s)
     lr = lr_grid.choose(dev)
     config = s.train_config(job.tokens, seed=job.seed, lr=lr or s.lr)
-    row = {**_base_row(job, s, ext, config), "lr": lr, "lr_source": lr_source,
-           "lr_grid_json": json.dumps({f"{k:g}": (v if math.isfinite(v) else None) for k, v in sorted(dev.items())}),
-           "lr_at_edge": lr_grid.at_edge(dev), "wall_s": float(sum(r.get("wall_s") or 0 for r in grid_rows))}
+    row = dataclasses.replace(
+        _base_row(job, s, ext, config, lr), lr_source=lr_source,
+        lr_grid_json=json.dumps({f"{k:g}": (v if math.isfinite(v) else None) for k, v in sorted(dev.items())}),
+        lr_at_edge=lr_grid.at_edge(dev), wall_s=float(sum(r.wall_s or 0 for r in grid_rows)))
     if lr is None:
-        return {**row, "status": "diverged", "error": f"every rate diverged: {sorted(dev)}", "finished_at": now()}
-    chosen = next(r for r in grid_rows if float(r["lr"]) == lr)
+        return dataclasses.replace(row, status="diverged", error=f"every rate diverged: {sorted(dev)}",
+                                   finished_at=now())
+    chosen = next(r for r in grid_rows if float(r.lr) == lr)
     eval_batches, n_val = validation_batches(s, source)
-    config = config.replace(out_dir=str(study.run_dir / "train" / chosen["folder"]), eval_batches=eval_batches)
+    config = config.replace(out_dir=str(study.run_dir / "train" / chosen.folder), eval_batches=eval_batches)
     loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
-    return {**row, "dev_loss": dev[lr], "val_loss": loss, "val_loss_se": se, "val_bpb": loss / math.log(2),
-            "val_accuracy": acc, "val_tokens": n_val * s.seq_len, "train_loss": chosen.get("train_loss"),
-            "tokens_per_s": chosen.get("tokens_per_s"), "compile_s": chosen.get("compile_s"), "status": "ok",
-            "error": None, "finished_at": now()}
+    return dataclasses.replace(row, dev_loss=dev[lr], val_loss=loss, val_loss_se=se, val_bpb=loss / math.log(2),
+                               val_accuracy=acc, val_tokens=n_val * s.seq_len, train_loss=chosen.train_loss,
+                               tokens_per_s=chosen.tokens_per_s, compile_s=chosen.compile_s, status="ok",
+                               error=None, finished_at=now())

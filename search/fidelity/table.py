@@ -1,11 +1,12 @@
-"""The study's two tables, each one parquet file rewritten whole and atomically after every row.
+"""The study's tables, each one parquet file rewritten whole and atomically after every row.
 
 - ``fidelity.parquet``: one row per ground-truth training run (``TRUTH_COLUMNS``).
 - ``proxy.parquet``: one row per proxy evaluation of a (layout, seed) (``PROXY_COLUMNS``).
 - ``lr_grid.parquet``: one row per learning-rate run of a (layout, seed, budget), scored on the dev
   split only (``GRID_COLUMNS``); the truth row of the cell records the rate chosen from them.
 
-pandas and pyarrow only: a notebook reads them without JAX.
+pandas and pyarrow only: a notebook reads them without JAX. In memory a table is a list of its
+typed rows (``records``); the columns are those rows' fields, in the same order.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import pandas as pd
 
 from composer.atomic import atomic_path
+from composer.jsontypes import JSONObject
+from search.fidelity.records import GridRow, ProxyScore, TruthRow
 
-__all__ = ["StudyTables", "proxy_key",
+__all__ = ["StudyTables",
            "TRUTH_FILE", "PROXY_FILE", "GRID_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "GRID_COLUMNS", "read_table",
            "write_table"]
 
@@ -59,7 +62,7 @@ def read_table(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.DataFram
                          "away to start that table afresh") from None
 
 
-def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike, columns: tuple[str, ...]) -> Path:
+def write_table(rows: Iterable[JSONObject], path: str | os.PathLike, columns: tuple[str, ...]) -> Path:
     """Write ``rows`` with ``columns`` first, atomically (temporary file, then ``os.replace``)."""
     path = Path(path)
     df = pd.DataFrame(list(rows))
@@ -73,44 +76,39 @@ def write_table(rows: Iterable[dict[str, Any]], path: str | os.PathLike, columns
 
 
 class StudyTables:
-    """The two parquet tables held in memory and rewritten atomically on every change."""
+    """The three parquet tables held in memory as typed rows and rewritten atomically on every change."""
 
     def __init__(self, run_dir: Path):
         self.truth_path, self.proxy_path = run_dir / TRUTH_FILE, run_dir / PROXY_FILE
         self.grid_path = run_dir / GRID_FILE
-        self.truth = read_table(self.truth_path, TRUTH_COLUMNS).to_dict("records")
-        self.proxy = read_table(self.proxy_path, PROXY_COLUMNS).to_dict("records")
-        self.grid = read_table(self.grid_path, GRID_COLUMNS).to_dict("records")
+        self.truth = [TruthRow.from_dict(r) for r in read_table(self.truth_path, TRUTH_COLUMNS).to_dict("records")]
+        self.proxy = [ProxyScore.from_dict(r) for r in read_table(self.proxy_path, PROXY_COLUMNS).to_dict("records")]
+        self.grid = [GridRow.from_dict(r) for r in read_table(self.grid_path, GRID_COLUMNS).to_dict("records")]
 
     def done(self) -> set[str]:
-        return {r["key"] for r in self.truth if r.get("status") in ("ok", "diverged")}
+        return {r.key for r in self.truth if r.status in ("ok", "diverged")}
 
-    def add_grid(self, row: dict[str, Any]) -> None:
-        self.grid = [r for r in self.grid if r["key"] != row["key"]] + [row]
-        write_table(self.grid, self.grid_path, GRID_COLUMNS)
+    def add_grid(self, row: GridRow) -> None:
+        self.grid = [r for r in self.grid if r.key != row.key] + [row]
+        write_table([r.to_dict() for r in self.grid], self.grid_path, GRID_COLUMNS)
 
     def dev_losses(self, cell: str) -> dict[float, float]:
         """``{rate: dev loss}`` of the finished grid runs of the (layout, seed, budget) ``cell``
         (``inf`` for a diverged rate)."""
-        return {float(r["lr"]): (float(r["dev_loss"]) if r.get("status") == "ok" else math.inf)
-                for r in self.grid if r["cell"] == cell and r.get("status") in ("ok", "diverged")}
+        return {float(r.lr): (float(r.dev_loss) if r.status == "ok" else math.inf)
+                for r in self.grid if r.cell == cell and r.status in ("ok", "diverged")}
 
-    def add_truth(self, row: dict[str, Any]) -> None:
-        self.truth = [r for r in self.truth if r["key"] != row["key"]] + [row]
-        write_table(self.truth, self.truth_path, TRUTH_COLUMNS)
+    def add_truth(self, row: TruthRow) -> None:
+        self.truth = [r for r in self.truth if r.key != row.key] + [row]
+        write_table([r.to_dict() for r in self.truth], self.truth_path, TRUTH_COLUMNS)
 
-    def add_proxy(self, rows: list[dict[str, Any]]) -> int:
-        have = {proxy_key(r) for r in self.proxy}
-        new = [r for r in rows if proxy_key(r) not in have]
+    def add_proxy(self, rows: list[ProxyScore]) -> int:
+        have = {r.key for r in self.proxy}
+        new = [r for r in rows if r.key not in have]
         if new:
             self.proxy += new
-            write_table(self.proxy, self.proxy_path, PROXY_COLUMNS)
+            write_table([r.to_dict() for r in self.proxy], self.proxy_path, PROXY_COLUMNS)
         return len(new)
 
     def proxy_seeds_of(self, layout: str, protocol: str) -> set[int]:
-        return {int(r["seed"]) for r in self.proxy if r["layout"] == layout and r.get("protocol") == protocol}
-
-
-def proxy_key(row: dict[str, Any]) -> tuple[str, int, str]:
-    """A proxy evaluation is one (layout, seed, protocol): one study can hold several proxies."""
-    return row["layout"], int(row["seed"]), str(row.get("protocol"))
+        return {int(r.seed) for r in self.proxy if r.layout == layout and r.protocol == protocol}

@@ -23,12 +23,13 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from composer.errors import UsageError
+from composer.jsontypes import JSONObject
 from search.evaluators import DEFAULT_PROTOCOL as DEFAULT_PROXY
 from search.fidelity import runs
 from search.fidelity.plan import FidelitySettings, Job
+from search.fidelity.records import ProxyScore, StoredPlan
 from search.fidelity.table import StudyTables
 
 __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
@@ -50,7 +51,7 @@ class StudyRequest:
     proxy_protocol: str | None = None
     """The proxy protocol judged; ``None``: the study's last one (``plan.json``), else the one protocol of
     the given ``proxy_rows``, else ``capacity``."""
-    proxy_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    proxy_rows: list[ProxyScore] = dataclasses.field(default_factory=list)
     """Imported proxy rows (from a search run or a file), merged into ``proxy.parquet``."""
     compute_proxy: bool = True
     winner: str | None = None
@@ -82,18 +83,18 @@ def _settings(run_dir: Path, given: FidelitySettings, explicit: set[str] | None 
     return given
 
 
-def _stored_plan(req: StudyRequest) -> dict[str, Any]:
-    """The layouts, winner and proxy protocol of the study's last invocation (``{}`` for a new study)."""
+def _stored_plan(req: StudyRequest) -> StoredPlan:
+    """The layouts, winner and proxy protocol of the study's last invocation (all empty for a new study)."""
     path = req.run_dir / PLAN_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    return StoredPlan.from_dict(json.loads(path.read_text())) if path.exists() else StoredPlan()
 
 
 def _remember_plan(req: StudyRequest) -> None:
     from composer.atomic import write_json
 
-    write_json(req.run_dir / PLAN_FILE, {"layouts": req.layouts, "winner": req.winner,
-                                         "proxy_protocol": req.proxy_protocol,
-                                         "pairs": [list(p) for p in req.pairs]})
+    plan = StoredPlan(layouts=tuple(req.layouts), winner=req.winner, proxy_protocol=req.proxy_protocol,
+                      pairs=tuple(tuple(p) for p in req.pairs))
+    write_json(req.run_dir / PLAN_FILE, plan.to_dict())
 
 
 def _say(req: StudyRequest, text: str) -> None:
@@ -134,7 +135,7 @@ def _validate_pairs(req: StudyRequest) -> None:
     req.pairs = [("".join(parse_pattern(a)), "".join(parse_pattern(b))) for a, b in req.pairs]
 
 
-def run_study(req: StudyRequest) -> dict[str, Any]:
+def run_study(req: StudyRequest) -> JSONObject:
     """Run (or resume) the study and write its report; returns the summary."""
     from search.locks import run_lock
 
@@ -144,18 +145,18 @@ def run_study(req: StudyRequest) -> dict[str, Any]:
             raise UsageError(f"--report-only: no fidelity study at {req.run_dir}")
         req.settings = FidelitySettings.from_dict(json.loads((req.run_dir / SETTINGS_FILE).read_text()))
         stored = _stored_plan(req)
-        req.winner = req.winner or stored.get("winner")
-        req.layouts = req.layouts or stored.get("layouts", [])
-        req.proxy_protocol = req.proxy_protocol or stored.get("proxy_protocol", DEFAULT_PROXY)
-        req.pairs = req.pairs or [tuple(p) for p in stored.get("pairs", [])]
+        req.winner = req.winner or stored.winner
+        req.layouts = req.layouts or list(stored.layouts)
+        req.proxy_protocol = req.proxy_protocol or stored.proxy_protocol or DEFAULT_PROXY
+        req.pairs = req.pairs or list(stored.pairs)
         _write_report(req, StudyTables(req.run_dir))
     else:
         req.run_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(req.run_dir, "composer fidelity"):
             req.settings = _settings(req.run_dir, req.settings, req.explicit)
             if req.proxy_protocol is None:
-                given = {str(r.get("protocol")) for r in req.proxy_rows}  # scores the user handed in
-                req.proxy_protocol = (_stored_plan(req).get("proxy_protocol")
+                given = {str(r.protocol) for r in req.proxy_rows}  # scores the user handed in
+                req.proxy_protocol = (_stored_plan(req).proxy_protocol
                                       or (given.pop() if len(given) == 1 else DEFAULT_PROXY))
             _remember_plan(req)
             tables = StudyTables(req.run_dir)
@@ -215,9 +216,9 @@ def _tuned_cell(job: Job, req: StudyRequest, tables: StudyTables, source, budget
                 return False
             budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens) at lr {lr:g} [{lr_tag(lr)}]")
             row = runs.grid_row(job, lr, req, source)
-            budget.walls.append(row["wall_s"])
+            budget.walls.append(row.wall_s)
             tables.add_grid(row)
-    rows = [r for r in tables.grid if r["cell"] == job.key]
+    rows = [r for r in tables.grid if r.cell == job.key]
     tables.add_truth(runs.chosen_row(job, req, source, dev, source_note, rows))
     _write_report(req, tables)
     return True
@@ -250,6 +251,6 @@ def _run_jobs(req: StudyRequest, tables: StudyTables) -> None:
                 return
             budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens)")
             row = runs.fixed_rate_row(job, req, source)
-            budget.walls.append(row["wall_s"])
+            budget.walls.append(row.wall_s)
             tables.add_truth(row)
             _write_report(req, tables)

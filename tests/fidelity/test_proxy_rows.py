@@ -31,6 +31,5 @@ def test_a_registered_protocol_is_built_once_and_called_with_each_seed(counting_
 
     cache: dict = {}
     rows = compute_rows("AMAM", [0, 3], "counting", cache) + compute_rows("AAAM", [1], "counting", cache)
-    assert [(r["layout"], r["seed"], r["score"]) for r in rows] == [("AMAM", 0, 2.0), ("AMAM", 3, 2.03),
-                                                                   ("AAAM", 1, 3.01)]
-    assert {r["protocol"] for r in rows} == {"counting"} and len(counting_protocol) == 1
+    assert [(r.layout, r.seed, r.score) for r in rows] == [("AMAM", 0, 2.0), ("AMAM", 3, 2.03), ("AAAM", 1, 3.01)]
+    assert {r.protocol for r in rows} == {"counting"} and len(counting_protocol) == 1

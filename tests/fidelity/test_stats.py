@@ -84,34 +84,37 @@ def test_paired_difference_by_hand():
 def test_report_ranks_each_proxy_task_against_the_ground_truth():
     import json
 
+    from search.fidelity.records import ProxyScore, TruthRow
     from search.fidelity.truth_report import build_summary
 
     layouts = ["AAMM", "AMAM", "MAAM", "MMAA", "AMMA"]
     loss = {p: 2.0 + 0.1 * i for i, p in enumerate(layouts)}  # AAMM best
-    truth = [{"layout": p, "seed": s, "tokens": 100, "status": "ok", "val_loss": loss[p] + 0.001 * s,
-              "val_loss_se": 0.01, "target_pattern": p, "non_embedding_params": 1} for p in layouts for s in (0, 1)]
-    proxy = [{"layout": p, "seed": s, "protocol": "cpu", "score": 0.5,
-              "tasks_json": json.dumps({"good": 1.0 - loss[p], "bad": loss[p]})} for p in layouts for s in (0, 1)]
-    per_task = build_summary(truth, proxy, n_boot=200)["per_task"]["all"]
+    truth = [TruthRow(key=f"{p}/s{s}/t100", layout=p, seed=s, tokens=100, status="ok", val_loss=loss[p] + 0.001 * s,
+                      val_loss_se=0.01, target_pattern=p, non_embedding_params=1) for p in layouts for s in (0, 1)]
+    proxy = [ProxyScore(layout=p, seed=s, protocol="cpu", score=0.5, tasks_json=json.dumps({"good": 1.0 - loss[p],
+                                                                                           "bad": loss[p]}))
+             for p in layouts for s in (0, 1)]
+    per_task = build_summary(truth, proxy, n_boot=200).per_task["all"]
     assert per_task["good"]["value"] == 1.0 and per_task["bad"]["value"] == -1.0
 
 
 def test_budget_agreement_compares_each_layout_on_the_seeds_run_at_both_budgets():
     """A second main-budget seed of one layout must not flip the comparison: seed 0 at both budgets says
     A is better than B both times (Kendall +1), though B's mean over two main-budget seeds is lower."""
+    from search.fidelity.records import TruthRow
     from search.fidelity.truth_report import build_summary
 
     def row(layout, seed, tokens, loss):
-        return {"layout": layout, "seed": seed, "tokens": tokens, "status": "ok", "val_loss": loss,
-                "val_loss_se": 0.01, "target_pattern": layout, "non_embedding_params": 1}
+        return TruthRow(key=f"{layout}/s{seed}/t{tokens}", layout=layout, seed=seed, tokens=tokens, status="ok",
+                        val_loss=loss, val_loss_se=0.01, target_pattern=layout, non_embedding_params=1)
 
     truth = [row("AM", 0, 100, 2.00), row("AM", 1, 100, 2.20), row("MA", 0, 100, 2.05),
              row("AM", 0, 400, 1.50), row("MA", 0, 400, 1.60), row("MM", 0, 100, 3.0)]
-    (b,) = build_summary(truth, [], n_boot=50)["budget_agreement"]
-    assert b["kendall"] == 1.0 and b["main_order"] == b["long_order"] == ["AM", "MA"]
-    assert b["seeds"] == {"AM": [0], "MA": [0]} and b["main_loss"]["AM"] == 2.00
+    (b,) = build_summary(truth, [], n_boot=50).budget_agreement
+    assert b.kendall == 1.0 and b.main_order == b.long_order == ("AM", "MA")
+    assert b.seeds == {"AM": (0,), "MA": (0,)} and b.main_loss["AM"] == 2.00
     flipped = truth[:3] + [row("AM", 0, 400, 1.70), row("MA", 0, 400, 1.60), truth[5]]
-    assert build_summary(flipped, [], n_boot=50)["budget_agreement"][0]["kendall"] == -1.0
+    assert build_summary(flipped, [], n_boot=50).budget_agreement[0].kendall == -1.0
 
 
 def test_pooled_seed_sd_and_its_interval_cover_the_truth():
