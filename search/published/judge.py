@@ -3,10 +3,10 @@
 Every layout of each chosen set is scored by each protocol (through the evaluator registry, the
 same path as ``composer search``) at ``seeds`` seeds, at the set's published depth or mapped to
 ``depth`` layers with matched parameters (``search.published.mapping``). One row per (layout, seed,
-protocol) in ``published.parquet``, rewritten atomically after every evaluation; a killed study
-resumes by running the same command, and no stored evaluation is ever repeated (a layout shared by
-two sets, or by two depths, is evaluated once). The report (``search.published.judge_report``) is
-rewritten after every evaluation.
+protocol) in ``published.parquet`` (a ``JudgeRow``, ``search.published.records``), rewritten
+atomically after every evaluation; a killed study resumes by running the same command, and no stored
+evaluation is ever repeated (a layout shared by two sets, or by two depths, is evaluated once). The
+report (``search.published.judge_report``) is rewritten after every evaluation.
 """
 
 from __future__ import annotations
@@ -14,38 +14,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 from pathlib import Path
-from typing import Any
 
 from composer.errors import UsageError
+from composer.jsontypes import JSONObject
+from search.published.records import Judgement, JudgeRow
 from search.published.sets import PublishedSet
 
 __all__ = ["JudgeRequest", "Judgement", "run_judge", "ROWS_FILE", "COLUMNS", "PLAN_FILE"]
 
 ROWS_FILE = "published.parquet"
 PLAN_FILE = "plan.json"
-COLUMNS = ("layout", "seed", "protocol", "status", "score", "params", "tasks_json", "error", "wall_s", "compile_s",
-           "device", "source", "finished_at")
+COLUMNS = tuple(f.name for f in dataclasses.fields(JudgeRow))
 """``status`` is ``ok`` or ``error`` (the evaluator raised, e.g. a NaN loss: kept with its message, left
 out of the statistics, and not retried on resume; delete the row to retry it). ``source`` is
 ``evaluated``, or ``parts`` for a combined protocol (``mix``) computed from its parts' stored rows."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Judgement:
-    """One (set, protocol, depth) the study reports on; the report lists every one ever asked for."""
-
-    set: str
-    protocol: str
-    """The protocol label (``capacity``, ``cpu@steps*0.1``, ...), as stored in the rows."""
-    depth: int | None
-    """Mapped depth, or ``None`` for the published depth."""
-    seeds: tuple[int, ...]
-    layouts: tuple[str, ...]
-    """The evaluated (mapped) layout of each published layout, in the set's order."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "seeds": list(self.seeds), "layouts": list(self.layouts)}
 
 
 @dataclasses.dataclass
@@ -122,18 +106,18 @@ class _Rows:
         from search.fidelity.table import read_table
 
         self.path = run_dir / ROWS_FILE
-        self.rows = read_table(self.path, COLUMNS).to_dict("records")
-        self.keys = {(r["layout"], int(r["seed"]), r["protocol"]): r for r in self.rows}
+        self.rows = [JudgeRow.from_dict(r) for r in read_table(self.path, COLUMNS).to_dict("records")]
+        self.keys = {(r.layout, r.seed, r.protocol): r for r in self.rows}
 
-    def get(self, layout: str, seed: int, protocol: str) -> dict[str, Any] | None:
+    def get(self, layout: str, seed: int, protocol: str) -> JudgeRow | None:
         return self.keys.get((layout, seed, protocol))
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: JudgeRow) -> None:
         from search.fidelity.table import write_table
 
         self.rows.append(row)
-        self.keys[(row["layout"], int(row["seed"]), row["protocol"])] = row
-        write_table(self.rows, self.path, COLUMNS)
+        self.keys[(row.layout, row.seed, row.protocol)] = row
+        write_table([r.to_dict() for r in self.rows], self.path, COLUMNS)
 
 
 def _stored_plan(run_dir: Path) -> list[Judgement]:
@@ -142,8 +126,7 @@ def _stored_plan(run_dir: Path) -> list[Judgement]:
         return []
     try:
         raw = json.loads(path.read_text())
-        return [Judgement(j["set"], j["protocol"], j["depth"], tuple(j["seeds"]), tuple(j["layouts"]))
-                for j in raw["judgements"]]
+        return [Judgement.from_dict(j) for j in raw["judgements"]]
     except (ValueError, KeyError, TypeError):
         raise UsageError(f"{path} is damaged; delete it (the rows in {ROWS_FILE} are kept) and run the "
                          "command again") from None
@@ -160,17 +143,17 @@ def _remember(run_dir: Path, new: list[Judgement]) -> list[Judgement]:
     return plan
 
 
-def _row(outcome, protocol: str, seed: int, params) -> dict[str, Any]:
-    row = {"layout": outcome.pattern, "seed": seed, "protocol": protocol, "params": params(outcome.pattern),
-           "wall_s": outcome.finished_at - outcome.started_at, "finished_at": _now()}
+def _row(outcome, protocol: str, seed: int, params) -> JudgeRow:
+    row = JudgeRow(layout=outcome.pattern, seed=seed, protocol=protocol, params=params(outcome.pattern),
+                   wall_s=outcome.finished_at - outcome.started_at, finished_at=_now())
     r = outcome.result
     if r is None:
-        return {**row, "status": "error", "score": None, "error": outcome.error}
-    return {**row, "status": "ok", "score": r.score, "tasks_json": json.dumps(r.tasks), "error": None,
-            "compile_s": r.compile_s, "device": r.device, "source": "evaluated"}
+        return dataclasses.replace(row, status="error", error=outcome.error)
+    return dataclasses.replace(row, score=r.score, tasks_json=json.dumps(r.tasks), compile_s=r.compile_s,
+                               device=r.device, source="evaluated")
 
 
-def _from_parts(ev, layout: str, seed: int, rows: "_Rows", params) -> dict[str, Any] | None:
+def _from_parts(ev, layout: str, seed: int, rows: "_Rows", params) -> JudgeRow | None:
     """The row of a combined protocol (``mix``) built from its parts' stored rows, if all are there."""
     labels = getattr(ev, "part_labels", None)
     if labels is None:
@@ -178,14 +161,19 @@ def _from_parts(ev, layout: str, seed: int, rows: "_Rows", params) -> dict[str, 
     found = {}
     for name, label in labels().items():
         row = rows.get(layout, seed, label)
-        if row is None or row.get("status") != "ok":
+        if row is None or row.status != "ok":
             return None
         found[name] = row
-    r = ev.from_parts(layout, seed, {n: (float(x["score"]), json.loads(x["tasks_json"] or "{}"))
+    # an empty stored cell is None in a JudgeRow where it was NaN in the frame: float() keeps it NaN
+    r = ev.from_parts(layout, seed, {n: (_nan(x.score), json.loads(x.tasks_json or "{}"))
                                      for n, x in found.items()})
-    return {"layout": layout, "seed": seed, "protocol": ev.protocol, "status": "ok", "score": r.score,
-            "params": params(layout), "tasks_json": json.dumps(r.tasks), "error": None,
-            "wall_s": sum(float(x["wall_s"]) for x in found.values()), "source": "parts", "finished_at": _now()}
+    return JudgeRow(layout=layout, seed=seed, protocol=ev.protocol, score=r.score, params=params(layout),
+                    tasks_json=json.dumps(r.tasks), wall_s=sum(_nan(x.wall_s) for x in found.values()),
+                    source="parts", finished_at=_now())
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
 
 
 def _jobs(judgements: list[Judgement], rows: _Rows) -> list[tuple[str, int, str]]:
@@ -202,7 +190,7 @@ def _jobs(judgements: list[Judgement], rows: _Rows) -> list[tuple[str, int, str]
     return list(todo)
 
 
-def run_judge(req: JudgeRequest) -> dict[str, Any]:
+def run_judge(req: JudgeRequest) -> JSONObject:
     """Evaluate what is missing, write the report; returns the summary."""
     from search.locks import run_lock
     from search.published.judge_report import write_report

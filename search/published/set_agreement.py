@@ -10,11 +10,12 @@ same resampled layouts give both correlations, and the interval is that of their
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from search.fidelity.rank_agreement import bootstrap_rank_ci, spearman
+from search.published.records import Agreement, CrossScale, RankInterval
 
 __all__ = ["agreement", "paired_difference_ci", "seed_agreement", "replicate_ceiling", "cross_scale"]
 
@@ -26,16 +27,16 @@ def _truth(values: Sequence[float], direction: str) -> list[list[float]]:
 
 
 def agreement(scores: Sequence[Sequence[float]], values: Sequence[float], direction: str = "lower", *,
-              n_boot: int = 2000, seed: int = 0) -> dict[str, dict[str, float]]:
-    """``{"spearman": {...}, "kendall": {...}}`` of per-layout scores (over seeds) against the values."""
+              n_boot: int = 2000, seed: int = 0) -> Agreement:
+    """Spearman and Kendall of per-layout scores (over seeds) against the values."""
     truth = _truth(values, direction)
-    return {kind: bootstrap_rank_ci(scores, truth, kind=kind, n_boot=n_boot, seed=seed)
-            for kind in ("spearman", "kendall")}
+    return Agreement(*(RankInterval.from_dict(bootstrap_rank_ci(scores, truth, kind=kind, n_boot=n_boot, seed=seed))
+                       for kind in ("spearman", "kendall")))
 
 
 def paired_difference_ci(scores: Sequence[Sequence[float]], heuristic: Sequence[float], values: Sequence[float],
                          direction: str = "lower", *, n_boot: int = 2000, level: float = 0.95,
-                         seed: int = 0) -> dict[str, float]:
+                         seed: int = 0) -> RankInterval:
     """Spearman(proxy) - Spearman(heuristic) with a paired bootstrap interval (same layouts drawn)."""
     n = len(scores)
     sign = 1.0 if direction == "lower" else -1.0
@@ -43,9 +44,8 @@ def paired_difference_ci(scores: Sequence[Sequence[float]], heuristic: Sequence[
     means = np.array([np.mean(s) for s in scores])
     h = np.asarray(heuristic, float)
     value = float(spearman(means, truth) - spearman(h, truth))
-    out = {"value": value, "lo": math.nan, "hi": math.nan, "n_boot": n_boot, "level": level}
     if n < 3:
-        return out
+        return RankInterval(value, math.nan, math.nan, n_boot, level)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n, size=(n_boot, n))
     drawn = np.empty(picks.shape)
@@ -56,10 +56,11 @@ def paired_difference_ci(scores: Sequence[Sequence[float]], heuristic: Sequence[
             drawn[mask] = vals[rng.integers(0, vals.size, size=(int(mask.sum()), vals.size))].mean(-1)
     diff = spearman(drawn, truth[picks]) - spearman(h[picks], truth[picks])
     diff = diff[np.isfinite(diff)]
-    if diff.size:
-        alpha = (1 - level) / 2
-        out["lo"], out["hi"] = (float(q) for q in np.quantile(diff, [alpha, 1 - alpha]))
-    return out
+    if not diff.size:
+        return RankInterval(value, math.nan, math.nan, n_boot, level)
+    alpha = (1 - level) / 2
+    lo, hi = (float(q) for q in np.quantile(diff, [alpha, 1 - alpha]))
+    return RankInterval(value, lo, hi, n_boot, level)
 
 
 def seed_agreement(by_seed: dict[int, dict[str, float]]) -> float | None:
@@ -90,10 +91,10 @@ def replicate_ceiling(values: Sequence[float], sd: Sequence[float] | float, *, n
     return float(np.nanmedian(spearman(np.broadcast_to(v, rep.shape), rep)))
 
 
-def cross_scale(a: dict[str, float], b: dict[str, float]) -> dict[str, Any] | None:
+def cross_scale(a: dict[str, float], b: dict[str, float]) -> CrossScale | None:
     """Spearman between two sets' values over the designs they share (>= 4), else ``None``."""
     common = sorted(set(a) & set(b))
     if len(common) < 4:
         return None
     value = float(spearman(np.array([a[k] for k in common]), np.array([b[k] for k in common])))
-    return {"value": value, "n_designs": len(common)}
+    return CrossScale(value, len(common))

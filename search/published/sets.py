@@ -16,12 +16,12 @@ import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from composer.errors import UsageError
+from composer.jsontypes import JSONObject, JSONValue
 
-__all__ = ["PublishedLayout", "PublishedSet", "SETS_DIR", "MIN_LAYOUTS", "expand", "load_set", "set_names",
-           "resolve_sets"]
+__all__ = ["Citation", "Noise", "PublishedLayout", "PublishedSet", "SETS_DIR", "MIN_LAYOUTS", "expand", "load_set",
+           "set_names", "resolve_sets"]
 
 SETS_DIR = Path(__file__).with_name("sets")
 MIN_LAYOUTS = 4
@@ -47,17 +47,62 @@ class PublishedLayout:
 
 
 @dataclasses.dataclass(frozen=True)
+class Citation:
+    """Where the set's values were read: the paper and its table."""
+
+    authors: str
+    year: int | str
+    title: str
+    arxiv: str
+    version: str = ""
+    """The paper's version or venue (``v3``, ``ICML 2024``) the values were read from."""
+    table: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, JSONValue]) -> Citation:
+        """``KeyError`` naming a missing field; ``version`` and ``table`` are optional."""
+        return cls(authors=str(d["authors"]), year=d["year"], title=str(d["title"]), arxiv=str(d["arxiv"]),
+                   version=str(d.get("version", "")), table=str(d.get("table", "")))
+
+    def to_dict(self) -> JSONObject:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """How noisy the published values are, which sets the set's ceiling (docs/published.md)."""
+
+    kind: str
+    """One of ``NOISE_KINDS``."""
+    value: float | None = None
+    """``seed_sd``: in the metric's units; ``relative_sd``: a fraction of each value."""
+    note: str = ""
+    other_set: str = ""
+    """``cross_scale``: the set of the same designs at another scale."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, JSONValue]) -> Noise:
+        """``ValueError`` for a ``value`` that is not a number."""
+        value = d.get("value")
+        return cls(kind=str(d["kind"]), value=None if value is None else float(value), note=str(d.get("note", "")),
+                   other_set=str(d.get("other_set", "")))
+
+    def to_dict(self) -> JSONObject:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class PublishedSet:
     name: str
     title: str
-    citation: dict[str, Any]
+    citation: Citation
     reliability: str
     scale: str
     tokens: str
     dataset: str
     metric: str
     direction: str
-    noise: dict[str, Any]
+    noise: Noise
     heuristic: str
     layouts: tuple[PublishedLayout, ...]
     notes: tuple[str, ...] = ()
@@ -70,8 +115,8 @@ class PublishedSet:
 
     def cite(self) -> str:
         c = self.citation
-        table = f", {c['table']}" if c.get("table") else ""
-        return f"{c['authors']} {c['year']}, \"{c['title']}\", arXiv {c['arxiv']}{table}"
+        table = f", {c.table}" if c.table else ""
+        return f"{c.authors} {c.year}, \"{c.title}\", arXiv {c.arxiv}{table}"
 
 
 def _fail(path: Path, msg: str) -> UsageError:
@@ -111,7 +156,7 @@ def expand(notation: str) -> str:
     return out
 
 
-def _layout(path: Path, i: int, row: Any) -> PublishedLayout:
+def _layout(path: Path, i: int, row: JSONValue) -> PublishedLayout:
     from composer.spec import parse_pattern
 
     where = f"layouts[{i}]"
@@ -152,8 +197,18 @@ def load_set(path: str | Path) -> PublishedSet:
         raise _fail(path, f"direction must be 'lower' or 'higher', got {raw['direction']!r}")
     if not isinstance(raw["layouts"], list):
         raise _fail(path, "layouts must be a list of {label, layout, value}")
-    if raw["noise"].get("kind") not in NOISE_KINDS:
+    if not isinstance(raw["noise"], dict) or raw["noise"].get("kind") not in NOISE_KINDS:
         raise _fail(path, f"noise.kind must be one of {', '.join(NOISE_KINDS)}")
+    try:
+        noise = Noise.from_dict(raw["noise"])
+    except (TypeError, ValueError):
+        raise _fail(path, f"noise.value must be a number, got {raw['noise']['value']!r}") from None
+    if not isinstance(raw["citation"], dict):
+        raise _fail(path, "citation must be an object with authors, year, title and arxiv")
+    try:
+        citation = Citation.from_dict(raw["citation"])
+    except KeyError as e:
+        raise _fail(path, f"citation.{e.args[0]} is missing") from None
     from search.published.heuristics import HEURISTICS
 
     if raw["heuristic"] not in HEURISTICS:
@@ -164,9 +219,10 @@ def load_set(path: str | Path) -> PublishedSet:
     if raw.get("mapping", "params") not in ("params", "none"):
         raise _fail(path, f"mapping must be 'params' or 'none', got {raw['mapping']!r}")
     fields = {f.name for f in dataclasses.fields(PublishedSet)}
-    kept = {k: v for k, v in raw.items() if k in fields and k not in ("layouts", "notes")}
+    kept = {k: v for k, v in raw.items() if k in fields and k not in ("layouts", "notes", "citation", "noise")}
     kept.setdefault("reliability", "primary")
-    return PublishedSet(**kept, layouts=layouts, notes=tuple(raw.get("notes", ())), path=str(path))
+    return PublishedSet(**kept, citation=citation, noise=noise, layouts=layouts, notes=tuple(raw.get("notes", ())),
+                        path=str(path))
 
 
 def set_names() -> list[str]:

@@ -27,7 +27,7 @@ def test_every_shipped_set_loads_with_its_citation():
     assert [s.name for s in sets] == set_names() and len(sets) >= 8
     for s in sets:
         assert len(s.layouts) >= MIN_LAYOUTS
-        assert s.citation["arxiv"] and s.citation["table"] and s.direction in ("lower", "higher")
+        assert s.citation.arxiv and s.citation.table and s.direction in ("lower", "higher")
         assert len({row.label for row in s.layouts}) == len(s.layouts), s.name
 
 
@@ -76,6 +76,8 @@ def test_a_custom_set_file_is_accepted(tmp_path):
     ({"direction": "down"}, "direction"),
     ({"heuristic": "vibes"}, "heuristic"),
     ({"noise": {"kind": "guess"}}, "noise.kind"),
+    ({"noise": {"kind": "seed_sd", "value": "large"}}, "noise.value"),
+    ({"citation": {"authors": "A", "year": 2025, "title": "T"}}, "citation.arxiv"),
 ])
 def test_malformed_sets_name_the_field(tmp_path, changes, words):
     with pytest.raises(UsageError, match="custom.json") as e:

@@ -18,13 +18,15 @@ def test_perfect_and_reversed_orders():
     values = [3.0, 2.5, 2.0, 1.5, 1.0]  # lower is better: the last is best
     good = [[-v + 0.01 * s for s in range(2)] for v in values]
     got = agreement(good, values)
-    assert got["spearman"]["value"] == pytest.approx(1.0) and got["kendall"]["value"] == pytest.approx(1.0)
-    assert got["spearman"]["lo"] > 0.5  # resampled layouts repeat: ties lower rho a little
+    assert got.spearman.value == pytest.approx(1.0) and got.kendall.value == pytest.approx(1.0)
+    assert got.spearman.lo > 0.5  # resampled layouts repeat: ties lower rho a little
+    assert got.spearman.n_layouts == 5 and list(got.to_dict()["spearman"]) == ["value", "lo", "hi", "n_layouts",
+                                                                               "n_boot", "level"]
     bad = agreement([[v] for v in values], values)
-    assert bad["spearman"]["value"] == pytest.approx(-1.0)
+    assert bad.spearman.value == pytest.approx(-1.0)
     higher = agreement(good, [-v for v in values], direction="higher")  # accuracy-like values
-    assert higher["spearman"]["value"] == pytest.approx(1.0)
-    assert agreement(good, values, direction="higher")["spearman"]["value"] == pytest.approx(-1.0)
+    assert higher.spearman.value == pytest.approx(1.0)
+    assert agreement(good, values, direction="higher").spearman.value == pytest.approx(-1.0)
 
 
 def test_intervals_cover_a_known_population_correlation():
@@ -36,17 +38,18 @@ def test_intervals_cover_a_known_population_correlation():
     for _ in range(20):
         z = rng.multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], size=40)
         scores = [[a + rng.normal(0, 0.05), a + rng.normal(0, 0.05)] for a in z[:, 0]]
-        got = agreement(scores, list(-z[:, 1]), n_boot=500)["spearman"]
-        covered += got["lo"] <= true <= got["hi"]
+        got = agreement(scores, list(-z[:, 1]), n_boot=500).spearman
+        covered += got.lo <= true <= got.hi
     assert covered >= 16
 
 
 def test_paired_difference():
     values = [5.0, 4.0, 3.0, 2.0, 1.0, 0.5]
     same = paired_difference_ci([[-v] for v in values], [-v for v in values], values)
-    assert same["value"] == 0 and same["lo"] == 0 and same["hi"] == 0
+    assert same.value == 0 and same.lo == 0 and same.hi == 0
+    assert list(same.to_dict()) == ["value", "lo", "hi", "n_boot", "level"]  # a difference has no n_layouts
     better = paired_difference_ci([[-v] for v in values], [0, 0, 0, 0, 0, 1.0], values)
-    assert better["value"] > 0 and better["lo"] >= 0
+    assert better.value > 0 and better.lo >= 0
 
 
 def test_seed_agreement():
@@ -65,7 +68,7 @@ def test_replicate_ceiling_falls_with_noise():
 def test_cross_scale_needs_four_shared_designs():
     assert cross_scale({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}) is None
     got = cross_scale({"a": 1, "b": 2, "c": 3, "d": 4, "x": 0}, {"a": 1, "b": 2, "c": 4, "d": 3})
-    assert got["n_designs"] == 4 and got["value"] == pytest.approx(0.8)
+    assert got.n_designs == 4 and got.value == pytest.approx(0.8)
 
 
 def test_shipped_cross_scale_agreement_of_bae_et_al():
@@ -73,4 +76,6 @@ def test_shipped_cross_scale_agreement_of_bae_et_al():
     from search.published.sets import resolve_sets
 
     got = ceiling(resolve_sets("bae2025_1b")[0])
-    assert got["kind"] == "cross_scale" and got["n_designs"] == 14 and got["value"] == pytest.approx(0.907, abs=1e-3)
+    assert got.kind == "cross_scale" and got.n_designs == 14 and got.value == pytest.approx(0.907, abs=1e-3)
+    assert got.other_set == "bae2025_350m"
+    assert list(got.to_dict()) == ["kind", "value", "note", "n_designs", "other_set"]
