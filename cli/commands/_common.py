@@ -99,7 +99,11 @@ def field_default(cls, name: str) -> str:
     import dataclasses
 
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
-    value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    return format_default(f.default if f.default is not dataclasses.MISSING else f.default_factory())
+
+
+def format_default(value) -> str:
+    """A default as ``--help`` shows it (tuples comma-separated)."""
     return ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in value) if isinstance(value, tuple) \
         else str(value)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.commands._common import field_default, print_json, train_flags
+from cli.commands._common import format_default, print_json, train_flags
 
 _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in FidelitySettings
     "--scale": ("scale", str, "target scale every layout is extrapolated to"),
@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("recipe (kept for the life of a study)")
     for flag, (field, typ, help_text) in _RECIPE.items():
         r.add_argument(flag, dest=field, type=typ, default=None,
-                       help=f"{help_text} (default: {field_default(FidelitySettings, field)}; a study keeps its own)")
+                       help=f"{help_text} (default: {format_default(FidelitySettings.default(field))}; "
+                            "a study keeps its own)")
     r.add_argument("--untied-head", action="store_true", default=None,
                    help="an LM head of its own instead of one tied to the embedding (default: tied)")
     x = p.add_argument_group("proxy side")
@@ -94,7 +95,7 @@ def _settings(args: argparse.Namespace, from_run_rule: str | None):
         fields["tie_embeddings"] = False
     if from_run_rule and "rule" not in fields:
         fields["rule"] = from_run_rule
-    return FidelitySettings(**fields), set(fields)
+    return FidelitySettings.of(**fields), set(fields)
 
 
 def _parse_pairs(text: str | None) -> list[tuple[str, str]]:

@@ -19,34 +19,54 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from composer.jsontypes import JSONObject
+    from composer.train_config import TrainConfig
 
 from search.evaluators import Evaluation, EvaluatorConfig
 
-__all__ = ["TextProtocol", "TEXT_PROTOCOL", "TEXT_PROTOCOLS", "TextEvaluator", "score_from_bpb"]
+__all__ = ["TextProtocol", "TEXT_PROTOCOLS", "TextEvaluator", "score_from_bpb"]
+
+
+def _text_train():
+    from composer.train_config import TrainConfig  # imports JAX: only when a text recipe is built
+
+    # 256 validation windows (16 batches of 16); no evaluation while training; the optimiser of
+    # ``composer train``.
+    return TrainConfig(steps=300, batch_size=16, seq_len=128, lr=3e-3, eval_every=0, eval_batches=16, log_every=25)
 
 
 @dataclasses.dataclass(frozen=True)
 class TextProtocol:
-    """The recipe of one ``text`` evaluation."""
+    """The recipe of one ``text`` evaluation: a ``TrainConfig`` at a scale, on a corpus."""
 
     scale: str = "proxy"
-    steps: int = 300
-    batch_size: int = 16
-    seq_len: int = 128
-    lr: float = 3e-3
-    val_windows: int = 256
+    train: TrainConfig = dataclasses.field(default_factory=_text_train)
+    """The ``composer.train_config.TrainConfig`` of every evaluation (its seed set per evaluation)."""
     corpus: str = "gutenberg"
     lrs: tuple[float, ...] = ()
-    """A learning-rate grid chosen on the dev split (empty: train at ``lr``)."""
+    """A learning-rate grid chosen on the dev split (empty: train at ``train.lr``)."""
     lr_extend: int = 1
     dev_fraction: float = 0.05
     """Share of every training book held out as the dev split (only with ``lrs``)."""
 
+    @property
+    def val_windows(self) -> int:
+        return self.train.eval_batches * self.train.batch_size
 
-TEXT_PROTOCOL = TextProtocol()
-TEXT_PROTOCOLS = {"text": TEXT_PROTOCOL, "text-lr": TextProtocol(lrs=(1e-3, 3e-3, 1e-2))}
-"""Registered ``text`` recipes by protocol name; ``text-lr``'s grid brackets the default 3e-3 by 3x."""
+    def to_dict(self) -> JSONObject:
+        """The flat form stored with every evaluation (``tasks_json["recipe"]``)."""
+        t = self.train
+        return {"scale": self.scale, "steps": t.steps, "batch_size": t.batch_size, "seq_len": t.seq_len, "lr": t.lr,
+                "val_windows": self.val_windows, "corpus": self.corpus, "lrs": list(self.lrs),
+                "lr_extend": self.lr_extend, "dev_fraction": self.dev_fraction}
+
+
+TEXT_PROTOCOLS = {"text": TextProtocol, "text-lr": lambda: TextProtocol(lrs=(1e-3, 3e-3, 1e-2))}
+"""Registered ``text`` recipes by protocol name (built on use: a recipe holds a ``TrainConfig``, which
+imports JAX); ``text-lr``'s grid brackets the default 3e-3 by 3x."""
 
 
 def score_from_bpb(bpb: float) -> float:
@@ -62,11 +82,12 @@ class TextEvaluator:
 
         self.config = config
         self.protocol = config.label
-        protocol = protocol or TEXT_PROTOCOLS.get(config.protocol, TEXT_PROTOCOL)
+        protocol = protocol or TEXT_PROTOCOLS.get(config.protocol, TextProtocol)()
         scale = config.steps_scale or 1.0
         if scale <= 0:
             raise ValueError(f"steps_scale: must be > 0, got {scale}")
-        self.recipe = dataclasses.replace(protocol, steps=max(1, round(protocol.steps * scale)))
+        steps = max(1, round(protocol.train.steps * scale))
+        self.recipe = dataclasses.replace(protocol, train=protocol.train.replace(steps=steps))
         dev = self.recipe.dev_fraction if self.recipe.lrs else 0.0
         self.source = CorpusSource(self.recipe.corpus, dev_fraction=dev)
 
@@ -79,13 +100,12 @@ class TextEvaluator:
         import jax
 
         from composer.spec import arch_id
-        from composer.train import TrainConfig, train
+        from composer.train import train
 
         r = self.recipe
         seed = self.config.seed if seed is None else seed
         spec = self.spec(pattern)
-        config = TrainConfig(steps=r.steps, batch_size=r.batch_size, seq_len=r.seq_len, lr=r.lr, seed=seed,
-                             eval_every=0, eval_batches=math.ceil(r.val_windows / r.batch_size), log_every=25)
+        config = r.train.replace(seed=seed)
         t0 = time.perf_counter()
         grid = None
         if r.lrs:
@@ -105,8 +125,8 @@ class TextEvaluator:
         extra = {} if grid is None else {"lr": grid.lr, "lr_at_edge": grid.at_edge,
                                          "dev_loss": {f"{k:g}": v for k, v in sorted(grid.dev.items())}}
         return Evaluation(score=score_from_bpb(bpb), protocol=self.protocol, tasks={"text_bpb": bpb},
-                          seed=seed, pattern=pattern, arch_id=arch_id(spec), steps=r.steps,
-                          tokens=r.steps * config.tokens_per_step, wall_s=time.perf_counter() - t0,
+                          seed=seed, pattern=pattern, arch_id=arch_id(spec), steps=config.steps,
+                          tokens=config.steps * config.tokens_per_step, wall_s=time.perf_counter() - t0,
                           compile_s=result.compile_seconds, device=f"{device.platform}:{device.device_kind}",
                           details={"text_bpb": bpb, "val_loss_se": val_se, "train_loss": result.final_train_loss,
-                                   "recipe": dataclasses.asdict(r), **extra})
+                                   "recipe": r.to_dict(), **extra})

@@ -19,6 +19,7 @@ from typing import Mapping
 from composer.errors import UsageError
 from composer.jsontypes import JSONObject, JSONValue
 from composer.lr_grid import parse_lrs
+from composer.train_config import TrainConfig
 
 __all__ = ["FidelitySettings", "Job", "parse_tokens", "parse_seeds", "resolve_layouts", "jobs",
            "TRAJECTORY_FIELDS", "DEFAULT_LRS", "LEGACY"]
@@ -39,6 +40,13 @@ LEGACY = {"lrs": (), "grid_seeds": "first", "lr_extend": 0, "dev_fraction": 0.0,
 """Values of the fields a study stored before they existed: one rate for all, no dev split, no matching."""
 
 GRID_SEEDS = ("first", "all")
+
+RECIPE = ("batch_size", "seq_len", "lr", "warmup_frac", "decay_frac", "weight_decay", "grad_clip", "dtype")
+"""The ``TrainConfig`` fields a study sets (stored flat in ``settings.json``, given as flags)."""
+
+STUDY_TRAIN = TrainConfig(batch_size=16, seq_len=256, eval_every=0, eval_batches=0, log_every=10)
+"""Every study run's recipe before its own steps, seed, rate and folder: no evaluation while training
+(the chosen run is scored once at the end), the optimiser of ``composer train``."""
 
 
 def parse_tokens(text: str | int, flag: str = "--tokens") -> int:
@@ -77,14 +85,9 @@ class FidelitySettings:
     scale: str = "small"
     rule: str = "auto"
     corpus: str = "gutenberg"
-    batch_size: int = 16
-    seq_len: int = 256
-    lr: float = 3e-3
-    warmup_frac: float = 0.1
-    decay_frac: float = 0.2
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    dtype: str = "float32"
+    train: TrainConfig = STUDY_TRAIN
+    """The training recipe of every run (``RECIPE`` fields set by the study; steps, seed, rate and folder
+    per run: ``train_config``)."""
     val_windows: int = 512
     """Fixed validation windows of ``seq_len`` tokens, evenly spread over the held-out books (0: all)."""
     lrs: tuple[float, ...] = DEFAULT_LRS
@@ -131,6 +134,19 @@ class FidelitySettings:
         for lr in self.lrs:
             self.train_config(1, lr=lr)
 
+    @classmethod
+    def of(cls, **flat) -> FidelitySettings:
+        """From flat fields as flags and ``settings.json`` name them (``batch_size=8``, not ``train=``)."""
+        recipe = {k: flat.pop(k) for k in RECIPE if k in flat}
+        return cls(**flat, train=dataclasses.replace(flat.pop("train", STUDY_TRAIN), **recipe))
+
+    @staticmethod
+    def default(name: str) -> JSONValue:
+        """A field's default as ``--help`` shows it (``RECIPE`` fields from ``STUDY_TRAIN``)."""
+        if name in RECIPE:
+            return getattr(STUDY_TRAIN, name)
+        return {f.name: f.default for f in dataclasses.fields(FidelitySettings)}[name]
+
     @property
     def tuned(self) -> bool:
         """Whether runs choose their learning rate on the dev split (a grid, even of one rate)."""
@@ -138,36 +154,40 @@ class FidelitySettings:
 
     def steps(self, tokens: int) -> int:
         """Optimiser updates for a budget of ``tokens`` (rounded up to whole batches)."""
-        return max(1, math.ceil(tokens / (self.batch_size * self.seq_len)))
+        return max(1, math.ceil(tokens / (self.train.batch_size * self.train.seq_len)))
 
-    def train_config(self, tokens: int, *, seed: int = 0, out_dir: str | None = None, lr: float | None = None):
-        from composer.train import TrainConfig
-
+    def train_config(self, tokens: int, *, seed: int = 0, out_dir: str | None = None,
+                     lr: float | None = None) -> TrainConfig:
+        """The run of ``tokens`` at ``seed`` (and ``lr``, else the recipe's), checkpointed four times."""
         steps = self.steps(tokens)
-        return TrainConfig(steps=steps, batch_size=self.batch_size, seq_len=self.seq_len, lr=lr or self.lr,
-                           warmup_frac=self.warmup_frac, decay_frac=self.decay_frac, weight_decay=self.weight_decay,
-                           grad_clip=self.grad_clip, dtype=self.dtype, seed=seed, out_dir=out_dir,
-                           eval_every=0, eval_batches=0, checkpoint_every=max(1, steps // 4), log_every=10)
+        return dataclasses.replace(self.train, steps=steps, lr=lr or self.train.lr, seed=seed, out_dir=out_dir,
+                                   checkpoint_every=max(1, steps // 4))
 
     def to_dict(self) -> JSONObject:
-        d = dataclasses.asdict(self)
+        """The flat form of ``settings.json`` (the recipe's fields beside the study's own)."""
+        d: JSONObject = {}
+        for f in dataclasses.fields(self):
+            if f.name == "train":
+                d.update({k: getattr(self.train, k) for k in RECIPE})
+            else:
+                d[f.name] = getattr(self, f.name)
         d["lrs"] = list(self.lrs)
         return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSONValue]) -> FidelitySettings:
         """A stored study's settings; fields it predates take their ``LEGACY`` values, not today's defaults."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} | set(RECIPE)
         fields = {**LEGACY, **{k: v for k, v in data.items() if k in names}}
         fields["lrs"] = tuple(fields["lrs"])
-        return cls(**fields)
+        return cls.of(**fields)
 
     def differences(self, other: FidelitySettings) -> list[str]:
         """Fields of ``TRAJECTORY_FIELDS`` on which these (given) settings and the ``other`` (stored) differ."""
         from search.settings import stored_differences
 
-        stored, given = dataclasses.asdict(other), dataclasses.asdict(self)
-        return stored_differences(stored, given, TRAJECTORY_FIELDS)
+        flat = lambda s: {**s.to_dict(), "lrs": s.lrs}  # noqa: E731  (tuples, as the flags give them)
+        return stored_differences(flat(other), flat(self), TRAJECTORY_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True, order=True)

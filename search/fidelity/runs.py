@@ -34,22 +34,22 @@ def now() -> str:
 
 def validation_batches(settings: FidelitySettings, source) -> tuple[int, int]:
     """``(eval_batches, windows scored)``: ``val_windows`` rounded up to whole batches, capped at the split."""
-    total = (source.num_tokens("validation") - 1) // settings.seq_len
+    total = (source.num_tokens("validation") - 1) // settings.train.seq_len
     want = total if settings.val_windows == 0 else min(settings.val_windows, total)
-    batches = math.ceil(want / settings.batch_size)
-    return batches, min(batches * settings.batch_size, total)
+    batches = math.ceil(want / settings.train.batch_size)
+    return batches, min(batches * settings.train.batch_size, total)
 
 
 def _dev_batches(s: FidelitySettings, source) -> int:
-    total = (source.num_tokens("dev") - 1) // s.seq_len
-    return math.ceil(min(s.dev_windows, total) / s.batch_size)
+    total = (source.num_tokens("dev") - 1) // s.train.seq_len
+    return math.ceil(min(s.dev_windows, total) / s.train.batch_size)
 
 
 def extrapolated(layout: str, s: FidelitySettings):
     """The layout as the study trains it: extrapolated by the rule, size-matched, head tied or not."""
     from scaling.extrapolate import extrapolate
 
-    ext = extrapolate(layout, s.scale, s.rule, match=s.match, seq_len=s.seq_len)
+    ext = extrapolate(layout, s.scale, s.rule, match=s.match, seq_len=s.train.seq_len)
     if not s.tie_embeddings:
         ext = dataclasses.replace(ext, spec=ext.spec.replace(tie_embeddings=False))
     return ext
@@ -102,7 +102,7 @@ def fixed_rate_row(job: Job, study, source) -> TruthRow:
         return row
     return dataclasses.replace(row, val_loss=result.eval_loss, val_loss_se=result.eval_loss_se,
                                val_bpb=result.eval_loss / math.log(2), val_accuracy=result.eval_accuracy,
-                               val_tokens=n_val * s.seq_len)
+                               val_tokens=n_val * s.train.seq_len)
 
 
 def grid_row(job: Job, lr: float, study, source) -> GridRow:
@@ -131,7 +131,7 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
     s = study.settings
     ext = extrapolated(job.layout, s)
     lr = lr_grid.choose(dev)
-    config = s.train_config(job.tokens, seed=job.seed, lr=lr or s.lr)
+    config = s.train_config(job.tokens, seed=job.seed, lr=lr or s.train.lr)
     row = dataclasses.replace(
         _base_row(job, s, ext, config, lr), lr_source=lr_source,
         lr_grid_json=json.dumps({f"{k:g}": (v if math.isfinite(v) else None) for k, v in sorted(dev.items())}),
@@ -144,6 +144,6 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
     config = config.replace(out_dir=str(study.run_dir / "train" / chosen.folder), eval_batches=eval_batches)
     loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
     return dataclasses.replace(row, dev_loss=dev[lr], val_loss=loss, val_loss_se=se, val_bpb=loss / math.log(2),
-                               val_accuracy=acc, val_tokens=n_val * s.seq_len, train_loss=chosen.train_loss,
+                               val_accuracy=acc, val_tokens=n_val * s.train.seq_len, train_loss=chosen.train_loss,
                                tokens_per_s=chosen.tokens_per_s, compile_s=chosen.compile_s, status="ok",
                                error=None, finished_at=now())

@@ -210,8 +210,9 @@ def _fill_legacy(layouts: dict[str, LayoutSummary], settings: FidelitySettings |
     for x, v in layouts.items():
         if ref and v.non_embedding_params and not math.isfinite(v.param_ratio):
             v = dataclasses.replace(v, param_ratio=v.non_embedding_params / ref)
-        if settings.lr and not settings.lrs:
-            v = dataclasses.replace(v, lr={k: (r if math.isfinite(r) else float(settings.lr)) for k, r in v.lr.items()})
+        if settings.train.lr and not settings.lrs:
+            v = dataclasses.replace(v, lr={k: (r if math.isfinite(r) else float(settings.train.lr))
+                                           for k, r in v.lr.items()})
         out[x] = v
     return out
 

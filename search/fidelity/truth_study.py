@@ -71,7 +71,8 @@ def _settings(run_dir: Path, given: FidelitySettings, explicit: set[str] | None 
     if path.exists():
         stored = FidelitySettings.from_dict(json.loads(path.read_text()))
         if explicit is not None:  # fields the user left out are the stored study's
-            given = dataclasses.replace(stored, **{f: getattr(given, f) for f in explicit})
+            flat = given.to_dict()
+            given = FidelitySettings.from_dict({**stored.to_dict(), **{f: flat[f] for f in explicit}})
         diffs = given.differences(stored)
         if diffs:
             raise UsageError(f"study {run_dir.name!r} was run with other settings ({'; '.join(diffs)}); use the "

@@ -90,8 +90,8 @@ def test_a_tuned_study_chooses_on_dev_and_reads_validation_only_after(tmp_path, 
     monkeypatch.setattr(composer.data._WindowSource, "eval_windows", spy)
     monkeypatch.setattr(composer.train, "train", train_spy)
     monkeypatch.setattr(composer.train, "evaluate_run", eval_spy)
-    settings = FidelitySettings(scale="proxy", batch_size=4, seq_len=64, val_windows=8, dev_windows=8,
-                                lrs=(1e-3, 1e-2), lr_extend=0)
+    settings = FidelitySettings.of(scale="proxy", batch_size=4, seq_len=64, val_windows=8, dev_windows=8,
+                                   lrs=(1e-3, 1e-2), lr_extend=0)
     req = StudyRequest(run_dir=tmp_path / "s", settings=settings, layouts=["AM", "MA"],
                        jobs=jobs(["AM", "MA"], (0,), 1024), proxy_seeds=(), compute_proxy=False, progress=False)
     run_study(req)

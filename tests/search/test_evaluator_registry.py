@@ -102,7 +102,7 @@ def test_text_lr_protocol_chooses_the_rate_on_dev_and_scores_it_on_validation(mo
     assert isinstance(ev, TextEvaluator) and ev.protocol == "text-lr@steps*0.02"
     out = ev("AMAM")
     dev = {float(k): v for k, v in out.details["dev_loss"].items()}
-    assert set(TEXT_PROTOCOLS["text-lr"].lrs) <= set(dev)
+    assert set(TEXT_PROTOCOLS["text-lr"]().lrs) <= set(dev)
     assert out.details["lr"] == min(dev, key=dev.get)
     assert seen == [(out.details["lr"], "validation")]  # one validation read, of the chosen run only
     assert out.score == pytest.approx(score_from_bpb(out.tasks["text_bpb"]))
@@ -114,10 +114,11 @@ def test_a_diverging_text_run_is_an_error_row_naming_the_step():
     import dataclasses
 
     from search.evaluators import run_one
-    from search.evaluators.text import TEXT_PROTOCOL, TextEvaluator
+    from search.evaluators.text import TextEvaluator, TextProtocol
 
+    recipe = TextProtocol()
     absurd = TextEvaluator(EvaluatorConfig(protocol="text", seed=0, steps_scale=0.02),
-                           dataclasses.replace(TEXT_PROTOCOL, lr=1e30))
+                           dataclasses.replace(recipe, train=recipe.train.replace(lr=1e30)))
     out = run_one(absurd, "AM")
     assert out.result is None and not out.transient
     assert re.match(r"DivergenceError: .*diverged at step \d+: loss .*(nan|inf)", out.error), out.error
