@@ -89,15 +89,21 @@ def _kill_once_rows_appear(args, runs, table):
 
 def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):
     args = ["--patterns", "AM,MA,MM,AA", "--seeds", "1", "--name", "k", "--tokens", "6144", *TINY[:2], *TINY[4:]]
-    table = tmp_path / "k" / "fidelity.parquet"
+    after = _kill_and_resume(args, tmp_path, tmp_path / "k" / "fidelity.parquet", "a finished run")
+    assert sorted(after["key"]) == sorted(f"{p}/s0/t6144" for p in ("AM", "MA", "MM", "AA"))
+
+
+def _kill_and_resume(args, tmp_path, table, what):
+    """SIGKILL the study once ``table`` has rows, run it again; the rows finished before the kill are
+    kept as they were (not retrained). Returns the table after the resume."""
     before = _kill_once_rows_appear(args, tmp_path, table)
     assert 1 <= len(before) < 4, "the study should have been killed part-way"
     out = _cli(args, tmp_path)
     assert out.returncode == 0, out.stderr
     after = pd.read_parquet(table)
-    assert sorted(after["key"]) == sorted(f"{p}/s0/t6144" for p in ("AM", "MA", "MM", "AA"))
     kept = after.set_index("key").loc[before["key"], "finished_at"]
-    assert list(kept) == list(before["finished_at"]), "a finished run was trained again"
+    assert list(kept) == list(before["finished_at"]), f"{what} was trained again"
+    return after
 
 
 def _search_run(runs, name="srch"):
@@ -146,14 +152,7 @@ def test_study_killed_mid_grid_resumes_per_rate(tmp_path):
     the interrupted one continues from its checkpoint, and the cell's choice is made once all are in."""
     args = ["--patterns", "AM,MA", "--seeds", "1", "--name", "g", *TINY, "--tokens", "6144", "--lrs", "1e-3,3e-3",
             "--lr-extend", "0"]
-    grid = tmp_path / "g" / "lr_grid.parquet"
-    before = _kill_once_rows_appear(args, tmp_path, grid)
-    assert 1 <= len(before) < 4, "the study should have been killed inside the grid"
-    out = _cli(args, tmp_path)
-    assert out.returncode == 0, out.stderr
-    after = pd.read_parquet(grid)
+    after = _kill_and_resume(args, tmp_path, tmp_path / "g" / "lr_grid.parquet", "a finished grid run")
     assert sorted(after["key"]) == sorted(f"{p}/s0/t6144/{t}" for p in ("AM", "MA") for t in ("lr1e-03", "lr3e-03"))
-    kept = after.set_index("key").loc[before["key"], "finished_at"]
-    assert list(kept) == list(before["finished_at"]), "a finished grid run was trained again"
     truth = pd.read_parquet(tmp_path / "g" / "fidelity.parquet")
     assert sorted(truth["key"]) == ["AM/s0/t6144", "MA/s0/t6144"] and truth["val_loss"].notna().all()

@@ -24,18 +24,25 @@ def _cmd(*extra: str) -> list[str]:
 
 
 
+
+def _kill_after_rows(cmd, tmp_path, env, sleep: str, rows: int):
+    """Run the search with a slow fake evaluator, SIGKILL it once its leaderboard has ``rows`` rows, and
+    return that leaderboard."""
+    slow = subprocess.Popen(cmd, cwd=tmp_path, env={**env, FAKE_SLEEP_ENV: sleep}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        before = wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", rows, slow)
+        slow.send_signal(signal.SIGKILL)
+    finally:
+        slow.wait(timeout=30)
+    return before
+
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     subprocess.run(_cmd("--name", "clean"), cwd=tmp_path, env=env, check=True, timeout=300)
     clean = read_leaderboard(tmp_path / "runs" / "clean")
 
-    slow = subprocess.Popen(_cmd("--name", "killed"), cwd=tmp_path, env={**env, FAKE_SLEEP_ENV: "0.4"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        before = wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", 3, slow)
-        slow.send_signal(signal.SIGKILL)
-    finally:
-        slow.wait(timeout=30)
+    before = _kill_after_rows(_cmd("--name", "killed"), tmp_path, env, "0.4", 3)
     storage = f"sqlite:///{tmp_path / 'runs' / 'killed' / 'study.db'}"
     running = optuna.load_study(study_name="killed/stage0", storage=storage).get_trials(
         states=(optuna.trial.TrialState.RUNNING,))
@@ -113,13 +120,7 @@ def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path
     subprocess.run([*cmd, "--name", "clean"], cwd=tmp_path, env=env, check=True, timeout=300)
     clean = read_leaderboard(tmp_path / "runs" / "clean")
     assert clean["rung"].notna().sum() == 8  # rung 1: 4 layouts x 1 seed, rung 2: 2 layouts x 2 seeds
-    slow = subprocess.Popen([*cmd, "--name", "killed"], cwd=tmp_path, env={**env, FAKE_SLEEP_ENV: "0.3"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        before = wait_for_rows(tmp_path / "runs" / "killed" / "leaderboard.parquet", 10, slow)
-        slow.send_signal(signal.SIGKILL)
-    finally:
-        slow.wait(timeout=30)
+    before = _kill_after_rows([*cmd, "--name", "killed"], tmp_path, env, "0.3", 10)
     assert before["rung"].notna().any() and len(before) < len(clean), "kill should land inside the rungs"
     subprocess.run([*cmd, "--name", "killed", "--resume"], cwd=tmp_path, env=env, check=True, timeout=300)
     resumed = read_leaderboard(tmp_path / "runs" / "killed")
