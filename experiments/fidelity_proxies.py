@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from search.fidelity.proxy import rows_from_file
-from search.fidelity.records import TruthRow
 from search.fidelity.truth_markdown import clean_json
 from search.fidelity.truth_report import build_summary
+from search.fidelity.truth_rows import TruthRow
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROXIES = {  # protocol label -> committed file of its scores (6-layer layouts, 2-3 seeds)

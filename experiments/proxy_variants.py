@@ -127,8 +127,8 @@ def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
     import pandas as pd
 
     from search.fidelity.rank_agreement import kendall
-    from search.fidelity.records import ProxyScore, TruthRow
     from search.fidelity.truth_report import build_summary
+    from search.fidelity.truth_rows import ProxyScore, TruthRow
 
     by: dict[str, dict[int, float]] = {}
     for r in rows:

@@ -129,3 +129,11 @@ def test_no_import_circles():
         if v not in index:
             visit(v)
     assert not circles, f"modules that import each other: {circles}"
+
+
+def test_no_two_search_modules_share_a_name():
+    """A module's name says what it holds: inside ``search/`` no two files are called the same."""
+    import collections
+
+    names = collections.Counter(p.name for p in (ROOT / "search").rglob("*.py") if p.name != "__init__.py")
+    assert not [n for n, c in names.items() if c > 1], names.most_common(3)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
-    from search.fidelity.summary_records import FidelitySummary, LayoutSummary
+    from search.fidelity.truth_sections import FidelitySummary, LayoutSummary
 
 __all__ = ["MIN_ATTENTION", "plot", "fmt_value", "fmt_ci"]
 

@@ -20,7 +20,7 @@ from typing import Callable
 import pandas as pd
 
 from composer.errors import UsageError
-from search.fidelity.records import ProxyScore
+from search.fidelity.truth_rows import ProxyScore
 
 __all__ = ["leaderboard_scores", "rows_from_file", "rows_from_run", "compute_rows", "ProxyMean"]
 

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, TypeVar
 
 from search.fidelity.plan import FidelitySettings, Job
-from search.fidelity.records import GridRow, TruthRow
+from search.fidelity.truth_rows import GridRow, TruthRow
 
 if TYPE_CHECKING:
     from composer.train import TrainResult

@@ -6,7 +6,7 @@
   split only (``GRID_COLUMNS``); the truth row of the cell records the rate chosen from them.
 
 pandas and pyarrow only: a notebook reads them without JAX. In memory a table is a list of its
-typed rows (``records``); the columns are those rows' fields, in the same order.
+typed rows (``truth_rows``); the columns are those rows' fields, in the same order.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 
 from composer.atomic import atomic_path
 from composer.jsontypes import JSONObject
-from search.fidelity.records import GridRow, ProxyScore, TruthRow
+from search.fidelity.truth_rows import GridRow, ProxyScore, TruthRow
 
 __all__ = ["StudyTables",
            "TRUTH_FILE", "PROXY_FILE", "GRID_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "GRID_COLUMNS", "read_table",

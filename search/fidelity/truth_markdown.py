@@ -12,7 +12,7 @@ from search.fidelity.figure import fmt_ci as _ci
 from search.fidelity.figure import fmt_value as _f
 
 if TYPE_CHECKING:
-    from search.fidelity.summary_records import FidelitySummary
+    from search.fidelity.truth_sections import FidelitySummary
 
 __all__ = ["render_markdown", "clean_json"]
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from search.fidelity.figure import MIN_ATTENTION, plot
 from search.fidelity.rank_agreement import bootstrap_rank_ci, kendall, paired_difference
-from search.fidelity.records import GridRow, ProxyScore, TruthRow
-from search.fidelity.summary_records import (
+from search.fidelity.truth_markdown import clean_json, render_markdown
+from search.fidelity.truth_rows import GridRow, ProxyScore, TruthRow
+from search.fidelity.truth_sections import (
     BudgetAgreement,
     CorrelationBlock,
     Failure,
@@ -31,7 +32,6 @@ from search.fidelity.summary_records import (
     TruthNoise,
     WinnerVsLlama,
 )
-from search.fidelity.truth_markdown import clean_json, render_markdown
 from search.stats import mean_se, pooled_difference, pooled_sd
 
 if TYPE_CHECKING:

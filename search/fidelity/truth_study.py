@@ -29,8 +29,8 @@ from composer.jsontypes import JSONObject
 from search.evaluators import DEFAULT_PROTOCOL as DEFAULT_PROXY
 from search.fidelity import runs
 from search.fidelity.plan import FidelitySettings, Job
-from search.fidelity.records import ProxyScore, StoredPlan
 from search.fidelity.table import StudyTables
+from search.fidelity.truth_rows import ProxyScore, StoredPlan
 
 __all__ = ["StudyRequest", "run_study", "SETTINGS_FILE"]
 

@@ -3,7 +3,7 @@
 Every layout of each chosen set is scored by each protocol (through the evaluator registry, the
 same path as ``composer search``) at ``seeds`` seeds, at the set's published depth or mapped to
 ``depth`` layers with matched parameters (``search.published.mapping``). One row per (layout, seed,
-protocol) in ``published.parquet`` (a ``JudgeRow``, ``search.published.records``), rewritten
+protocol) in ``published.parquet`` (a ``JudgeRow``, ``search.published.judge_records``), rewritten
 atomically after every evaluation; a killed study resumes by running the same command, and no stored
 evaluation is ever repeated (a layout shared by two sets, or by two depths, is evaluated once). The
 report (``search.published.judge_report``) is rewritten after every evaluation.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from composer.errors import UsageError
 from composer.jsontypes import JSONObject
-from search.published.records import Judgement, JudgeRow
+from search.published.judge_records import Judgement, JudgeRow
 from search.published.sets import PublishedSet
 
 __all__ = ["JudgeRequest", "Judgement", "run_judge", "ROWS_FILE", "COLUMNS", "PLAN_FILE"]

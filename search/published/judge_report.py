@@ -4,7 +4,7 @@ For every judgement (set x protocol x depth) in the study's plan: Spearman and K
 against the published order with bootstrap intervals, the set's heuristic beside it (and the paired
 difference), the proxy's own seed agreement, the set's ceiling, the cost, and how many published
 layouts the mapping made identical. pandas-free and JAX-free: rows are ``JudgeRow`` records, and each
-judgement's statistics one ``JudgementResult`` (``search.published.records``), whose ``to_dict`` is its
+judgement's statistics one ``JudgementResult`` (``search.published.judge_records``), whose ``to_dict`` is its
 entry in ``summary.json``.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from composer.jsontypes import JSONObject
 from search.fidelity.truth_markdown import clean_json
 from search.published.heuristics import heuristic_score
-from search.published.records import (
+from search.published.judge_records import (
     Ceiling,
     Cost,
     HeuristicResult,

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from search.fidelity.rank_agreement import bootstrap_rank_ci, spearman
-from search.published.records import Agreement, CrossScale, RankInterval
+from search.published.judge_records import Agreement, CrossScale, RankInterval
 
 __all__ = ["agreement", "paired_difference_ci", "seed_agreement", "replicate_ceiling", "cross_scale"]
 

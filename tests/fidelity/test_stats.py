@@ -84,8 +84,8 @@ def test_paired_difference_by_hand():
 def test_report_ranks_each_proxy_task_against_the_ground_truth():
     import json
 
-    from search.fidelity.records import ProxyScore, TruthRow
     from search.fidelity.truth_report import build_summary
+    from search.fidelity.truth_rows import ProxyScore, TruthRow
 
     layouts = ["AAMM", "AMAM", "MAAM", "MMAA", "AMMA"]
     loss = {p: 2.0 + 0.1 * i for i, p in enumerate(layouts)}  # AAMM best
@@ -101,8 +101,8 @@ def test_report_ranks_each_proxy_task_against_the_ground_truth():
 def test_budget_agreement_compares_each_layout_on_the_seeds_run_at_both_budgets():
     """A second main-budget seed of one layout must not flip the comparison: seed 0 at both budgets says
     A is better than B both times (Kendall +1), though B's mean over two main-budget seeds is lower."""
-    from search.fidelity.records import TruthRow
     from search.fidelity.truth_report import build_summary
+    from search.fidelity.truth_rows import TruthRow
 
     def row(layout, seed, tokens, loss):
         return TruthRow(key=f"{layout}/s{seed}/t{tokens}", layout=layout, seed=seed, tokens=tokens, status="ok",

@@ -11,8 +11,8 @@ RESULTS = Path(__file__).resolve().parents[2] / "experiments" / "results"
 
 def test_committed_table_is_reproduced_from_the_committed_rows(tmp_path):
     from search.published.judge import _stored_plan
+    from search.published.judge_records import JudgeRow
     from search.published.judge_report import write_report
-    from search.published.records import JudgeRow
 
     (tmp_path / "plan.json").write_text((RESULTS / "published_plan.json").read_text())
     rows = [JudgeRow.from_dict(r) for r in pd.read_parquet(RESULTS / "published.parquet").to_dict("records")]

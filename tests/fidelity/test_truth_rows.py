@@ -7,8 +7,8 @@ import math
 
 import pandas as pd
 
-from search.fidelity.records import GridRow, ProxyScore, StoredPlan, TruthRow
 from search.fidelity.table import GRID_COLUMNS, PROXY_COLUMNS, TRUTH_COLUMNS, StudyTables
+from search.fidelity.truth_rows import GridRow, ProxyScore, StoredPlan, TruthRow
 
 LEGACY_TRUTH = {  # a row of a fixed-rate study written before the grid and size matching (fidelity_small)
     "key": "AMAM/s0/t1000", "layout": "AMAM", "n_attention": 2, "seed": 0, "tokens": 1024, "steps": 4,

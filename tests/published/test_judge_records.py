@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from composer.errors import UsageError
-from search.published.records import Judgement, JudgeRow
+from search.published.judge_records import Judgement, JudgeRow
 from search.published.sets import Citation, Noise, resolve_sets
 
 OLD_ROW = {"layout": "AMSM", "seed": np.int64(1), "protocol": "capacity", "status": "ok", "score": 0.5,
