@@ -15,7 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from search.evaluators import EvalOutcome, EvaluatorConfig, run_one, transient_outcome
+from search.evaluators import EvalOutcome, EvaluatorConfig, transient_outcome
+from search.evaluators.packing import pack_units, run_jobs, run_unit
 
 __all__ = ["Backend", "InlineBackend", "ProcessBackend", "make_backend", "run_with_retries", "BACKENDS"]
 
@@ -32,13 +33,13 @@ class Backend(Protocol):
 
 
 class InlineBackend:
-    """Evaluate one layout after another in the driver process."""
+    """Evaluate one layout (or one pack of a layout's seeds) after another in the driver process."""
 
-    def __init__(self, evaluator):
-        self.evaluator = evaluator
+    def __init__(self, evaluator, pack: int = 1):
+        self.evaluator, self.pack = evaluator, pack
 
     def run(self, jobs: list) -> list[EvalOutcome]:
-        return [run_one(self.evaluator, j) for j in jobs]
+        return run_jobs(self.evaluator, jobs, self.pack)
 
     def close(self) -> None:
         pass
@@ -67,18 +68,20 @@ def _init_worker(config: EvaluatorConfig) -> None:
     _WORKER_EVALUATOR = config.build()
 
 
-def _run_in_worker(job) -> EvalOutcome:
-    return run_one(_WORKER_EVALUATOR, job)
+def _run_in_worker(unit: list) -> list[EvalOutcome]:
+    return run_unit(_WORKER_EVALUATOR, unit)
 
 
 class ProcessBackend:
-    """``workers`` spawned processes, each with its own evaluator."""
+    """``workers`` spawned processes, each with its own evaluator; a pack of seeds runs in one worker."""
 
-    def __init__(self, config: EvaluatorConfig, workers: int):
+    def __init__(self, config: EvaluatorConfig, workers: int, pack: int = 1):
         # Spawned JAX processes must not each grab most of an accelerator's memory (docs/method.md §6).
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-        self._config, self._workers = config, workers
+        self._config, self._workers, self.pack = config, workers, pack
         self._pool = self._new_pool()
+        # Packing needs an evaluator that can pack; the workers' kind decides (``mad`` can, ``text`` not yet).
+        self._packs = pack > 1 and hasattr(_factory_class(config), "evaluate_many")
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
@@ -87,18 +90,22 @@ class ProcessBackend:
     def run(self, jobs: list) -> list[EvalOutcome]:
         """Outcomes in order; a job whose worker died (the pool breaks for every job in flight) comes
         back transient, and the next call runs on a fresh pool."""
+        units = pack_units(jobs, self.pack if self._packs else 1, _Packable if self._packs else None)
         try:
-            futures = [self._pool.submit(_run_in_worker, j) for j in jobs]
+            futures = [self._pool.submit(_run_in_worker, [jobs[i] for i in u]) for u in units]
         except BrokenProcessPool:  # a worker died after the last batch was collected
             self._restart()
-            futures = [self._pool.submit(_run_in_worker, j) for j in jobs]
-        out, broken = [], False
-        for job, fut in zip(jobs, futures):
+            futures = [self._pool.submit(_run_in_worker, [jobs[i] for i in u]) for u in units]
+        out: list[EvalOutcome | None] = [None] * len(jobs)
+        broken = False
+        for unit, fut in zip(units, futures):
             try:
-                out.append(fut.result())
+                outcomes = fut.result()
             except BrokenProcessPool as e:
                 broken = True
-                out.append(transient_outcome(job, f"WorkerLost: a worker process died ({e})"))
+                outcomes = [transient_outcome(jobs[i], f"WorkerLost: a worker process died ({e})") for i in unit]
+            for i, o in zip(unit, outcomes):
+                out[i] = o
         if broken:
             self._restart()
         return out
@@ -112,11 +119,27 @@ class ProcessBackend:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _Packable:
+    """Stands for a worker's evaluator in ``pack_units`` (the driver holds none)."""
+
+    evaluate_many = None
+
+
+def _factory_class(config: EvaluatorConfig):
+    """The evaluator class ``config`` builds, without building it (no JAX in the driver)."""
+    from search.evaluators import _factory, kind_for_protocol
+
+    return _factory(kind_for_protocol(config.protocol, config.kind))
+
+
 def make_backend(kind: str, config: EvaluatorConfig, workers: int, evaluator=None, *, address: str | None = None,
-                 cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0) -> Backend:
+                 cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, pack: int = 1) -> Backend:
     """``local`` with one worker runs inline; more workers use processes; ``ray`` uses Ray actors
-    (``address``, ``cpus_per_worker`` and ``gpus_per_worker`` apply to Ray only)."""
+    (``address``, ``cpus_per_worker`` and ``gpus_per_worker`` apply to Ray only). ``pack``: up to this
+    many seeds of one layout train together (local backends; ``composer.mad.packed``)."""
     if kind == "ray":
+        if pack > 1:
+            raise ValueError("--pack: packed evaluation runs on the local backend; with --backend ray give --pack 1")
         from search.ray_backend import RayBackend
 
         return RayBackend(config, workers, address=address, cpus_per_worker=cpus_per_worker,
@@ -124,8 +147,8 @@ def make_backend(kind: str, config: EvaluatorConfig, workers: int, evaluator=Non
     if kind != "local":
         raise ValueError(f"backend: unknown backend {kind!r}; valid: {', '.join(BACKENDS)}")
     if workers <= 1:
-        return InlineBackend(evaluator if evaluator is not None else config.build())
-    return ProcessBackend(config, workers)
+        return InlineBackend(evaluator if evaluator is not None else config.build(), pack)
+    return ProcessBackend(config, workers, pack)
 
 
 def run_with_retries(backend: Backend, jobs: list, retries: int) -> list[EvalOutcome]:

@@ -146,7 +146,8 @@ def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, st
     leaderboard = run_dir / FILENAME
     write_leaderboard(index.rows(), leaderboard)
     backend = make_backend(settings.backend, config, settings.workers, evaluator, address=settings.ray_address,
-                           cpus_per_worker=settings.cpus_per_worker, gpus_per_worker=settings.gpus_per_worker)
+                           cpus_per_worker=settings.cpus_per_worker, gpus_per_worker=settings.gpus_per_worker,
+                           pack=settings.pack)
     with SearchProgress(settings.budget, quiet=settings.quiet) as progress, Heartbeat(storage) as heartbeat, \
             warnings.catch_warnings():
         # We run our own ask/tell loop and heartbeat thread (search.heartbeat.Heartbeat), not Study.optimize.

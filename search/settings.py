@@ -22,7 +22,7 @@ METHODS = ("oneshot", "end", "middle")
 FRESH_SEED_OFFSET = 10_000
 """Fresh seeds start here above the run's seed, far from any seed a search evaluates at."""
 MUTABLE_ON_RESUME = ("budget", "workers", "backend", "storage", "runs_dir", "resume", "quiet", "final_seeds",
-                     "ray_address", "cpus_per_worker", "gpus_per_worker", "max_retries")
+                     "ray_address", "cpus_per_worker", "gpus_per_worker", "max_retries", "pack")
 
 
 def stored_differences(stored: dict[str, Any], given: dict[str, Any], fields) -> list[str]:
@@ -68,6 +68,10 @@ class SearchSettings:
     """SQLAlchemy URL of the Optuna storage (default: SQLite in the run folder)."""
     workers: int = 1
     """Evaluations in flight at once."""
+    pack: int = 1
+    """Seeds of one layout trained together in one compiled program (a seed rung's, the fresh seeds');
+    1 turns packing off. On 2 CPU cores packing barely pays (experiments/bench/packing.py), so it is off
+    by default; on an accelerator give 4-64."""
     backend: str = "local"
     """``local`` (processes) or ``ray``."""
     ray_address: str | None = None
@@ -126,6 +130,10 @@ class SearchSettings:
             raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
         if self.workers < 1:
             raise ValueError(f"--workers: must be >= 1, got {self.workers}")
+        if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 1:
+            raise ValueError(f"--pack: must be an integer >= 1 (1: no packing), got {self.pack!r}")
+        if self.pack > 1 and self.backend == "ray":
+            raise ValueError("--pack: packed evaluation runs on the local backend; with --backend ray give --pack 1")
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
             raise ValueError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0, got "
                              f"{self.cpus_per_worker} and {self.gpus_per_worker}")

@@ -15,8 +15,8 @@ def _csv(text: str) -> tuple[str, ...]:
 
 _SETTINGS_FLAGS = ["budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "match",
                    "objectives", "primitives", "protocol", "tasks", "steps_scale", "seed", "rung_share", "final_seeds",
-                   "name", "runs_dir", "storage", "resume", "workers", "backend", "ray_address", "cpus_per_worker",
-                   "gpus_per_worker", "max_retries", "quiet"]
+                   "name", "runs_dir", "storage", "resume", "workers", "pack", "backend", "ray_address",
+                   "cpus_per_worker", "gpus_per_worker", "max_retries", "quiet"]
 """Flags generated from ``SearchSettings`` (its field docstrings are the help, its defaults the defaults)."""
 
 
@@ -64,7 +64,7 @@ def _given(args: argparse.Namespace) -> dict:
     keys = ("budget", "scale", "depth", "total_depth", "method", "sampler", "aggregate", "rule", "match", "objectives",
             "primitives", "protocol", "tasks", "steps_scale", "seed", "name", "runs_dir", "storage",
             "resume", "workers", "backend", "quiet", "evaluator", "final_seeds", "rung_share", "ray_address",
-            "cpus_per_worker", "gpus_per_worker", "max_retries")
+            "cpus_per_worker", "gpus_per_worker", "max_retries", "pack")
     given = {k: getattr(args, k) for k in keys}
     limits = {}
     if any(v is not None for v in (args.min_share, args.max_share, args.fixed, args.max_params,

@@ -133,22 +133,28 @@ class Evaluator:
         names = check_tasks(tasks, self.protocol)
         spec = self.proxy_spec(candidate)
         start = time.perf_counter()
-        details, compile_s = {}, 0.0
+        details = {}
         for i, task in enumerate(names):
             if progress:
                 progress(task, i, len(names))
             details[task] = [self._run_setting(task, j, spec, seed) for j in range(len(self.protocol.configs(task)))]
-            compile_s += sum(d["compile_s"] for d in details[task])
         if progress:
             progress(None, len(names), len(names))
+        return self.result(candidate, spec, seed, details, wall_s=time.perf_counter() - start)
+
+    def result(self, candidate: str | ArchSpec, spec: ArchSpec, seed: int, details: dict[str, list[dict]], *,
+               wall_s: float) -> EvalResult:
+        """The ``EvalResult`` of per-task, per-setting ``details`` (``_run_setting``'s, or a packed member's)."""
+        names = list(details)
         accs = {t: float(np.mean([d["acc"] for d in details[t]])) for t in names}
         steps = {t: sum(d["steps"] for d in details[t]) for t in names}
         tokens = {t: sum(d["tokens"] for d in details[t]) for t in names}
+        compile_s = sum(d["compile_s"] for t in names for d in details[t])
         ident = candidate if isinstance(candidate, ArchSpec) else spec
         return EvalResult(arch_id=arch_id(ident), pattern=spec.pattern, protocol=self.protocol.name, seed=seed,
                           score=float(np.mean(list(accs.values()))), tasks=accs, steps=steps, tokens=tokens,
                           total_steps=sum(steps.values()), total_tokens=sum(tokens.values()),
-                          wall_s=time.perf_counter() - start, compile_s=compile_s, details=details)
+                          wall_s=wall_s, compile_s=compile_s, details=details)
 
     def _stack(self, layers: tuple[LayerSpec, ...]):
         from composer.mad.switch_model import SwitchStack
@@ -162,22 +168,37 @@ class Evaluator:
 
     def _run_setting(self, task: str, index: int, spec: ArchSpec, seed: int) -> dict[str, Any]:
         """Train on one setting of ``task`` at every (lr, wd) of the sweep; keep the best run."""
-        import jax
-
-        p, config = self.protocol, self.protocol.configs(task)[index]
+        config = self.protocol.configs(task)[index]
         t0 = time.perf_counter()
         data = self._data_for(task, index, config, seed)
+        model, types, params = self.init_member(task, config, spec, seed)
+        runner, compile_s, plan = self._compiled_for(task, config, model, params, types, data)
+        runs = []
+        for lr, wd in self.sweep:
+            curves = runner(params, types, *data, np.float32(lr), np.float32(wd))
+            runs.append(summarise(self.protocol, task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
+        return self.best_of_sweep(task, index, runs, data, compile_s=compile_s, wall_s=time.perf_counter() - t0)
+
+    @property
+    def sweep(self) -> list[tuple[float, float]]:
+        """The protocol's ``(lr, wd)`` runs of every task setting, in order."""
+        return [(lr, wd) for lr in self.protocol.lrs for wd in self.protocol.weight_decays]
+
+    def init_member(self, task: str, config: Any, spec: ArchSpec, seed: int):
+        """``(model, types, params)`` of ``spec`` on one task setting at ``seed`` (the switch stack holds
+        exactly the candidate's primitives, ``space_for``)."""
+        import jax
+
         stack = self._stack(spec.layers)
         types = stack.types(spec.layers)
         model = self._model(task, config, stack)
         root = jax.random.key(seed)
-        params = model.init(jax.random.fold_in(root, zlib.crc32(task.encode())), types, stack_key=root)
-        runner, compile_s, plan = self._compiled_for(task, config, model, params, types, data)
-        runs = []
-        for lr in p.lrs:
-            for wd in p.weight_decays:
-                curves = runner(params, types, *data, np.float32(lr), np.float32(wd))
-                runs.append(summarise(self.protocol, task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
+        return model, types, model.init(jax.random.fold_in(root, zlib.crc32(task.encode())), types, stack_key=root)
+
+    def best_of_sweep(self, task: str, index: int, runs: list[dict], data: tuple, *, compile_s: float,
+                      wall_s: float) -> dict[str, Any]:
+        """The best finite run of a setting's sweep, with what the whole sweep trained."""
+        p = self.protocol
         finite = [r for r in runs if r["diverged_by_step"] is None]
         if not finite:  # a sweep keeps its finite runs; with none left there is nothing to score
             first = min(runs, key=lambda r: r["diverged_by_step"])
@@ -188,8 +209,8 @@ class Evaluator:
         best = max(finite, key=lambda r: r["acc"])
         n_runs = len(runs)
         trained = sum(r["steps_trained"] for r in runs)  # early-stopped runs count what they trained
-        return {**best, "steps": trained, "runs": n_runs, "tokens": trained * p.batch_size * data[0].shape[1],
-                "compile_s": compile_s, "wall_s": time.perf_counter() - t0,
+        return {**best, "steps": trained, "runs": n_runs, "tokens": trained * p.batch_size * data[0].shape[-1],
+                "compile_s": compile_s, "wall_s": wall_s,
                 "sweep": [{k: r[k] for k in ("lr", "wd", "acc")} for r in runs] if n_runs > 1 else None}
 
     def _plan(self, task: str, config: Any, n_test: int):

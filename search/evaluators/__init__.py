@@ -126,6 +126,8 @@ class EvalOutcome:
     transient: bool = False
     """The failure came from where the job ran (worker or actor died, out of memory), not from the
     layout: the loop retries it (``search.loop``, ``--max-retries``) before recording an error row."""
+    pack: int = 1
+    """Members of the packed program the evaluation trained in (1: alone; ``run_jobs``)."""
 
 
 TRANSIENT_ERRORS = ("MemoryError", "RESOURCE_EXHAUSTED", "Out of memory", "out of memory")

@@ -80,6 +80,10 @@ class FakeEvaluator:
         other = sum(curves[k] for k in curves if k.endswith("recall")) / 3
         return {name: curves.get(name, other) for name in TASKS}
 
+    def evaluate_many(self, pattern: str, seeds: list[int | None]) -> list[Evaluation]:
+        """A "pack" for tests of the search's packing: the members evaluated in turn (same results)."""
+        return [self(pattern, seed) for seed in seeds]
+
     def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         start = time.time()
         if self._sleep:

@@ -57,8 +57,18 @@ class MadEvaluator:
         return self._inner.evaluate(candidate, seed=seed, tasks=self.config.tasks, progress=progress)
 
     def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
-        seed = self.config.seed if seed is None else seed
-        result = self.evaluate_full(pattern, seed=seed)
+        return self._evaluation(self.evaluate_full(pattern, seed=seed))
+
+    def evaluate_many(self, pattern: str, seeds: list[int | None]) -> list[Evaluation | Exception]:
+        """``pattern`` at every seed in one packed program (``composer.mad.packed``); per seed its
+        ``Evaluation`` or the error its solo evaluation would raise."""
+        from composer.mad.packed import evaluate_packed
+
+        resolved = [self.config.seed if s is None else s for s in seeds]
+        out = evaluate_packed(self._inner, pattern, resolved, tasks=self.config.tasks)
+        return [r if isinstance(r, Exception) else self._evaluation(r) for r in out]
+
+    def _evaluation(self, result) -> Evaluation:
         d = result.to_dict()
         if self._device is None:
             self._device = _device()

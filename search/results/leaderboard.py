@@ -22,8 +22,9 @@ FILENAME = "leaderboard.parquet"
 COLUMNS = (
     "run", "study", "phase", "stage", "rung", "trial_number", "eval_index", "search_seed", "sampler",
     "arch_id", "pattern", "run_length", "n_layers", "protocol", "seed", "status", "error", "score",
-    "tasks_json", "steps", "tokens", "wall_s", "compile_s", "eval_wall_s", "device", "proxy_params", "spec_json",
-    "target_scale", "target_rule", "target_match", "target_param_ratio", "target_pattern", "target_arch_id",
+    "tasks_json", "steps", "tokens", "wall_s", "compile_s", "eval_wall_s", "device", "pack",
+    "proxy_params", "spec_json", "target_scale", "target_rule", "target_match", "target_param_ratio",
+    "target_pattern", "target_arch_id",
     "target_n_layers", "target_params", "target_non_embedding_params", "target_flops_per_token",
     "target_kv_cache_bytes", "target_seq_len", "target_spec_json", "git_sha", "git_dirty", "versions_json",
     "platform", "started_at", "finished_at",

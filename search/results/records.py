@@ -104,6 +104,8 @@ class Row:
     wall_s: float | None
     compile_s: float | None
     device: str | None
+    pack: int | None
+    """Members of the packed program it trained in (1: alone; ``None``: rows older than packing)."""
     proxy_params: int | None
     spec_json: str | None
     target: Target

@@ -112,9 +112,12 @@ def test_leaderboard_reads_without_jax(cli, tmp_path):
     assert int(out.stdout) >= 3
 
 
-def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path):
-    """Killed during the seed rungs (successive halving), the resumed run equals an uninterrupted one."""
-    args = ["--evaluator", "fake", "--quiet", "--budget", "16", "--depth", "3", "--seed", "2", "--final-seeds", "2"]
+@pytest.mark.parametrize("pack", ["1", "2"])
+def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path, pack):
+    """Killed during the seed rungs (successive halving), the resumed run equals an uninterrupted one;
+    with ``--pack 2`` the kill lands inside packed jobs, whose members are all evaluated again."""
+    args = ["--evaluator", "fake", "--quiet", "--budget", "16", "--depth", "3", "--seed", "2", "--final-seeds", "2",
+            "--pack", pack]
     cmd = [sys.executable, "-m", "cli", "search", *args]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     subprocess.run([*cmd, "--name", "clean"], cwd=tmp_path, env=env, check=True, timeout=300)

@@ -1,0 +1,70 @@
+"""Packed evaluation: every member of a pack equals the same (layout, seed) evaluated alone, with and
+without early stop, with a learning-rate x weight-decay sweep, and a member that diverges does not
+take the others down."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from composer.errors import DivergenceError, UsageError
+from composer.mad.evaluate import Evaluator
+from composer.mad.packed import evaluate_packed
+from tests.mad.test_evaluate import TINY
+
+TASKS = ("in_context_recall", "memorization")
+
+
+def _same(packed, solo):
+    assert packed.seed == solo.seed and packed.arch_id == solo.arch_id and packed.steps == solo.steps
+    assert packed.score == pytest.approx(solo.score, abs=1e-5)
+    for task in solo.tasks:
+        assert packed.tasks[task] == pytest.approx(solo.tasks[task], abs=1e-5)
+        for p, s in zip(packed.details[task], solo.details[task]):
+            assert (p["lr"], p["wd"], p["steps_trained"], p["stopped_early"]) == \
+                (s["lr"], s["wd"], s["steps_trained"], s["stopped_early"])
+            np.testing.assert_allclose(p["curve_acc"], s["curve_acc"], atol=1e-4)
+            assert p["train_loss"] == pytest.approx(s["train_loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("protocol", [
+    TINY,
+    dataclasses.replace(TINY, name="tiny-sweep", lrs=(1e-3, 3e-3), weight_decays=(0.0, 0.1)),
+    dataclasses.replace(TINY, name="tiny-stop", early_stop=0.3, steps={t: 8 for t in TINY.steps}),
+], ids=["plain", "lr-wd-sweep", "early-stop"])
+def test_every_member_equals_its_solo_run(protocol):
+    ev = Evaluator(protocol)
+    seeds = (0, 3, 7)
+    packed = evaluate_packed(ev, "AMMA", seeds, tasks=TASKS)
+    for seed, result in zip(seeds, packed):
+        solo = Evaluator(protocol).evaluate("AMMA", seed=seed, tasks=TASKS)
+        _same(result, solo)
+        assert all(d["pack"] == len(seeds) * len(ev.sweep) for d in result.details["memorization"])
+    if protocol.early_stop is not None:  # the threshold must make members stop at different points
+        stops = {r.details[t][0]["steps_trained"] for r in packed for t in TASKS}
+        assert len(stops) > 1, stops
+
+
+def test_a_diverging_member_is_an_error_and_the_others_are_kept(monkeypatch):
+    """Seed 1 starts from NaN parameters (its loss is NaN from the first step); seeds 0 and 2 train."""
+    import jax
+
+    ev = Evaluator(TINY)
+    real = ev.init_member
+
+    def poisoned(task, config, spec, seed):
+        model, types, params = real(task, config, spec, seed)
+        return model, types, (jax.tree.map(lambda a: a * np.nan, params) if seed == 1 else params)
+
+    monkeypatch.setattr(ev, "init_member", poisoned)
+    out = evaluate_packed(ev, "AM", (0, 1, 2), tasks=("memorization",))
+    assert isinstance(out[1], DivergenceError) and "diverged" in str(out[1])
+    solo = Evaluator(TINY)
+    for i in (0, 2):
+        assert out[i].score == pytest.approx(solo.evaluate("AM", seed=i, tasks=("memorization",)).score, abs=1e-5)
+
+
+@pytest.mark.parametrize("seeds", [(), (1, 1), (-1,)])
+def test_bad_seeds_are_refused(seeds):
+    with pytest.raises(UsageError, match="seeds"):
+        evaluate_packed(Evaluator(TINY), "AM", seeds)

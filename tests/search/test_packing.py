@@ -1,0 +1,63 @@
+"""``--pack``: a layout's seeds in a rung (and the fresh seeds of the final check) go to the evaluator
+as one packed job; the budget, the rows and the results are those of the unpacked run, each row
+records its pack size, and bad values are one-line errors."""
+
+import pytest
+
+from search.evaluators import EvaluatorConfig
+from search.evaluators.fake import FakeEvaluator
+from search.evaluators.packing import pack_units, run_jobs
+from search.results.leaderboard import read_leaderboard
+from tests.search.helpers import same_leaderboard
+
+ARGS = ("--budget", "16", "--depth", "3", "--seed", "2", "--final-seeds", "2")
+
+
+def test_pack_units_group_a_layouts_seeds_in_order():
+    jobs = [("AM", 1), ("MA", 1), ("AM", 2), ("AM", 3), ("MA", 2)]
+    fake = FakeEvaluator(EvaluatorConfig(kind="fake", protocol="cpu"))
+    assert pack_units(jobs, 2, fake) == [[0, 2], [3], [1, 4]]
+    assert pack_units(jobs, 1, fake) == [[i] for i in range(5)]
+    assert pack_units(jobs, 4, object()) == [[i] for i in range(5)]  # an evaluator that cannot pack
+    out = run_jobs(fake, jobs, 2)
+    assert [o.pattern for o in out] == [p for p, _ in jobs] and [o.pack for o in out] == [2, 2, 2, 1, 2]
+    assert [o.result.seed for o in out] == [s for _, s in jobs]
+
+
+def test_packed_search_equals_the_unpacked_one_and_records_pack_sizes(cli, tmp_path):
+    assert cli(*ARGS, "--name", "one") == 0
+    assert cli(*ARGS, "--name", "four", "--pack", "4") == 0
+    one, four = (read_leaderboard(tmp_path / "runs" / n) for n in ("one", "four"))
+    same_leaderboard(one, four)
+    assert (one["pack"] == 1).all()
+    rung2 = four[four["rung"] == 2]
+    assert len(rung2) and (rung2["pack"] == 2).all()  # two new seeds per surviving layout
+    fresh = four[(four["phase"] == "final") & (four["seed"] >= 10000)]
+    assert len(fresh) >= 2 and (fresh["pack"] == 2).all()  # two fresh seeds of each of winner and Llama
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--pack", "0"), "--pack: must be an integer >= 1"),
+    (("--pack", "2", "--backend", "ray"), "--pack: packed evaluation runs on the local backend"),
+])
+def test_bad_pack_is_a_one_line_error_and_leaves_nothing(cli, tmp_path, capsys, args, message):
+    assert cli("--budget", "3", "--depth", "3", "--name", "bad", *args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_a_real_packed_search_scores_like_the_unpacked_one(tmp_path, monkeypatch):
+    """The MAD evaluator's own packed program (``composer.mad.packed``) inside a search: same layouts,
+    scores equal to float tolerance."""
+    from cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--quiet", "--depth", "3", "--budget", "4", "--steps-scale", "0.02", "--sampler", "random",
+            "--seed", "5", "--final-seeds", "2", "--protocol", "cpu"]
+    assert main([*args, "--name", "solo"]) == 0
+    assert main([*args, "--name", "packed", "--pack", "2"]) == 0
+    solo, packed = (read_leaderboard(tmp_path / "runs" / n) for n in ("solo", "packed"))
+    assert list(solo["pattern"]) == list(packed["pattern"]) and list(solo["seed"]) == list(packed["seed"])
+    assert packed["score"].to_numpy() == pytest.approx(solo["score"].to_numpy(), abs=1e-5)
+    assert (packed[packed["seed"] >= 10000]["pack"] == 2).all()
