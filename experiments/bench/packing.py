@@ -100,8 +100,8 @@ def main(argv=None) -> int:
                 rows.append(pair[mode])
                 r = pair[mode]
                 print(f"{protocol:<9} K={k:<2} {mode:<10} {r['evals_per_hour']:>8.1f} evals/h  timed "
-                      f"{r['timed_wall_s']:>7.1f} s  compile {r['compile_s']:>6.1f} s  peak {r['peak_rss_mib']:>7.0f} MiB"
-                      f"  load {r['load_avg_1m']}", flush=True)
+                      f"{r['timed_wall_s']:>7.1f} s  compile {r['compile_s']:>6.1f} s  "
+                      f"peak {r['peak_rss_mib']:>7.0f} MiB  load {r['load_avg_1m']}", flush=True)
             speedup = pair["packed"]["evals_per_hour"] / pair["sequential"]["evals_per_hour"]
             rows.append({"protocol": protocol, "k": k, "speedup_packed_over_sequential": round(speedup, 3)})
             print(f"{protocol:<9} K={k:<2} packed / sequential: {speedup:.2f}x", flush=True)
