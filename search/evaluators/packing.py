@@ -9,13 +9,13 @@ import time
 from composer.errors import UsageError
 from search.evaluators import EvalOutcome, Evaluator, as_job, is_transient, normalize_result, run_one
 
-__all__ = ["pack_units", "run_unit", "run_jobs"]
+__all__ = ["pack_units", "run_unit", "run_jobs", "can_pack"]
 
 
 def pack_units(jobs: list, pack: int, evaluator: Evaluator | None = None) -> list[list[int]]:
     """Indices of ``jobs`` grouped into what runs together: up to ``pack`` seeds of one layout (in the
     jobs' order) when the evaluator can pack (``evaluate_many``), else one job each."""
-    if pack <= 1 or not hasattr(evaluator, "evaluate_many"):
+    if pack <= 1 or not can_pack(evaluator):
         return [[i] for i in range(len(jobs))]
     by_pattern: dict[str, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -23,11 +23,17 @@ def pack_units(jobs: list, pack: int, evaluator: Evaluator | None = None) -> lis
     return [idx[k:k + pack] for idx in by_pattern.values() for k in range(0, len(idx), pack)]
 
 
+def can_pack(evaluator) -> bool:
+    """Whether ``evaluator`` trains several seeds in one program (``evaluate_many``; ``can_pack`` when
+    that depends on its recipe)."""
+    return hasattr(evaluator, "evaluate_many") and bool(getattr(evaluator, "can_pack", True))
+
+
 def run_unit(evaluator: Evaluator, jobs: list) -> list[EvalOutcome]:
     """The outcomes of one unit of ``pack_units``: alone (``run_one``) or packed (``evaluate_many``; a
     member that fails is an error outcome of its own, a failure of the whole pack is every member's)."""
-    if len(jobs) == 1:
-        return [run_one(evaluator, jobs[0])]
+    if len(jobs) == 1 or not can_pack(evaluator):
+        return [run_one(evaluator, j) for j in jobs]
     pattern = as_job(jobs[0])[0]
     seeds = [as_job(j)[1] for j in jobs]
     start = time.time()

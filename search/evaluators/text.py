@@ -97,9 +97,6 @@ class TextEvaluator:
         return spec_from_pattern(pattern, self.recipe.scale)
 
     def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
-        import jax
-
-        from composer.spec import arch_id
         from composer.train import train
 
         r = self.recipe
@@ -120,13 +117,44 @@ class TextEvaluator:
         else:
             result = train(spec, self.source, config)
             val_loss, val_se = result.eval_loss, result.eval_loss_se
+        return self._evaluation(pattern, spec, seed, config, result, val_loss, val_se, grid,
+                                time.perf_counter() - t0)
+
+    @property
+    def can_pack(self) -> bool:
+        """Seeds pack at one rate (``composer.packed_train``); a per-layout grid (``text-lr``) runs alone."""
+        return not self.recipe.lrs
+
+    def evaluate_many(self, pattern: str, seeds: list[int | None]) -> list[Evaluation | Exception]:
+        """``pattern`` at every seed in one packed program; per seed its ``Evaluation`` or its divergence."""
+        from composer.packed_train import train_packed
+
+        if not self.can_pack:
+            return [self(pattern, s) for s in seeds]
+        spec, t0 = self.spec(pattern), time.perf_counter()
+        resolved = [self.config.seed if s is None else s for s in seeds]
+        config = self.recipe.train
+        out = train_packed(spec, self.source, config, [(s, config.lr) for s in resolved])
+        share = (time.perf_counter() - t0) / len(resolved)
+        return [r if isinstance(r, Exception) else
+                self._evaluation(pattern, spec, s, config.replace(seed=s), r, r.eval_loss, r.eval_loss_se, None,
+                                 share, pack=len(resolved)) for s, r in zip(resolved, out)]
+
+    def _evaluation(self, pattern, spec, seed, config, result, val_loss, val_se, grid, wall_s,
+                    pack: int = 1) -> Evaluation:
+        import jax
+
+        from composer.spec import arch_id
+
         bpb = val_loss / math.log(2)
         device = jax.devices()[0]
         extra = {} if grid is None else {"lr": grid.lr, "lr_at_edge": grid.at_edge,
                                          "dev_loss": {f"{k:g}": v for k, v in sorted(grid.dev.items())}}
+        if pack > 1:
+            extra["pack"] = pack
         return Evaluation(score=score_from_bpb(bpb), protocol=self.protocol, tasks={"text_bpb": bpb},
                           seed=seed, pattern=pattern, arch_id=arch_id(spec), steps=config.steps,
-                          tokens=config.steps * config.tokens_per_step, wall_s=time.perf_counter() - t0,
+                          tokens=config.steps * config.tokens_per_step, wall_s=wall_s,
                           compile_s=result.compile_seconds, device=f"{device.platform}:{device.device_kind}",
                           details={"text_bpb": bpb, "val_loss_se": val_se, "train_loss": result.final_train_loss,
-                                   "recipe": r.to_dict(), **extra})
+                                   "recipe": self.recipe.to_dict(), **extra})

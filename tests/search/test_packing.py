@@ -61,3 +61,17 @@ def test_a_real_packed_search_scores_like_the_unpacked_one(tmp_path, monkeypatch
     assert list(solo["pattern"]) == list(packed["pattern"]) and list(solo["seed"]) == list(packed["seed"])
     assert packed["score"].to_numpy() == pytest.approx(solo["score"].to_numpy(), abs=1e-5)
     assert (packed[packed["seed"] >= 10000]["pack"] == 2).all()
+
+
+def test_text_protocol_packs_seeds_like_solo_runs():
+    """``text`` packs a layout's seeds (``composer.packed_train``); ``text-lr`` (a grid per layout) does not."""
+    from search.evaluators.packing import can_pack
+
+    ev = EvaluatorConfig(protocol="text", seed=0, steps_scale=0.02).build()
+    packed = ev.evaluate_many("AM", [0, 1])
+    for seed, got in zip((0, 1), packed):
+        solo = ev("AM", seed=seed)
+        assert got.seed == seed and got.score == pytest.approx(solo.score, abs=1e-5)
+        assert got.details["pack"] == 2
+    assert packed[0].score != packed[1].score
+    assert not can_pack(EvaluatorConfig(protocol="text-lr", seed=0, steps_scale=0.02).build())

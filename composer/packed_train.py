@@ -1,0 +1,118 @@
+"""Packed training: one spec at several (seed, peak learning rate) members in one compiled program.
+
+The members of a pack share the spec, the recipe and the shapes; only their initialisation (seed),
+their data stream (the same seed) and their peak learning rate differ. They stack along a leading
+axis and train under ``jax.vmap`` of the solo step of ``composer.train``. The learning rate is not
+rebuilt per member: the warmup-stable-decay schedule is linear in its peak and decoupled AdamW scales
+its whole update (the weight decay term included) by the scheduled rate, so a member at peak ``lr_k``
+takes the reference update times ``lr_k / config.lr``, which is its own run's update (to float
+rounding; ``tests/test_packed_train.py`` checks every member against ``composer.train.train``).
+Gradient clipping comes before the learning rate and is per member.
+
+No checkpoints and no evaluation while training: a packed run is short (the ``text`` proxy, a
+learning-rate grid) and is scored once at the end on the fixed windows of ``config.eval_split``.
+A member whose loss turns non-finite keeps training on NaNs beside the others and comes back as the
+``DivergenceError`` its solo run would raise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from composer.errors import DivergenceError, UsageError
+from composer.optim import make_optimizer
+from composer.spec import ArchSpec
+from composer.steps import loss_and_accuracy, row_loss_and_accuracy
+from composer.train import _check_inputs, init_params, validation_windows
+from composer.train_config import TrainConfig, TrainResult
+
+__all__ = ["train_packed"]
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def train_packed(spec: ArchSpec, source, config: TrainConfig,
+                 members: Sequence[tuple[int, float]]) -> list[TrainResult | DivergenceError]:
+    """Train ``spec`` at every ``(seed, lr)`` of ``members`` under ``config`` (its own seed and lr are
+    ignored); per member its ``TrainResult`` (scored on ``config.eval_split``) or its divergence."""
+    members = list(members)
+    if not members or len(set(members)) != len(members) or any(lr <= 0 for _, lr in members):
+        raise UsageError(f"members: need distinct (seed, lr) pairs with lr > 0, got {members}")
+    if config.eval_batches < 1:
+        raise UsageError("eval_batches: a packed run is scored at its end; give eval_batches >= 1")
+    _check_inputs(spec, source, config)
+    ref = config.replace(seed=0, out_dir=None)
+    graphdef = None
+    inits = []
+    for seed, _ in members:
+        graphdef, params = init_params(spec, config.replace(seed=seed))
+        inits.append(params)
+    params = _stack(inits)
+    tx = make_optimizer(ref.optimizer_view())
+    opt_state = jax.vmap(tx.init)(params)
+    ratio = jnp.asarray([lr / ref.lr for _, lr in members], jnp.float32)
+
+    def step(params, opt_state, tokens, ratio):
+        (loss, _), grads = jax.value_and_grad(loss_and_accuracy, has_aux=True)(params, graphdef, tokens)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        updates = jax.tree.map(lambda u: u * ratio, updates)
+        return optax.apply_updates(params, updates), opt_state, (loss, optax.tree.norm(grads))
+
+    vstep = jax.jit(jax.vmap(step), donate_argnums=(0, 1))
+    b, t = config.batch_size, config.seq_len
+    batch = lambda s: np.stack([source.batch("train", s, b, t, seed=seed) for seed, _ in members])  # noqa: E731
+    t0 = time.perf_counter()
+    vstep = vstep.lower(params, opt_state, batch(0), ratio).compile()
+    compile_s = time.perf_counter() - t0
+    losses, pending, t0 = [], [], time.perf_counter()
+    for s in range(config.steps):
+        params, opt_state, metrics = vstep(params, opt_state, batch(s), ratio)
+        pending.append(metrics)
+        if (s + 1) % config.log_every == 0 or s + 1 == config.steps:
+            losses += [np.stack([np.asarray(loss), np.asarray(norm)]) for loss, norm in jax.device_get(pending)]
+            pending = []
+    train_s = time.perf_counter() - t0
+    curve = np.stack(losses)  # [steps, 2, K]
+    eval_loss, eval_acc, eval_se = _evaluate(graphdef, params, validation_windows(source, config), b)
+    out: list[TrainResult | DivergenceError] = []
+    for k, (seed, lr) in enumerate(members):
+        bad = np.nonzero(~np.isfinite(curve[:, 0, k]) | ~np.isfinite(curve[:, 1, k]))[0]
+        if bad.size:
+            out.append(DivergenceError(f"training diverged at step {bad[0] + 1}: loss {curve[bad[0], 0, k]} "
+                                       f"(seed {seed}, lr {lr:.3g}); lower the learning rate"))
+            continue
+        out.append(TrainResult(steps=config.steps, start_step=0, final_train_loss=float(curve[-1, 0, k]),
+                               eval_loss=eval_loss[k], eval_accuracy=eval_acc[k], eval_loss_se=eval_se[k],
+                               tokens_per_second=config.steps * b * t / max(train_s, 1e-9),
+                               compile_seconds=compile_s / len(members), first_step_seconds=0.0,
+                               train_seconds=train_s / len(members),
+                               train_losses=tuple(float(x) for x in curve[:, 0, k]), out_dir=None))
+    return out
+
+
+def _evaluate(graphdef, params, windows: np.ndarray, batch_size: int):
+    """Per member: mean loss, mean accuracy and the loss's standard error over ``windows`` (batches of one
+    shape, the last padded with copies of the first window, as ``composer.train`` scores)."""
+    fn = jax.jit(jax.vmap(lambda p, tok: row_loss_and_accuracy(p, graphdef, tok), in_axes=(0, None)))
+    losses, accs = [], []
+    for lo in range(0, len(windows), batch_size):
+        chunk = windows[lo:lo + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(windows[:1], pad, axis=0)])
+        loss, acc = jax.device_get(fn(params, chunk))
+        losses.append(loss[:, :batch_size - pad])
+        accs.append(acc[:, :batch_size - pad])
+    loss, acc = np.concatenate(losses, axis=1), np.concatenate(accs, axis=1)
+    n = loss.shape[1]
+    se = loss.std(axis=1, ddof=1) / math.sqrt(n) if n > 1 else np.full(loss.shape[0], math.nan)
+    return [float(x) for x in loss.mean(1)], [float(x) for x in acc.mean(1)], [float(x) for x in se]
