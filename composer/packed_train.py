@@ -17,6 +17,7 @@ A member whose loss turns non-finite keeps training on NaNs beside the others an
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Sequence
@@ -57,25 +58,21 @@ def train_packed(spec: ArchSpec, source, config: TrainConfig,
         graphdef, params = init_params(spec, config.replace(seed=seed))
         inits.append(params)
     params = _stack(inits)
-    tx = make_optimizer(ref.optimizer_view())
+    try:  # a graph holding a dict attribute (some recurrent layers) is not hashable: no shared cache
+        hash(graphdef)
+        tx, vstep = _packed_step(graphdef, ref.optimizer_view())
+    except TypeError:
+        tx, vstep = _packed_step.__wrapped__(graphdef, ref.optimizer_view())
     opt_state = jax.vmap(tx.init)(params)
     ratio = jnp.asarray([lr / ref.lr for _, lr in members], jnp.float32)
-
-    def step(params, opt_state, tokens, ratio):
-        (loss, _), grads = jax.value_and_grad(loss_and_accuracy, has_aux=True)(params, graphdef, tokens)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        updates = jax.tree.map(lambda u: u * ratio, updates)
-        return optax.apply_updates(params, updates), opt_state, (loss, optax.tree.norm(grads))
-
-    vstep = jax.jit(jax.vmap(step), donate_argnums=(0, 1))
     b, t = config.batch_size, config.seq_len
     batch = lambda s: np.stack([source.batch("train", s, b, t, seed=seed) for seed, _ in members])  # noqa: E731
-    t0 = time.perf_counter()
-    vstep = vstep.lower(params, opt_state, batch(0), ratio).compile()
-    compile_s = time.perf_counter() - t0
-    losses, pending, t0 = [], [], time.perf_counter()
+    losses, pending, t0, compile_s = [], [], time.perf_counter(), 0.0
     for s in range(config.steps):
         params, opt_state, metrics = vstep(params, opt_state, batch(s), ratio)
+        if s == 0:  # the first call compiles (or loads) the packed step: timed apart
+            jax.block_until_ready(metrics)
+            compile_s, t0 = time.perf_counter() - t0, time.perf_counter()
         pending.append(metrics)
         if (s + 1) % config.log_every == 0 or s + 1 == config.steps:
             losses += [np.stack([np.asarray(loss), np.asarray(norm)]) for loss, norm in jax.device_get(pending)]
@@ -99,10 +96,32 @@ def train_packed(spec: ArchSpec, source, config: TrainConfig,
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _packed_step(graphdef, opt_config: TrainConfig):
+    """``(tx, step)``: the vmapped solo step, one per (graph, optimiser), so packs of a spec share it."""
+    tx = make_optimizer(opt_config)
+
+    def step(params, opt_state, tokens, ratio):
+        (loss, _), grads = jax.value_and_grad(loss_and_accuracy, has_aux=True)(params, graphdef, tokens)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        updates = jax.tree.map(lambda u: u * ratio, updates)
+        return optax.apply_updates(params, updates), opt_state, (loss, optax.tree.norm(grads))
+
+    return tx, jax.jit(jax.vmap(step), donate_argnums=(0, 1))
+
+
+@functools.lru_cache(maxsize=8)
+def _packed_eval(graphdef):
+    return jax.jit(jax.vmap(lambda p, tok: row_loss_and_accuracy(p, graphdef, tok), in_axes=(0, None)))
+
+
 def _evaluate(graphdef, params, windows: np.ndarray, batch_size: int):
     """Per member: mean loss, mean accuracy and the loss's standard error over ``windows`` (batches of one
     shape, the last padded with copies of the first window, as ``composer.train`` scores)."""
-    fn = jax.jit(jax.vmap(lambda p, tok: row_loss_and_accuracy(p, graphdef, tok), in_axes=(0, None)))
+    try:
+        fn = _packed_eval(graphdef)
+    except TypeError:
+        fn = _packed_eval.__wrapped__(graphdef)
     losses, accs = [], []
     for lo in range(0, len(windows), batch_size):
         chunk = windows[lo:lo + batch_size]
