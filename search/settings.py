@@ -70,8 +70,9 @@ class SearchSettings:
     """Evaluations in flight at once."""
     pack: int = 1
     """Seeds of one layout trained together in one compiled program (a seed rung's, the fresh seeds');
-    1 turns packing off. On 2 CPU cores packing barely pays (experiments/bench/packing.py), so it is off
-    by default; on an accelerator give 4-64."""
+    1 turns packing off (the default until ``make search`` is timed both ways). On 2 CPU cores packs of
+    4 capacity seeds ran 1.7-1.9x the evaluations per hour, packs of 2 0.7-0.9x
+    (experiments/bench/packing.py)."""
     backend: str = "local"
     """``local`` (processes) or ``ray``."""
     ray_address: str | None = None
