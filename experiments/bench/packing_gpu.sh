@@ -5,9 +5,10 @@
 #
 #   bash experiments/bench/packing_gpu.sh            # writes experiments/bench/results/packing_gpu.json
 #
-# What the device needs: K up to 64 members of a 6-layer d = 64 candidate (capacity) is about
-# 64 x 0.1 GiB of activations and optimiser state, well inside one H200; bf16 compute (not yet wired
-# for the MAD trainer, which runs float32) would halve it and speed the matmuls.
+# What the device needs: on CPU a capacity member (6 layers, d = 64, float32, its data included)
+# added about 0.28 GiB of peak memory (0.84 GiB alone, 2.83 GiB at K = 8), so K = 64 needs of the
+# order of 18 GiB: one H200 holds it. bf16 compute is not wired for the MAD trainer (float32 only);
+# it would roughly halve activations and speed the matmuls.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
