@@ -24,9 +24,10 @@ def test_pack_units_group_a_layouts_seeds_in_order():
     assert [o.result.seed for o in out] == [s for _, s in jobs]
 
 
-def test_packed_search_equals_the_unpacked_one_and_records_pack_sizes(cli, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_packed_search_equals_the_unpacked_one_and_records_pack_sizes(cli, tmp_path, workers):
     assert cli(*ARGS, "--name", "one") == 0
-    assert cli(*ARGS, "--name", "four", "--pack", "4") == 0
+    assert cli(*ARGS, "--name", "four", "--pack", "4", "--workers", workers) == 0
     one, four = (read_leaderboard(tmp_path / "runs" / n) for n in ("one", "four"))
     same_leaderboard(one, four)
     assert (one["pack"] == 1).all()
