@@ -36,8 +36,8 @@ def test_the_lowest_live_claim_evaluates_and_later_ones_yield():
 def test_a_lower_trial_still_being_proposed_is_waited_for():
     study, c = _study(), _coordinator()
     lower, higher = study.ask(), study.ask()
+    start = time.monotonic()  # before the timer starts, so the claim lands at least 0.2 s after it
     threading.Timer(0.2, lambda: lower.set_user_attr(CLAIM, "k")).start()
-    start = time.monotonic()
     verdict, other = c.claim(study, higher, "k")
     assert verdict == YIELD and other.number == lower.number and time.monotonic() - start >= 0.2
 
