@@ -31,7 +31,7 @@ from composer.errors import DivergenceError, UsageError
 from composer.optim import make_optimizer
 from composer.spec import ArchSpec
 from composer.steps import loss_and_accuracy, row_loss_and_accuracy
-from composer.train import _check_inputs, init_params, validation_windows
+from composer.train import _check_inputs, init_params, padded_batches, validation_windows
 from composer.train_config import TrainConfig, TrainResult
 
 __all__ = ["train_packed"]
@@ -123,14 +123,10 @@ def _evaluate(graphdef, params, windows: np.ndarray, batch_size: int):
     except TypeError:
         fn = _packed_eval.__wrapped__(graphdef)
     losses, accs = [], []
-    for lo in range(0, len(windows), batch_size):
-        chunk = windows[lo:lo + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(windows[:1], pad, axis=0)])
+    for chunk, keep in padded_batches(windows, batch_size):
         loss, acc = jax.device_get(fn(params, chunk))
-        losses.append(loss[:, :batch_size - pad])
-        accs.append(acc[:, :batch_size - pad])
+        losses.append(loss[:, :keep])
+        accs.append(acc[:, :keep])
     loss, acc = np.concatenate(losses, axis=1), np.concatenate(accs, axis=1)
     n = loss.shape[1]
     se = loss.std(axis=1, ddof=1) / math.sqrt(n) if n > 1 else np.full(loss.shape[0], math.nan)

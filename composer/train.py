@@ -89,6 +89,17 @@ def validation_windows(source: TokenSource, config: TrainConfig) -> np.ndarray:
                            for i in range(config.eval_batches)])
 
 
+def padded_batches(windows: np.ndarray, batch_size: int):
+    """``(batch, rows to keep)`` over ``windows``, every batch of one shape (one compiled program): the
+    last is padded with copies of the first window."""
+    for lo in range(0, len(windows), batch_size):
+        chunk = windows[lo:lo + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(windows[:1], pad, axis=0)])
+        yield chunk, batch_size - pad
+
+
 def _evaluate(eval_fn, params, windows: np.ndarray, batch_size: int) -> tuple[float, float, float]:
     """``(mean loss, mean accuracy, standard error of the loss over windows)`` on ``windows``.
 
@@ -96,14 +107,10 @@ def _evaluate(eval_fn, params, windows: np.ndarray, batch_size: int) -> tuple[fl
     window, and the padded rows are dropped before averaging.
     """
     losses, accs = [], []
-    for lo in range(0, len(windows), batch_size):
-        chunk = windows[lo:lo + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(windows[:1], pad, axis=0)])
+    for chunk, keep in padded_batches(windows, batch_size):
         loss, acc = eval_fn(params, chunk)
-        losses.append(loss[:batch_size - pad])
-        accs.append(acc[:batch_size - pad])
+        losses.append(loss[:keep])
+        accs.append(acc[:keep])
     loss, acc = np.concatenate(jax.device_get(losses)), np.concatenate(jax.device_get(accs))
     se = float(loss.std(ddof=1) / math.sqrt(loss.size)) if loss.size > 1 else math.nan
     return float(loss.mean()), float(acc.mean()), se
