@@ -11,30 +11,25 @@ read back (``from_dict``), so a file written before a column existed still loads
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Mapping
 
 from composer.jsontypes import JSONObject, JSONValue
+from search.results.records import missing
 
 __all__ = ["JudgeRow", "Judgement", "RankInterval", "Agreement", "CrossScale", "Ceiling", "HeuristicResult",
            "Cost", "ProtocolCost", "LayoutResult", "JudgementResult"]
 
 
-def _missing(v: object) -> bool:
-    """A value read back from a frame: pandas gives a missing cell as ``None`` or NaN."""
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def _float(v: object) -> float | None:
-    return None if _missing(v) else float(v)
+    return None if missing(v) else float(v)
 
 
 def _int(v: object) -> int | None:
-    return None if _missing(v) else int(v)
+    return None if missing(v) else int(v)
 
 
 def _str(v: object) -> str | None:
-    return None if _missing(v) else str(v)
+    return None if missing(v) else str(v)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 if TYPE_CHECKING:  # annotations only: importing ``composer`` loads JAX, and the leaderboard reader must not
     from composer.jsontypes import JSONObject, JSONValue
 
-__all__ = ["Target", "Row", "LayoutStats", "TARGET_FIELDS"]
+__all__ = ["Target", "Row", "LayoutStats", "TARGET_FIELDS", "missing"]
+
+
+def missing(v: object) -> bool:
+    """A value read back from a frame is missing: pandas gives an empty cell as ``None`` or NaN."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _clean(v):
-    """A value read back from a frame: pandas writes a missing number as NaN, JSON as ``None``."""
-    if isinstance(v, float) and math.isnan(v):
+    """A value read back from a frame, as JSON would hold it: missing as ``None``, numpy scalars as Python."""
+    if missing(v):
         return None
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalar -> Python
         return v.item()
