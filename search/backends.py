@@ -62,9 +62,11 @@ def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _init_worker(config: EvaluatorConfig) -> None:
+def _init_worker(config: EvaluatorConfig, driver: int) -> None:
     global _WORKER_EVALUATOR
-    _exit_with_parent(os.getppid())
+    # The driver's pid comes from the driver: read here with getppid(), it would already be the
+    # reaper's if the driver died while this worker was still importing, and the watch would never fire.
+    _exit_with_parent(driver)
     _WORKER_EVALUATOR = config.build()
 
 
@@ -85,7 +87,7 @@ class ProcessBackend:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self._config,))
+                                   initializer=_init_worker, initargs=(self._config, os.getpid()))
 
     def run(self, jobs: list) -> list[EvalOutcome]:
         """Outcomes in order; a job whose worker died (the pool breaks for every job in flight) comes

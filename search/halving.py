@@ -17,7 +17,7 @@ import math
 from search.results.layout_view import per_layout
 from search.results.records import Row
 
-__all__ = ["ETA", "plan_rung", "rung0_budget"]
+__all__ = ["ETA", "plan_rung", "rung0_budget", "largest_rung_unit"]
 
 ETA = 2
 """Halving rate: each rung keeps 1/ETA of the layouts and multiplies their seeds by ETA."""
@@ -44,3 +44,17 @@ def plan_rung(rows: list[Row], r: int, n0: int, base_seed: int, left: int,
     have = {v.pattern: set(v.seeds) for v in view}
     jobs = [(v.pattern, base_seed + k) for k in range(eta**r) for v in view if base_seed + k not in have[v.pattern]]
     return jobs[:left]
+
+
+def largest_rung_unit(budget: int, n_feasible: int | None, rung_share: float, eta: int = ETA) -> int:
+    """The most new seeds of one layout any rung of a stage with ``budget`` can hold (what a pack of
+    seeds can fill): rung ``r`` adds ``eta**(r-1)`` seeds to each of its ``ceil(n0 / eta**r)`` layouts,
+    spread seed-major over what the budget has left. An upper bound (``n0`` is rung 0's budget)."""
+    n0 = rung0_budget(budget, n_feasible, rung_share)
+    left, most, r = budget - n0, 1, 1
+    while left > 0 and (keep := math.ceil(n0 / eta**r)) >= 2:
+        jobs = min(left, keep * eta ** (r - 1))
+        most = max(most, math.ceil(jobs / keep))
+        left -= jobs
+        r += 1
+    return most

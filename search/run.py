@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -24,6 +25,7 @@ from search import methods
 from search.backends import make_backend
 from search.claims import SharedClaims, SoloClaims
 from search.dedup import EvaluatedIndex
+from search.halving import largest_rung_unit
 from search.heartbeat import Heartbeat
 from search.locks import run_lock
 from search.loop import Engine, EngineConfig
@@ -67,8 +69,7 @@ def _open_run(given: dict[str, Any]) -> tuple[SearchSettings, Path, Any, bool]:
     exists = name in optuna.get_all_study_names(storage)
     if not exists and prelim.resume:
         raise UsageError(f"--resume: no run named {name!r} in {url}")
-    meta = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
-    stored = meta.user_attrs.get(SETTINGS)
+    stored = optuna.load_study(study_name=name, storage=storage).user_attrs.get(SETTINGS) if exists else None
     settings = dataclasses.replace(prelim, name=name)
     if stored:
         if prelim.resume:  # flags left out keep their stored values
@@ -79,6 +80,8 @@ def _open_run(given: dict[str, Any]) -> tuple[SearchSettings, Path, Any, bool]:
                              "continue it with its stored settings, or --name NEW for a new run")
         if not settings.quiet:
             print(f"composer search: continuing run {name!r} from {url}", file=sys.stderr)
+    _validate(settings)  # before the run is stored: a refused run leaves no study behind
+    meta = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
     meta.set_user_attr(SETTINGS, settings.to_dict())
     return settings, run_dir, storage, prelim.storage is None
 
@@ -99,10 +102,30 @@ def _validate(settings: SearchSettings) -> None:
         from search.protocols import check_protocol
 
         check_protocol(settings.protocol)
+        from composer.mad.protocol import PROTOCOLS as MAD
+
+        if settings.tasks and settings.protocol in MAD:
+            from composer.mad.evaluate import check_tasks
+
+            check_tasks(settings.tasks, MAD[settings.protocol])
     if settings.evaluator not in EVALUATORS:
         raise UsageError(f"--evaluator: unknown evaluator {settings.evaluator!r}; registered: "
                          f"{', '.join(EVALUATORS)}")
-    methods.stage_space(settings, 0, None)  # constraint errors surface here, as usage errors
+    space = methods.stage_space(settings, 0, None)  # constraint errors surface here, as usage errors
+    if settings.sampler == "exhaustive" and space.n_feasible is None:
+        raise UsageError(f"--sampler exhaustive: the space of {space.size} layouts is too large to enumerate")
+    _check_pack(settings, space.n_feasible)
+
+
+def _check_pack(settings: SearchSettings, n_feasible: int | None) -> None:
+    """A pack no job list of this search can fill is a mistake (``--pack 64`` for ``--pack 4``, say)."""
+    budget = methods.stage_budgets(settings.budget, methods.n_stages(settings))[0]
+    rung = largest_rung_unit(budget, n_feasible, settings.rung_share)
+    most = max(rung, settings.final_seeds)
+    if settings.pack > most:
+        raise UsageError(f"--pack {settings.pack}: this search never trains more than {most} seeds of one layout "
+                         f"together (its largest seed rung adds {rung} per layout, the final rescoring "
+                         f"{settings.final_seeds}); give --pack {most} or less")
 
 
 def _install_sigterm() -> None:
@@ -124,15 +147,20 @@ def run_search(given: dict[str, Any]) -> Summary:
     except ValueError as e:
         raise UsageError(str(e)) from None
     run_dir = Path(prelim.runs_dir) / prelim.run_name
+    fresh = not run_dir.exists()
     _check_writable(run_dir)
-    with run_lock(run_dir):
-        try:
-            settings, run_dir, storage, private = _open_run(given)
-            _validate(settings)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        _install_sigterm()
-        return _execute(settings, run_dir, storage, private, start)
+    try:
+        with run_lock(run_dir):
+            try:
+                settings, run_dir, storage, private = _open_run(given)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            fresh = False  # stored: from here on the folder is the run's
+            _install_sigterm()
+            return _execute(settings, run_dir, storage, private, start)
+    finally:
+        if fresh:  # refused before anything was stored: leave no folder (study.db, .lock) behind
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _execute(settings: SearchSettings, run_dir: Path, storage, private: bool, start: float) -> Summary:

@@ -118,10 +118,19 @@ def test_resume_rules(cli, tmp_path, capsys):
     (["--evaluator", "mad", "--protocol", "nope"], "unknown protocol"),
     (["--evaluator", "mad", "--tasks", "sudoku"], "unknown task"),
 ])
-def test_bad_input_is_one_line_and_exit_2(cli, capsys, args, message):
+def test_bad_input_is_one_line_and_exit_2(cli, capsys, tmp_path, args, message):
     assert cli(*args, "--name", "bad") == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs" / "bad").exists()  # a refused run leaves no folder, study or lock
+
+
+def test_a_refused_resume_keeps_the_stored_run(cli, tmp_path):
+    assert cli("--budget", "2", "--depth", "3", "--sampler", "random", "--name", "keep") == 0
+    assert cli("--name", "keep", "--resume", "--scale", "7Q") == 2
+    assert (tmp_path / "runs" / "keep" / "study.db").exists()
+    assert cli("--name", "keep", "--resume", "--budget", "3") == 0
+    assert _summary(tmp_path, "keep")["budget"]["used"] == 3
 
 
 def test_constraints_reach_the_space(cli, tmp_path):

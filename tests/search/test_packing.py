@@ -27,7 +27,7 @@ def test_pack_units_group_a_layouts_seeds_in_order():
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_packed_search_equals_the_unpacked_one_and_records_pack_sizes(cli, tmp_path, workers):
     assert cli(*ARGS, "--name", "one") == 0
-    assert cli(*ARGS, "--name", "four", "--pack", "4", "--workers", workers) == 0
+    assert cli(*ARGS, "--name", "four", "--pack", "2", "--workers", workers) == 0
     one, four = (read_leaderboard(tmp_path / "runs" / n) for n in ("one", "four"))
     same_leaderboard(one, four)
     assert (one["pack"] == 1).all()
@@ -40,12 +40,22 @@ def test_packed_search_equals_the_unpacked_one_and_records_pack_sizes(cli, tmp_p
 @pytest.mark.parametrize("args, message", [
     (("--pack", "0"), "--pack: must be an integer >= 1"),
     (("--pack", "2", "--backend", "ray"), "--pack: packed evaluation runs on the local backend"),
+    # 8 layouts and a budget of 3: no seed rung, the final rescoring trains 3 fresh seeds of a layout
+    (("--pack", "4"), "--pack 4: this search never trains more than 3 seeds of one layout together"),
 ])
 def test_bad_pack_is_a_one_line_error_and_leaves_nothing(cli, tmp_path, capsys, args, message):
     assert cli("--budget", "3", "--depth", "3", "--name", "bad", *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "runs" / "bad").exists()
+
+
+@pytest.mark.parametrize("budget, n, most", [(200, 64, 8), (16, 8, 2), (8, 8, 1), (3, 8, 1), (40, None, 2)])
+def test_the_largest_rung_unit_follows_the_halving_schedule(budget, n, most):
+    """``make search``: 64 layouts at one seed, then rungs adding 1, 2, 4, 8 and (budget cut) 4 seeds."""
+    from search.halving import largest_rung_unit
+
+    assert largest_rung_unit(budget, n, 0.5) == most
 
 
 def test_a_real_packed_search_scores_like_the_unpacked_one(tmp_path, monkeypatch):

@@ -1,0 +1,97 @@
+"""``make search`` with and without packing: wall time of the whole search, side by side in one run.
+
+Runs ``composer search`` once per pack size (``--packs 1,4``: today's default, then packs of up to four
+seeds of a layout) on the same settings, each in its own fresh process and run folder, one after
+another, and records per run: wall seconds, the load average before and after (this machine is
+shared), the number of evaluations, the winner, and the largest score difference from the first run
+over the evaluations both made (same layout, seed and stage): packing changes the wall time, never a
+score.
+
+    .venv/bin/python experiments/bench/search_packing.py [--packs 1,4] [--budget 200] [--scale 350M]
+        [-- extra composer search flags]
+
+Writes ``experiments/bench/results/search_packing.json`` (``--out`` to change) after every run, so an
+interrupted benchmark keeps what it measured. The number decides whether ``--pack`` defaults to on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+RESULTS = Path(__file__).resolve().parent / "results" / "search_packing.json"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _composer() -> list[str]:
+    exe = Path(sys.executable).with_name("composer")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli.main"]
+
+
+def _scores(run_dir: Path) -> dict:
+    from search.results.leaderboard import read_leaderboard
+
+    df = read_leaderboard(run_dir)
+    df = df[df.status == "ok"]
+    return {(r.phase, r.pattern, int(r.seed)): float(r.score) for r in df.itertuples()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--packs", default="1,4", help="pack sizes, one search each (first: the reference)")
+    p.add_argument("--budget", type=int, default=200)
+    p.add_argument("--scale", default="350M")
+    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--runs-dir", default=None, help="where the runs go (default: a temporary folder)")
+    p.add_argument("extra", nargs="*", help="more composer search flags (after --)")
+    args = p.parse_args(argv)
+    packs = [int(x) for x in args.packs.split(",")]
+
+    from _timing import machine, write_results
+
+    runs_dir = Path(args.runs_dir or tempfile.mkdtemp(prefix="search-packing-")).resolve()
+    payload = {"benchmark": "search_packing", "budget": args.budget, "scale": args.scale, "extra": args.extra,
+               "machine": machine(), "runs": []}
+    ref = None
+    for k in packs:
+        name = f"pack{k}"
+        cmd = [*_composer(), "search", "--budget", str(args.budget), "--scale", args.scale, "--pack", str(k),
+               "--name", name, "--runs-dir", str(runs_dir), "--quiet", *args.extra]
+        load0 = os.getloadavg()
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        entry = {"pack": k, "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2), "rc": proc.returncode,
+                 "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()]}
+        if proc.returncode != 0:
+            entry["stderr_tail"] = proc.stderr[-2000:]
+        else:
+            summary = json.loads((runs_dir / name / "summary.json").read_text())
+            scores = _scores(runs_dir / name)
+            entry["evaluations"] = len(scores)
+            entry["winner"] = (summary.get("proxy") or {}).get("pattern")
+            if ref is None:
+                ref = (k, scores)
+            else:
+                common = set(ref[1]) & set(scores)
+                entry["vs_pack"] = ref[0]
+                entry["common_evaluations"] = len(common)
+                entry["max_abs_score_diff"] = max((abs(ref[1][c] - scores[c]) for c in common), default=None)
+                base = next(r for r in payload["runs"] if r["pack"] == ref[0])
+                entry["speedup"] = round(base["wall_s"] / wall, 3)
+        payload["runs"].append(entry)
+        print(json.dumps(entry), flush=True)
+        write_results(args.out, payload)
+    return 0 if all(r["rc"] == 0 for r in payload["runs"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
