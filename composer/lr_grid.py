@@ -17,7 +17,8 @@ from pathlib import Path
 
 from composer.errors import UsageError
 
-__all__ = ["choose", "next_rates", "at_edge", "lr_tag", "parse_lrs", "GridResult", "train_grid", "DEV_FRACTION"]
+__all__ = ["choose", "next_rates", "at_edge", "lr_tag", "parse_lrs", "GridResult", "train_grid", "holds_run",
+           "packs_of", "DEV_FRACTION"]
 
 DEV_FRACTION = 0.05
 """Default share of the training text held out as the dev split when a grid is trained."""
@@ -109,14 +110,28 @@ class GridResult:
                 "out_dir": self.out_dir, "chosen_run": self.result.to_dict()}
 
 
+def holds_run(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds a checkpoint (a run to resume or a finished one), without Orbax."""
+    ckpts = Path(out_dir) / "checkpoints"
+    return ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir())
+
+
+def packs_of(rates, pack: int) -> list[list]:
+    """``rates`` in groups of at most ``pack`` (in order): what trains together."""
+    rates = list(rates)
+    return [rates[k:k + max(pack, 1)] for k in range(0, len(rates), max(pack, 1))]
+
+
 def train_grid(spec, source, config, lrs: tuple[float, ...], *, extend: int = 1, resume: bool = False,
-               progress: bool = False, say=None) -> GridResult:
+               progress: bool = False, say=None, pack: int = 1) -> GridResult:
     """Train ``spec`` at every rate of ``lrs`` (plus ``extend`` past an edge), each in
     ``config.out_dir/<lr_tag>/`` scored on ``source``'s dev split; score the best on validation.
 
     ``source`` needs a dev split (``dev_fraction > 0``). ``config.eval_batches`` sizes both scores.
-    Every rate's run folder resumes on its own with ``resume``. Raises ``DivergenceError`` when every
-    rate diverged.
+    Every rate's run folder resumes on its own with ``resume``. ``pack`` > 1 trains up to that many
+    rates whose folders are new in one program (``composer.packed_train``; same results to float
+    rounding); a folder holding a checkpoint resumes alone. Raises ``DivergenceError`` when every rate
+    diverged.
     """
     from composer.errors import DivergenceError
     from composer.train import evaluate_run, train
@@ -130,7 +145,23 @@ def train_grid(spec, source, config, lrs: tuple[float, ...], *, extend: int = 1,
     results: dict[float, object] = {}
     errors: list[str] = []
     while todo := next_rates(tuple(lrs), dev, extend):
-        for lr in todo:
+        fresh = [lr for lr in todo if not holds_run(root / lr_tag(lr))] if pack > 1 else []
+        for group in packs_of(fresh, pack):
+            if len(group) < 2:
+                continue
+            from composer.packed_train import train_packed
+
+            if say:
+                say(f"learning rates {', '.join(f'{x:g}' for x in group)}: training packed, scored on the dev split")
+            out = train_packed(spec, source, config.replace(eval_split="dev"), [(config.seed, lr) for lr in group],
+                               out_dirs=[str(root / lr_tag(lr)) for lr in group])
+            for lr, r in zip(group, out):
+                if isinstance(r, DivergenceError):
+                    dev[lr] = math.inf
+                    errors.append(str(r))
+                else:
+                    results[lr], dev[lr] = r, r.eval_loss
+        for lr in (x for x in todo if x not in dev):
             if say:
                 say(f"learning rate {lr:g}: training, scored on the dev split")
             run = config.replace(lr=lr, eval_split="dev", out_dir=str(root / lr_tag(lr)))

@@ -44,3 +44,31 @@ def test_a_diverging_member_is_its_own_error(source):
 def test_bad_members_are_refused(source, members):
     with pytest.raises(UsageError, match="members"):
         train_packed(SPEC, source, CFG, members)
+
+
+def test_members_leave_the_run_folders_their_solo_runs_would(tmp_path):
+    """With ``out_dirs`` a member's folder scores on another split (``evaluate_run``), reads as finished
+    to a resumed ``train`` and holds every step's metrics, as the folder of its solo run does."""
+    from composer.checkpoint import MetricsLog
+    from composer.train import evaluate_run
+
+    (tmp_path / "corpus.txt").write_text(_text(400))
+    source = TextSource(tmp_path / "corpus.txt", dev_fraction=0.1)
+    members = [(0, 3e-3), (0, 1e-2), (0, 1e30)]
+    dirs = [str(tmp_path / f"m{k}") for k in range(3)]
+    packed = train_packed(SPEC, source, CFG.replace(eval_split="dev"), members, out_dirs=dirs)
+    assert isinstance(packed[2], DivergenceError)
+    assert not [p for p in (tmp_path / "m2" / "checkpoints").iterdir() if p.name.isdigit()]  # no checkpoint
+    for (seed, lr), d, got in zip(members[:2], dirs, packed):
+        solo_cfg = CFG.replace(seed=seed, lr=lr, out_dir=str(tmp_path / f"solo-{lr:g}"), checkpoint_every=10)
+        solo = train(SPEC, source, solo_cfg.replace(eval_split="dev"))
+        assert got.out_dir == str(tmp_path / d) and got.eval_loss == pytest.approx(solo.eval_loss, rel=2e-5)
+        val = evaluate_run(SPEC, source, CFG.replace(seed=seed, lr=lr, out_dir=d), "validation")
+        assert val == pytest.approx(evaluate_run(SPEC, source, solo_cfg, "validation"), rel=2e-5)
+        again = train(SPEC, source, CFG.replace(seed=seed, lr=lr, out_dir=d, eval_split="dev"), resume=True)
+        assert again.start_step == CFG.steps and again.eval_loss == pytest.approx(got.eval_loss)
+        mine, theirs = (MetricsLog.read(f"{x}/metrics.jsonl") for x in (d, solo_cfg.out_dir))
+        assert [(r["step"], r["split"]) for r in mine] == [(r["step"], r["split"]) for r in theirs]
+        assert [r["lr"] for r in mine if "lr" in r] == pytest.approx([r["lr"] for r in theirs if "lr" in r])
+    with pytest.raises(UsageError, match="already holds a run"):
+        train_packed(SPEC, source, CFG, members[:1], out_dirs=dirs[:1])

@@ -192,6 +192,17 @@ def test_cli_train_lr_grid_chooses_on_dev_and_resumes(corpus, tmp_path, capsys):
     assert again["chosen_run"]["start_step"] == again["chosen_run"]["steps"]  # nothing retrained
     assert main([*argv[:-1], "--lr", "1e-3"]) == 2
     assert "not both" in capsys.readouterr().err
+    # --pack 2: both rates in one program, the same choice and scores to float rounding
+    packed_out = tmp_path / "packed"
+    argv_packed = [*argv, "--pack", "2"]
+    argv_packed[argv_packed.index(str(out))] = str(packed_out)
+    assert main(argv_packed) == 0
+    packed = json.loads(capsys.readouterr().out)
+    assert packed["lr"] == record["lr"] and packed["val_loss"] == pytest.approx(record["val_loss"], rel=1e-4)
+    assert all(packed["lrs"][k] == pytest.approx(v, rel=1e-4) for k, v in record["lrs"].items())
+    assert main([*argv_packed, "--resume"]) == 0  # the packed folders read as finished runs
+    assert json.loads(capsys.readouterr().out)["chosen_run"]["start_step"] == record["chosen_run"]["steps"]
+    assert main([*argv_packed[:-2], "--pack", "0"]) == 2 and "--pack" in capsys.readouterr().err
 
 
 def test_cli_train_bad_input(corpus, tmp_path, capsys):

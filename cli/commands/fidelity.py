@@ -46,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--long-tokens", default=None, help="token budget of the long runs (e.g. 4M)")
     b.add_argument("--long-seeds", default="1", help="seeds of the long runs (default 1)")
     b.add_argument("--max-runs", type=int, default=None, help="stop after this many new runs (resume later)")
+    b.add_argument("--pack", type=int, default=1,
+                   help="train up to this many rates of a layout's grid in one compiled program "
+                        "(composer.packed_train: the same rows to float rounding; a pack counts its rates "
+                        "against --max-runs; default 1: one at a time)")
     b.add_argument("--pairs", default=None, help="contender pairs reported with pooled intervals at every budget, "
                                                 "e.g. MMMMMA:AMAMAM,SMSMAM:AMAMAM")
     r = p.add_argument_group("recipe (kept for the life of a study)")
@@ -235,7 +239,9 @@ def run(args: argparse.Namespace) -> int:
                        proxy_seeds=proxy_seeds, proxy_protocol=args.proxy_protocol, proxy_rows=proxy_rows,
                        compute_proxy=bool(proxy_seeds), winner=winner, report_only=args.report_only,
                        progress=not args.no_progress, max_runs=args.max_runs, explicit=explicit,
-                       pairs=_parse_pairs(args.pairs))
+                       pairs=_parse_pairs(args.pairs), pack=args.pack)
+    if args.pack < 1:
+        raise UsageError(f"--pack: must be an integer >= 1 (1: one rate at a time), got {args.pack}")
     summary = run_study(req)
     if args.json:
         print_json(summary)

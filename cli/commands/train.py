@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                               "training text; the best is then scored on validation")
     p.add_argument("--lr-extend", type=int, default=1, help="with --lrs: rates added past an edge of the grid "
                                                            "when the best rate is on it (default 1)")
+    p.add_argument("--pack", type=int, default=1,
+                   help="with --lrs: train up to this many rates in one compiled program (composer.packed_train; "
+                        "the same results to float rounding, no checkpoint until the pack ends; default 1)")
     p.add_argument("--dev-fraction", type=float, default=None,
                    help="share of the training text held out to choose the rate on (default 0.05 with --lrs, "
                         "else 0: no dev split)")
@@ -54,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args, spec)
     _check_memory(spec)
     lrs = parse_lrs(args.lrs) if args.lrs else None
+    if args.pack < 1:
+        raise UsageError(f"--pack: must be an integer >= 1 (1: one rate at a time), got {args.pack}")
+    if args.pack > 1 and not lrs:
+        raise UsageError("--pack: packs the rates of a learning-rate grid; give --lrs too (or --pack 1)")
     if lrs and args.lr is not None:
         raise UsageError("--lr and --lrs: give one rate (--lr) or a grid (--lrs), not both")
     if args.lr_extend < 0:
@@ -85,7 +92,7 @@ def _run_grid(args, spec, source, config, lrs) -> int:
     say = None if args.no_progress else (lambda text: print(f"composer train: {text}", file=sys.stderr, flush=True))
     try:
         grid = train_grid(spec, source, config, lrs, extend=args.lr_extend, resume=args.resume,
-                          progress=not args.no_progress, say=say)
+                          progress=not args.no_progress, say=say, pack=args.pack)
     except DivergenceError as e:
         print(f"composer train: error: {e}", file=sys.stderr)
         return 1

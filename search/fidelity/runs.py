@@ -22,7 +22,7 @@ from search.fidelity.truth_rows import GridRow, TruthRow
 if TYPE_CHECKING:
     from composer.train import TrainResult
 
-__all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_row", "chosen_row", "now"]
+__all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_row", "grid_rows_packed", "chosen_row", "now"]
 
 R = TypeVar("R", TruthRow, GridRow)
 """Both kinds of run share the training fields ``_fit`` fills in."""
@@ -115,11 +115,42 @@ def grid_row(job: Job, lr: float, study, source) -> GridRow:
     config = s.train_config(job.tokens, seed=job.seed, out_dir=str(study.run_dir / "train" / folder), lr=lr)
     config = config.replace(eval_batches=_dev_batches(s, source), eval_split="dev")
     row = GridRow(key=f"{job.key}/{lr_tag(lr)}", cell=job.key, layout=job.layout, seed=job.seed,
-                  tokens=config.steps * config.tokens_per_step, lr=lr, folder=folder, arch_id=_arch_id(ext.spec))
+                  tokens=config.steps * config.tokens_per_step, lr=lr, folder=folder, arch_id=_arch_id(ext.spec),
+                  pack=1)
     result, row = _fit(ext.spec, source, config, row, study.progress)
     if result is None:
         return row
     return dataclasses.replace(row, dev_loss=result.eval_loss, dev_loss_se=result.eval_loss_se)
+
+
+def grid_rows_packed(job: Job, lrs: list[float], study, source) -> list[GridRow]:
+    """``grid_row`` for every rate of ``lrs`` at once: one program (``composer.packed_train``), each
+    member in the folder its solo run would use (new folders only; a folder holding a checkpoint
+    resumes alone through ``grid_row``). Each row's wall time is its share of the pack's."""
+    from composer.errors import DivergenceError
+    from composer.lr_grid import lr_tag
+    from composer.packed_train import train_packed
+
+    s = study.settings
+    ext = extrapolated(job.layout, s)
+    folders = [f"{job.folder}-{lr_tag(lr)}" for lr in lrs]
+    config = s.train_config(job.tokens, seed=job.seed).replace(eval_batches=_dev_batches(s, source), eval_split="dev")
+    t0 = time.perf_counter()
+    out = train_packed(ext.spec, source, config, [(job.seed, lr) for lr in lrs],
+                       out_dirs=[str(study.run_dir / "train" / f) for f in folders])
+    wall = (time.perf_counter() - t0) / len(lrs)
+    rows = []
+    for lr, folder, result in zip(lrs, folders, out):
+        row = GridRow(key=f"{job.key}/{lr_tag(lr)}", cell=job.key, layout=job.layout, seed=job.seed,
+                      tokens=config.steps * config.tokens_per_step, lr=lr, folder=folder, arch_id=_arch_id(ext.spec),
+                      wall_s=wall, finished_at=now(), pack=len(lrs))
+        if isinstance(result, DivergenceError):
+            rows.append(dataclasses.replace(row, status="diverged", error=str(result)))
+        else:
+            rows.append(dataclasses.replace(row, dev_loss=result.eval_loss, dev_loss_se=result.eval_loss_se,
+                                            train_loss=result.final_train_loss, status="ok", error=None,
+                                            tokens_per_s=result.tokens_per_second, compile_s=result.compile_seconds))
+    return rows
 
 
 def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,

@@ -43,7 +43,7 @@ rate's dev loss in ``lr_grid_json``); ``param_ratio``/``flops_ratio`` are the ex
 non-embedding parameters and layer FLOPs per token over the scale's Llama shape's."""
 
 GRID_COLUMNS = ("key", "cell", "layout", "seed", "tokens", "lr", "dev_loss", "dev_loss_se", "train_loss", "status",
-                "error", "wall_s", "tokens_per_s", "compile_s", "folder", "arch_id", "finished_at")
+                "error", "wall_s", "tokens_per_s", "compile_s", "folder", "arch_id", "finished_at", "pack")
 
 PROXY_COLUMNS = ("layout", "seed", "protocol", "score", "tasks_json", "source", "wall_s")
 

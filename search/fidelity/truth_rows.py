@@ -117,6 +117,9 @@ class GridRow:
     """The run's folder under ``train/`` (where the chosen run is scored on validation afterwards)."""
     arch_id: str | None = None
     finished_at: str | None = None
+    pack: int | None = None
+    """Rates trained together in one program with this one (``composer fidelity --pack``; rows written
+    before packing read ``None``: one at a time)."""
 
     def to_dict(self) -> JSONObject:
         return _as_dict(self)

@@ -64,6 +64,9 @@ class StudyRequest:
     """Settings fields the user gave; the others take the stored study's values (``None``: compare all)."""
     pairs: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     """Layout pairs whose differences the report gives with pooled intervals at every budget."""
+    pack: int = 1
+    """Rates of a cell's grid trained together in one program (``composer.packed_train``; 1: one at a
+    time). Not a setting of the study: members equal their solo runs to float rounding."""
 
 
 def _settings(run_dir: Path, given: FidelitySettings, explicit: set[str] | None = None) -> FidelitySettings:
@@ -179,11 +182,12 @@ class _Budget:
             return True
         return False
 
-    def start(self, what: str) -> None:
+    def start(self, what: str, runs: int = 1) -> None:
         left = max(self.planned - self.started, 0)
-        _say(self.req, f"[{self.started + 1}/{self.planned}] training {what} at {self.req.settings.scale}; "
-                       f"study ETA {_eta(self.walls, left)}")
-        self.started += 1
+        first = f"[{self.started + 1}/{self.planned}]" if runs == 1 else \
+            f"[{self.started + 1}-{self.started + runs}/{self.planned}]"
+        _say(self.req, f"{first} training {what} at {self.req.settings.scale}; study ETA {_eta(self.walls, left)}")
+        self.started += runs
 
 
 def _reference(job: Job, req: StudyRequest, first_seed: int, main_tokens: int) -> Job | None:
@@ -212,7 +216,15 @@ def _tuned_cell(job: Job, req: StudyRequest, tables: StudyTables, source, budget
         todo = lr_grid.next_rates(grid, dev, extend)
         if not todo:
             break
-        for lr in todo:
+        for group in _packs(job, todo, req):
+            if budget.spent():
+                return False
+            budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens) at lr "
+                         f"{', '.join(f'{x:g}' for x in group)} packed", runs=len(group))
+            for row in runs.grid_rows_packed(job, group, req, source):
+                budget.walls.append(row.wall_s)
+                tables.add_grid(row)
+        for lr in (x for x in todo if x not in tables.dev_losses(job.key)):
             if budget.spent():
                 return False
             budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens) at lr {lr:g} [{lr_tag(lr)}]")
@@ -223,6 +235,16 @@ def _tuned_cell(job: Job, req: StudyRequest, tables: StudyTables, source, budget
     tables.add_truth(runs.chosen_row(job, req, source, dev, source_note, rows))
     _write_report(req, tables)
     return True
+
+
+def _packs(job: Job, todo: tuple[float, ...], req: StudyRequest) -> list[list[float]]:
+    """The rates of ``todo`` that train packed (``req.pack``): new run folders, in groups of two or more."""
+    from composer.lr_grid import holds_run, lr_tag, packs_of
+
+    if req.pack < 2:
+        return []
+    fresh = [lr for lr in todo if not holds_run(req.run_dir / "train" / f"{job.folder}-{lr_tag(lr)}")]
+    return [g for g in packs_of(fresh, req.pack) if len(g) > 1]
 
 
 def _run_jobs(req: StudyRequest, tables: StudyTables) -> None:

@@ -110,3 +110,33 @@ def test_a_tuned_study_chooses_on_dev_and_reads_validation_only_after(tmp_path, 
     assert len(val_at) == 2
     assert all(e == ("windows", "dev") for e in reads[:val_at[0]])
     assert reads[val_at[0] - 2:val_at[0]] == [("windows", "dev")] * 2
+
+
+def test_a_packed_grid_gives_the_rows_of_the_solo_grid_and_resumes(tmp_path):
+    """``--pack 2``: a cell's two rates train in one program; the grid, the choice and the validation
+    score are those of one-at-a-time (float rounding), every grid row records its pack, and a study
+    stopped after one pack (``--max-runs 2``) finishes on the next call without retraining it."""
+    from search.fidelity.plan import FidelitySettings, jobs
+    from search.fidelity.truth_study import StudyRequest, run_study
+
+    settings = FidelitySettings.of(scale="proxy", batch_size=4, seq_len=64, val_windows=8, dev_windows=8,
+                                   lrs=(1e-3, 1e-2), lr_extend=0)
+
+    def study(name, pack, max_runs=None):
+        run_study(StudyRequest(run_dir=tmp_path / name, settings=settings, layouts=["AM", "MA"],
+                               jobs=jobs(["AM", "MA"], (0,), 1024), proxy_seeds=(), compute_proxy=False,
+                               progress=False, pack=pack, max_runs=max_runs))
+        return (pd.read_parquet(tmp_path / name / f).sort_values("key").reset_index(drop=True)
+                for f in ("lr_grid.parquet", "fidelity.parquet"))
+
+    solo_grid, solo_truth = study("solo", 1)
+    part_grid, part_truth = study("packed", 2, max_runs=2)
+    assert len(part_grid) == 2 and set(part_grid["layout"]) == {"AM"} and (part_grid["pack"] == 2).all()
+    stamps = dict(zip(part_grid["key"], part_grid["finished_at"]))
+    grid, truth = study("packed", 2)
+    assert (solo_grid["pack"] == 1).all() and (grid["pack"] == 2).all()
+    assert dict(zip(grid["key"], grid["finished_at"])).items() >= stamps.items()  # the first pack kept
+    assert list(grid["key"]) == list(solo_grid["key"])
+    np.testing.assert_allclose(grid["dev_loss"], solo_grid["dev_loss"], rtol=1e-4)
+    assert list(truth["lr"]) == list(solo_truth["lr"])
+    np.testing.assert_allclose(truth["val_loss"], solo_truth["val_loss"], rtol=1e-4)
