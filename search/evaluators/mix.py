@@ -96,6 +96,27 @@ class MixEvaluator:
     def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         seed = self.config.seed if seed is None else seed
         results = {name: normalize_result(ev(pattern, seed=seed), ev.protocol) for name, ev in self._inner.items()}
+        return self._combined(pattern, seed, results)
+
+    def evaluate_many(self, pattern: str, seeds: list[int | None]) -> list[Evaluation | Exception]:
+        """Every part packs the seeds its own way (``evaluate_many``), then each seed's parts combine; a
+        seed that failed in any part is that part's error."""
+        from search.evaluators.packing import can_pack
+
+        resolved = [self.config.seed if s is None else s for s in seeds]
+        per_part = {name: (ev.evaluate_many(pattern, resolved) if can_pack(ev) else
+                           [ev(pattern, seed=s) for s in resolved]) for name, ev in self._inner.items()}
+        out: list[Evaluation | Exception] = []
+        for k, seed in enumerate(resolved):
+            failed = [per_part[name][k] for name in per_part if isinstance(per_part[name][k], Exception)]
+            if failed:
+                out.append(failed[0])
+                continue
+            results = {name: normalize_result(per_part[name][k], ev.protocol) for name, ev in self._inner.items()}
+            out.append(self._combined(pattern, seed, results, pack=len(resolved)))
+        return out
+
+    def _combined(self, pattern: str, seed: int, results: dict[str, Evaluation], pack: int = 1) -> Evaluation:
         first = results[self.parts[0].protocol]
         return Evaluation(
             score=combine({name: r.score for name, r in results.items()}, self.parts), protocol=self.protocol,
@@ -103,7 +124,8 @@ class MixEvaluator:
             arch_id=first.arch_id, steps=_total(results, "steps"), tokens=_total(results, "tokens"),
             wall_s=_total(results, "wall_s"), compile_s=_total(results, "compile_s"), device=first.device,
             details={"parts": [dataclasses.asdict(p) for p in self.parts],
-                     "part_results": {name: r.to_dict() for name, r in results.items()}})
+                     "part_results": {name: r.to_dict() for name, r in results.items()},
+                     **({"pack": pack} if pack > 1 else {})})
 
 
 def _total(results: dict[str, Evaluation], field: str) -> Any:

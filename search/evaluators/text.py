@@ -11,7 +11,8 @@ higher is better, like every other protocol, and 0 is the uniform guess. ``tasks
 ``text-lr`` is the same recipe with the learning rate chosen per layout (``TextProtocol.lrs``): each
 rate trains, each run is scored on a dev split carved from the training books, and the best rate's
 run is scored on the validation windows (``composer.lr_grid.train_grid``), as MAD keeps the best of a
-small learning-rate sweep per layout. It costs ``len(lrs)`` (or one more, past an edge) times ``text``.
+small learning-rate sweep per layout. It trains ``len(lrs)`` (or one more, past an edge) times the
+runs of ``text``, the grid's rates packed in one program (``TextProtocol.pack_lrs``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class TextProtocol:
     lr_extend: int = 1
     dev_fraction: float = 0.05
     """Share of every training book held out as the dev split (only with ``lrs``)."""
+    pack_lrs: bool = True
+    """Train the grid's rates in one program (``composer.packed_train``; the same choice and score to
+    float rounding); an extension past an edge trains alone."""
 
     @property
     def val_windows(self) -> int:
@@ -61,7 +65,7 @@ class TextProtocol:
         t = self.train
         return {"scale": self.scale, "steps": t.steps, "batch_size": t.batch_size, "seq_len": t.seq_len, "lr": t.lr,
                 "val_windows": self.val_windows, "corpus": self.corpus, "lrs": list(self.lrs),
-                "lr_extend": self.lr_extend, "dev_fraction": self.dev_fraction}
+                "lr_extend": self.lr_extend, "dev_fraction": self.dev_fraction, "pack_lrs": self.pack_lrs}
 
 
 TEXT_PROTOCOLS = {"text": TextProtocol, "text-lr": lambda: TextProtocol(lrs=(1e-3, 3e-3, 1e-2))}
@@ -112,7 +116,7 @@ class TextEvaluator:
 
             with tempfile.TemporaryDirectory(prefix="composer-text-lr-") as tmp:  # one run per rate, then gone
                 grid = train_grid(spec, self.source, config.replace(out_dir=tmp, checkpoint_every=0), r.lrs,
-                                  extend=r.lr_extend)
+                                  extend=r.lr_extend, pack=len(r.lrs) if r.pack_lrs else 1)
             result, val_loss, val_se = grid.result, grid.val_loss, grid.val_loss_se
         else:
             result = train(spec, self.source, config)

@@ -80,3 +80,19 @@ def test_mix_from_stored_parts_equals_the_mix_evaluated():
     rebuilt = ev.from_parts("SMAM", 1, parts)
     assert rebuilt.score == pytest.approx(direct.score, abs=1e-6) and rebuilt.protocol == direct.protocol
     assert rebuilt.tasks.keys() == direct.tasks.keys()
+
+
+def test_mix_packs_a_layouts_seeds_like_solo_runs():
+    """``evaluate_many``: each part packs the seeds, each seed's parts combine; equal to solo runs."""
+    from search.evaluators.packing import can_pack
+
+    ev = EvaluatorConfig(protocol="mix", seed=0, steps_scale=0.05).build()
+    assert can_pack(ev)
+    packed = ev.evaluate_many("AM", [1, 2])
+    for seed, got in zip((1, 2), packed):
+        solo = ev("AM", seed=seed)
+        assert got.seed == seed and got.details["pack"] == 2
+        assert got.score == pytest.approx(solo.score, abs=1e-4)
+        for part in ("capacity", "text"):
+            assert got.tasks[part] == pytest.approx(solo.tasks[part], abs=1e-5)
+    assert packed[0].score != packed[1].score

@@ -86,3 +86,21 @@ def test_text_protocol_packs_seeds_like_solo_runs():
         assert got.details["pack"] == 2
     assert packed[0].score != packed[1].score
     assert not can_pack(EvaluatorConfig(protocol="text-lr", seed=0, steps_scale=0.02).build())
+
+
+def test_text_lr_trains_its_grid_packed_like_one_rate_at_a_time():
+    """``text-lr``'s grid (``TextProtocol.pack_lrs``): every rate's dev loss, the choice and the score
+    equal those of the rates trained one at a time."""
+    import dataclasses
+
+    from search.evaluators.text import TEXT_PROTOCOLS, TextEvaluator
+
+    config = EvaluatorConfig(protocol="text-lr", seed=0, steps_scale=0.02)
+    recipe = TEXT_PROTOCOLS["text-lr"]()
+    assert recipe.pack_lrs and recipe.to_dict()["pack_lrs"]
+    packed = TextEvaluator(config, recipe)("AM")
+    solo = TextEvaluator(config, dataclasses.replace(recipe, pack_lrs=False))("AM")
+    assert packed.details["dev_loss"].keys() == solo.details["dev_loss"].keys()
+    for k, v in solo.details["dev_loss"].items():
+        assert packed.details["dev_loss"][k] == pytest.approx(v, rel=1e-4)
+    assert packed.details["lr"] == solo.details["lr"] and packed.score == pytest.approx(solo.score, abs=1e-5)
