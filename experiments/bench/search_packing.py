@@ -3,7 +3,7 @@
 Runs ``composer search`` once per pack size (``--packs 1,4``: today's default, then packs of up to four
 seeds of a layout) on the same settings, each in its own fresh process and run folder, one after
 another, and records per run: wall seconds, the load average before and after (this machine is
-shared), the number of evaluations, the winner, and the largest score difference from the first run
+shared; and the median 1-minute load sampled every 30 s while it ran), the number of evaluations, the winner, and the largest score difference from the first run
 over the evaluations both made (same layout, seed and stage): packing changes the wall time, never a
 score.
 
@@ -67,12 +67,20 @@ def main(argv: list[str] | None = None) -> int:
                "--name", name, "--runs-dir", str(runs_dir), "--quiet", *args.extra]
         load0 = os.getloadavg()
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        loads = []
+        while proc.poll() is None:  # the 1-minute load every 30 s: what else ran beside this search
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                loads.append(os.getloadavg()[0])
+        stderr = proc.stderr.read()
         wall = time.perf_counter() - t0
         entry = {"pack": k, "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2), "rc": proc.returncode,
-                 "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()]}
+                 "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
+                 "load_1min_median": round(sorted(loads)[len(loads) // 2], 2) if loads else None}
         if proc.returncode != 0:
-            entry["stderr_tail"] = proc.stderr[-2000:]
+            entry["stderr_tail"] = stderr[-2000:]
         else:
             summary = json.loads((runs_dir / name / "summary.json").read_text())
             scores = _scores(runs_dir / name)
