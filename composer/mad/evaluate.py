@@ -170,19 +170,46 @@ class Evaluator:
         """Train on one setting of ``task`` at every (lr, wd) of the sweep; keep the best run."""
         config = self.protocol.configs(task)[index]
         t0 = time.perf_counter()
-        data = self._data_for(task, index, config, seed)
+        data = self._data_for(task, index, config, seed, self.choice_split)
         model, types, params = self.init_member(task, config, spec, seed)
         runner, compile_s, plan = self._compiled_for(task, config, model, params, types, data)
         runs = []
         for lr, wd in self.sweep:
             curves = runner(params, types, *data, np.float32(lr), np.float32(wd))
             runs.append(summarise(self.protocol, task, plan, {k: np.asarray(v) for k, v in curves.items()}, lr, wd))
-        return self.best_of_sweep(task, index, runs, data, compile_s=compile_s, wall_s=time.perf_counter() - t0)
+        best = self.best_of_sweep(task, index, runs, data, compile_s=compile_s, wall_s=time.perf_counter() - t0)
+        if self.choice_split == "test":
+            return best
+        test = self._data_for(task, index, config, seed, "test")
+        curves = runner(params, types, *test, np.float32(best["lr"]), np.float32(best["wd"]))
+        rerun = summarise(self.protocol, task, plan, {k: np.asarray(v) for k, v in curves.items()},
+                          best["lr"], best["wd"])
+        return self.scored_on_test(best, rerun, test, wall_s=time.perf_counter() - t0)
 
     @property
     def sweep(self) -> list[tuple[float, float]]:
         """The protocol's ``(lr, wd)`` runs of every task setting, in order."""
         return [(lr, wd) for lr in self.protocol.lrs for wd in self.protocol.weight_decays]
+
+    @property
+    def choice_split(self) -> str:
+        """The split a sweep's best run is chosen on: ``dev`` when the protocol says so and there is a
+        choice (more than one run), else ``test`` (``Protocol.choose_on``)."""
+        return "dev" if self.protocol.choose_on == "dev" and len(self.sweep) > 1 else "test"
+
+    def scored_on_test(self, best: dict[str, Any], rerun: dict[str, Any], test: tuple, *,
+                       wall_s: float | None = None) -> dict[str, Any]:
+        """The dev-chosen ``best`` of a sweep scored by ``rerun``, the same (lr, wd) trained again and
+        evaluated on test: its accuracy is the score, the sweep (dev accuracies) and the cost stay."""
+        if rerun["diverged_by_step"] is not None:  # finite on dev, so not expected; the run is the same
+            raise DivergenceError(f"the chosen run (lr {best['lr']:g}, wd {best['wd']:g}) diverged on its rerun "
+                                  f"by step {rerun['diverged_by_step']}")
+        steps = best["steps"] + rerun["steps_trained"]
+        out = {**rerun, "steps": steps, "runs": best["runs"] + 1,
+               "tokens": steps * self.protocol.batch_size * test[0].shape[-1], "compile_s": best["compile_s"],
+               "wall_s": best["wall_s"] if wall_s is None else wall_s, "sweep": best["sweep"], "chosen_on": "dev",
+               "dev_acc": best["acc"]}
+        return out
 
     def init_member(self, task: str, config: Any, spec: ArchSpec, seed: int):
         """``(model, types, params)`` of ``spec`` on one task setting at ``seed`` (the switch stack holds
@@ -252,13 +279,14 @@ class Evaluator:
     def _n_test(self, config: Any) -> int:
         return self.protocol.num_test or config.num_test_examples
 
-    def _data_for(self, task: str, index: int, config: Any, seed: int) -> tuple:
-        """Device arrays ``(train_x, train_y, batch_idx, test_x, test_y)``, cached per (task, seed)."""
-        key = (task, index, seed, self.protocol.name)
+    def _data_for(self, task: str, index: int, config: Any, seed: int, split: str = "test") -> tuple:
+        """Device arrays ``(train_x, train_y, batch_idx, eval_x, eval_y)``, the evaluation rows from
+        ``split`` (``test``, or ``dev`` for a sweep chosen on it), cached per (task, seed, split)."""
+        key = (task, index, seed, self.protocol.name, split)
         if key in self._data:
             self._data.move_to_end(key)
             return self._data[key]
-        arrays = tuple(self._generate(task, config, seed))
+        arrays = tuple(self._generate(task, config, seed, split))
         import jax
 
         self._data[key] = tuple(jax.device_put(a) for a in arrays)
@@ -266,7 +294,7 @@ class Evaluator:
             self._data.popitem(last=False)
         return self._data[key]
 
-    def _generate(self, task: str, config: Any, seed: int):
+    def _generate(self, task: str, config: Any, seed: int, split: str = "test"):
         from composer.mad.training import pad_rows
 
         p = self.protocol
@@ -278,7 +306,7 @@ class Evaluator:
             train = generate_split(config, "train", seed)
             idx = _epoch_indices(len(train), batch, p.epochs, np.random.default_rng(seed))
         n_test = self._n_test(config)
-        test = generate_split(dataclasses.replace(config, num_test_examples=n_test), "test", seed)
+        test = generate_split(dataclasses.replace(config, num_test_examples=n_test), split, seed)
         eb = min(p.eval_batch, n_test)
         yield from (train.inputs, train.targets, idx)
         yield from (pad_rows(test.inputs, eb, 0), pad_rows(test.targets, eb, IGNORE))

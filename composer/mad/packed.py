@@ -81,17 +81,12 @@ def _pack_setting(ev: Evaluator, task: str, index: int, config: Any, spec: ArchS
     t0 = time.perf_counter()
     sweep = ev.sweep
     members = [(s, lr, wd) for s in seeds for lr, wd in sweep]
-    data = {s: ev._data_for(task, index, config, s) for s in seeds}
+    data = {s: ev._data_for(task, index, config, s, ev.choice_split) for s in seeds}
     inits = {s: ev.init_member(task, config, spec, s) for s in seeds}
     model, types, _ = inits[seeds[0]]
-    params = _stack([inits[s][2] for s, _, _ in members])
-    arrays = tuple(_stack([data[s][i] for s, _, _ in members]) for i in range(len(data[seeds[0]])))
-    lrs = np.array([lr for _, lr, _ in members], np.float32)
-    wds = np.array([wd for _, _, wd in members], np.float32)
-    runner, compile_s, plan = _compiled_packed(ev, task, config, model, params, types, arrays, lrs, wds)
-    curves = {k: np.asarray(v) for k, v in runner(params, types, *arrays, lrs, wds).items()}
+    curves, compile_s, plan = _run_members(ev, task, config, model, types, inits, data, members)
     wall = time.perf_counter() - t0
-    out: list[dict[str, Any] | Exception] = []
+    out: dict[int, dict[str, Any] | Exception] = {}
     for j, seed in enumerate(seeds):
         rows = range(j * len(sweep), (j + 1) * len(sweep))
         runs = [summarise(ev.protocol, task, plan, {k: v[i] for k, v in curves.items()}, members[i][1],
@@ -100,10 +95,32 @@ def _pack_setting(ev: Evaluator, task: str, index: int, config: Any, spec: ArchS
             best = ev.best_of_sweep(task, index, runs, data[seed], compile_s=compile_s / len(seeds),
                                     wall_s=wall / len(seeds))
         except DivergenceError as e:
-            out.append(e)
+            out[seed] = e
             continue
-        out.append({**best, "pack": len(members)})
-    return out
+        out[seed] = {**best, "pack": len(members)}
+    if ev.choice_split == "dev":  # the chosen (lr, wd) of every seed again, packed, scored on test
+        chosen = [(s, out[s]["lr"], out[s]["wd"]) for s in seeds if not isinstance(out[s], Exception)]
+        test = {s: ev._data_for(task, index, config, s, "test") for s, _, _ in chosen}
+        if chosen:
+            again, _, _ = _run_members(ev, task, config, model, types, inits, test, chosen)
+            share = (time.perf_counter() - t0) / len(seeds)
+            for i, (s, lr, wd) in enumerate(chosen):
+                rerun = summarise(ev.protocol, task, plan, {k: v[i] for k, v in again.items()}, lr, wd)
+                try:
+                    out[s] = {**ev.scored_on_test(out[s], rerun, test[s], wall_s=share), "pack": len(members)}
+                except DivergenceError as e:
+                    out[s] = e
+    return [out[s] for s in seeds]
+
+
+def _run_members(ev: Evaluator, task, config, model, types, inits, data, members):
+    """Curves ``[member, ...]`` of every ``(seed, lr, wd)`` of ``members`` trained in one program."""
+    params = _stack([inits[s][2] for s, _, _ in members])
+    arrays = tuple(_stack([data[s][i] for s, _, _ in members]) for i in range(len(next(iter(data.values())))))
+    lrs = np.array([lr for _, lr, _ in members], np.float32)
+    wds = np.array([wd for _, _, wd in members], np.float32)
+    runner, compile_s, plan = _compiled_packed(ev, task, config, model, params, types, arrays, lrs, wds)
+    return {k: np.asarray(v) for k, v in runner(params, types, *arrays, lrs, wds).items()}, compile_s, plan
 
 
 def _compiled_packed(ev: Evaluator, task, config, model, params, types, arrays, lrs, wds):

@@ -115,6 +115,11 @@ class Protocol:
     """RoPE base of the proxy model."""
     tie_embeddings: bool = True
     """Share the embedding with the LM head (the project's ``LM`` default); untied heads are N(0, 1/d)."""
+    choose_on: Literal["test", "dev"] = "test"
+    """Which split picks the best run of a sweep of more than one (lr, wd): ``test``, as MAD does (the
+    reported accuracy is then the maximum over the sweep's test accuracies, biased up by the choice);
+    ``dev``, a third generated split the size of the test set: the sweep is scored on it, and only the
+    chosen (lr, wd) is trained again and scored on test, so the reported number never chose itself."""
     layer_unroll: int | bool = True
     """``lax.scan`` unroll over layers. Fully unrolled (``True``) matched a dedicated model's step time on
     2 CPU cores and compiled faster; ``1`` (a rolled loop) was about 1.6x slower per step."""

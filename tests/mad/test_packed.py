@@ -25,13 +25,15 @@ def _same(packed, solo):
                 (s["lr"], s["wd"], s["steps_trained"], s["stopped_early"])
             np.testing.assert_allclose(p["curve_acc"], s["curve_acc"], atol=1e-4)
             assert p["train_loss"] == pytest.approx(s["train_loss"], rel=1e-4)
+            assert p.get("chosen_on") == s.get("chosen_on") and p["runs"] == s["runs"]
 
 
 @pytest.mark.parametrize("protocol", [
     TINY,
     dataclasses.replace(TINY, name="tiny-sweep", lrs=(1e-3, 3e-3), weight_decays=(0.0, 0.1)),
     dataclasses.replace(TINY, name="tiny-stop", early_stop=0.3, steps={t: 8 for t in TINY.steps}),
-], ids=["plain", "lr-wd-sweep", "early-stop"])
+    dataclasses.replace(TINY, name="tiny-dev", lrs=(1e-3, 3e-3), choose_on="dev"),
+], ids=["plain", "lr-wd-sweep", "early-stop", "lr-grid-chosen-on-dev"])
 def test_every_member_equals_its_solo_run(protocol):
     ev = Evaluator(protocol)
     seeds = (0, 3, 7)
@@ -68,3 +70,20 @@ def test_a_diverging_member_is_an_error_and_the_others_are_kept(monkeypatch):
 def test_bad_seeds_are_refused(seeds):
     with pytest.raises(UsageError, match="seeds"):
         evaluate_packed(Evaluator(TINY), "AM", seeds)
+
+
+def test_a_grid_chosen_on_dev_reports_the_chosen_rate_on_test():
+    """``choose_on="dev"``: the sweep is scored on the dev split, the best dev rate is trained again and
+    scored on test; the score is that rate's solo test accuracy, not the best of the test accuracies."""
+    grid = dataclasses.replace(TINY, name="tiny-dev", lrs=(1e-3, 3e-3, 1e-2), choose_on="dev")
+    out = Evaluator(grid).evaluate("AM", seed=0, tasks=("memorization",))
+    d = out.details["memorization"][0]
+    dev = {r["lr"]: r["acc"] for r in d["sweep"]}
+    assert d["chosen_on"] == "dev" and d["lr"] == max(dev, key=dev.get) and d["dev_acc"] == max(dev.values())
+    alone = Evaluator(dataclasses.replace(TINY, name="tiny-one", lrs=(d["lr"],))).evaluate(
+        "AM", seed=0, tasks=("memorization",))
+    assert out.tasks["memorization"] == pytest.approx(alone.tasks["memorization"], abs=1e-6)
+    assert d["runs"] == 4 and d["steps"] == 4 * alone.details["memorization"][0]["steps"]
+    on_test = Evaluator(dataclasses.replace(grid, choose_on="test")).evaluate("AM", seed=0, tasks=("memorization",))
+    test_accs = {r["lr"]: r["acc"] for r in on_test.details["memorization"][0]["sweep"]}
+    assert test_accs != dev  # the dev split is another sample of queries

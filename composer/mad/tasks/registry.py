@@ -80,15 +80,17 @@ def generate(config: TaskConfig, n: int, seed: Seed, *, training: bool) -> TaskB
     return spec_for(config).generate(config, n, seed, training=training)
 
 
-def generate_split(config: TaskConfig, split: Literal["train", "test"], seed: int) -> TaskBatch:
-    """The ``num_train_examples`` training or ``num_test_examples`` test instances.
+def generate_split(config: TaskConfig, split: Literal["train", "test", "dev"], seed: int) -> TaskBatch:
+    """The ``num_train_examples`` training, or ``num_test_examples`` test or dev instances.
 
-    The two splits come from independent child streams of ``seed`` (MAD draws the test set from
-    the train set's continuing stream; either way they are disjoint in expectation only, and
-    independent streams let one split be regenerated without the other).
+    The splits come from independent child streams of ``seed`` (MAD draws the test set from the train
+    set's continuing stream; either way they are disjoint in expectation only, and independent streams
+    let one split be regenerated without the other). ``dev`` (a third stream, the size of the test
+    set) is what a protocol that chooses its learning rate on a held-out split reads
+    (``Protocol.choose_on``); train and test are unchanged by it.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split={split!r} is invalid; must be 'train' or 'test'")
-    child = np.random.SeedSequence(seed).spawn(2)[split == "test"]
+    if split not in ("train", "test", "dev"):
+        raise ValueError(f"split={split!r} is invalid; must be 'train', 'test' or 'dev'")
+    child = np.random.SeedSequence(seed).spawn(3)[("train", "test", "dev").index(split)]
     n = config.num_train_examples if split == "train" else config.num_test_examples
     return generate(config, n, child, training=split == "train")
