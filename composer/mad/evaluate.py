@@ -169,6 +169,13 @@ class Evaluator:
     def _run_setting(self, task: str, index: int, spec: ArchSpec, seed: int) -> dict[str, Any]:
         """Train on one setting of ``task`` at every (lr, wd) of the sweep; keep the best run."""
         config = self.protocol.configs(task)[index]
+        if self.protocol.pack_sweep and len(self.sweep) > 1:
+            from composer.mad.packed_setting import pack_setting
+
+            out = pack_setting(self, task, index, config, spec, [seed])[0]
+            if isinstance(out, Exception):
+                raise out
+            return out
         t0 = time.perf_counter()
         data = self._data_for(task, index, config, seed, self.choice_split)
         model, types, params = self.init_member(task, config, spec, seed)

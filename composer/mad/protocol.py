@@ -120,6 +120,9 @@ class Protocol:
     reported accuracy is then the maximum over the sweep's test accuracies, biased up by the choice);
     ``dev``, a third generated split the size of the test set: the sweep is scored on it, and only the
     chosen (lr, wd) is trained again and scored on test, so the reported number never chose itself."""
+    pack_sweep: bool = False
+    """Train a sweep's runs of one seed in one ``vmap``ped program (``composer.mad.packed``; the same
+    results to float rounding) instead of one after another."""
     layer_unroll: int | bool = True
     """``lax.scan`` unroll over layers. Fully unrolled (``True``) matched a dedicated model's step time on
     2 CPU cores and compiled faster; ``1`` (a rolled loop) was about 1.6x slower per step."""
@@ -204,6 +207,13 @@ of ``cpu``'s cost per candidate
 (``experiments/results/proxy_variants.md``). It measures how much a layout can store and look up, and
 is blind to in-context recall: use ``cpu`` or ``text`` when that is the question."""
 
+CAPACITY_LR = dataclasses.replace(CAPACITY, name="capacity-lr", lrs=(3e-4, 1e-3, 3e-3), choose_on="dev",
+                                  pack_sweep=True)
+"""``capacity`` at the best of three peak learning rates per layout (3x apart, bracketing the default
+1e-3), as MAD keeps the best of its sweep per task, but chosen on a generated dev split and scored on
+test by the chosen rate's rerun (``choose_on``). A candidate protocol of the default-proxy selection
+(``search.published.selection``); its definition is fixed before it is judged."""
+
 PAPER = Protocol(
     name="paper",
     settings=dict(PAPER_SETTINGS),
@@ -220,7 +230,7 @@ float32. ``PAPER_FULL`` scores each task as the mean over all 66 MAD settings (3
 
 PAPER_FULL = dataclasses.replace(PAPER, name="paper-full", settings=dict(PAPER_SWEEPS))
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (CAPACITY, CPU, PAPER, PAPER_FULL)}
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (CAPACITY, CPU, PAPER, PAPER_FULL, CAPACITY_LR)}
 
 
 def get_protocol(protocol: str | Protocol) -> Protocol:

@@ -87,3 +87,20 @@ def test_a_grid_chosen_on_dev_reports_the_chosen_rate_on_test():
     on_test = Evaluator(dataclasses.replace(grid, choose_on="test")).evaluate("AM", seed=0, tasks=("memorization",))
     test_accs = {r["lr"]: r["acc"] for r in on_test.details["memorization"][0]["sweep"]}
     assert test_accs != dev  # the dev split is another sample of queries
+
+
+def test_a_protocol_that_packs_its_sweep_scores_like_the_sweep_one_run_at_a_time():
+    """``pack_sweep``: one seed's (lr, wd) runs in one program, chosen on dev like the sequential sweep."""
+    grid = dataclasses.replace(TINY, name="tiny-dev", lrs=(1e-3, 3e-3), choose_on="dev")
+    seq = Evaluator(grid).evaluate("AMMA", seed=2, tasks=TASKS)
+    packed = Evaluator(dataclasses.replace(grid, pack_sweep=True)).evaluate("AMMA", seed=2, tasks=TASKS)
+    _same(packed, seq)
+    assert all(d["pack"] == 2 for t in TASKS for d in packed.details[t])
+
+
+def test_capacity_lr_is_capacity_at_a_grid_chosen_on_dev():
+    from composer.mad.protocol import CAPACITY, PROTOCOLS
+
+    p = PROTOCOLS["capacity-lr"]
+    assert p.settings == CAPACITY.settings and p.steps == CAPACITY.steps and len(p.lrs) == 3
+    assert p.choose_on == "dev" and p.pack_sweep and CAPACITY.choose_on == "test" and not CAPACITY.pack_sweep
