@@ -17,6 +17,15 @@ from typing import Any, Iterator
 __all__ = ["atomic_path", "write_text", "write_bytes", "write_json"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it: set and restore at once (done once, at
+    os.umask(mask)          # import, before any thread of ours could create a file meanwhile)
+    return mask
+
+
+_UMASK = _umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``, on failure it is removed.
@@ -28,6 +37,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file 0600; a result file gets the mode any new file of this user would
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

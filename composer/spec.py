@@ -195,22 +195,28 @@ def run_length(pattern: str) -> str:
 _RUN = re.compile(r"(\d*)([A-Za-z])")
 
 
-def parse_pattern(pattern: str) -> str:
+def parse_pattern(pattern: str, field: str = "pattern") -> str:
     """Accept ``AAMMMM`` or run-length ``2A4M``; return the expanded shorthand string.
 
-    Raises ``SpecError`` naming the bad character and the registered shorthands.
+    Raises ``SpecError`` naming ``field`` (the flag or key the user wrote), the bad character and the
+    registered shorthands; a run of zero layers (``0A4M``) is refused, not dropped.
     """
     text = pattern.replace(" ", "").replace(",", "")
     if not text or _RUN.sub("", text):
-        raise SpecError(f"pattern: {pattern!r} is not a layout; write shorthands like 'AAMMMM' or '2A4M'")
-    out = "".join(ch.upper() * (int(n) if n else 1) for n, ch in _RUN.findall(text))
+        raise SpecError(f"{field}: {pattern!r} is not a layout; write shorthands like 'AAMMMM' or '2A4M'")
+    runs = _RUN.findall(text)
+    zero = [f"{n}{ch}" for n, ch in runs if n and int(n) == 0]
+    if zero:
+        raise SpecError(f"{field}: {pattern!r} has a run of zero layers ({', '.join(zero)}); leave it out or give "
+                        "a count >= 1")
+    out = "".join(ch.upper() * (int(n) if n else 1) for n, ch in runs)
     valid = primitives.shorthands()
     bad = sorted(set(out) - set(valid))
     if bad:
         allowed = ", ".join(f"{k}={v}" for k, v in valid.items())
-        raise SpecError(f"pattern: unknown primitive shorthand(s) {bad} in {pattern!r}; registered: {allowed}")
+        raise SpecError(f"{field}: unknown primitive shorthand(s) {bad} in {pattern!r}; registered: {allowed}")
     if not out:
-        raise SpecError(f"pattern: {pattern!r} has no layers")
+        raise SpecError(f"{field}: {pattern!r} has no layers")
     return out
 
 

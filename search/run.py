@@ -92,7 +92,7 @@ def _validate(settings: SearchSettings) -> None:
     from scaling.extrapolate import RULES
 
     get_scale(settings.scale)
-    parse_pattern("".join(settings.primitives))
+    parse_pattern("".join(settings.primitives), "--primitives")
     if settings.rule not in RULES:
         raise UsageError(f"--rule: must be one of {', '.join(RULES)}, got {settings.rule!r}")
     get_searcher(settings.sampler)

@@ -127,6 +127,9 @@ class SearchSettings:
 
         if self.match not in MATCHES:
             raise ValueError(f"--match: must be one of {', '.join(MATCHES)}, got {self.match!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < FRESH_SEED_OFFSET:
+            raise ValueError(f"--seed: must be an integer in [0, {FRESH_SEED_OFFSET}) (fresh seeds start above it), "
+                             f"got {self.seed!r}")
         if self.final_seeds < 0:
             raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
         if self.workers < 1:

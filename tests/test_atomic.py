@@ -28,3 +28,15 @@ def test_the_temporary_keeps_the_suffix_for_writers_that_sniff_it(tmp_path):
     with atomic.atomic_path(tmp_path / "fig.png") as tmp:
         assert tmp.suffix == ".png" and tmp.parent == tmp_path
         tmp.write_bytes(b"x")
+
+
+def test_results_get_the_users_file_mode_not_0600(tmp_path, monkeypatch):
+    """``mkstemp`` makes 0600 files; a leaderboard or summary must be readable as any file of the user's."""
+    import stat
+
+    from composer import atomic
+    from composer.atomic import write_text
+
+    monkeypatch.setattr(atomic, "_UMASK", 0o022)  # the common default, whatever this shell's is
+    path = write_text(tmp_path / "summary.json", "{}\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -102,3 +102,13 @@ def test_named_scales_and_layouts():
         layout("nope", 4)
     with pytest.raises(SpecError, match="valid scales"):
         spec_from_pattern("AM", "9B")
+
+
+def test_a_run_of_zero_layers_is_refused_naming_the_field():
+    from composer.spec import SpecError, parse_pattern
+
+    assert parse_pattern("2A4M") == "AAMMMM"
+    with pytest.raises(SpecError, match=r"^pattern: '0A4M' has a run of zero layers \(0A\)"):
+        parse_pattern("0A4M")
+    with pytest.raises(SpecError, match=r"^--primitives: unknown primitive shorthand\(s\) \['X'\]"):
+        parse_pattern("AX", "--primitives")

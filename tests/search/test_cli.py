@@ -117,6 +117,9 @@ def test_resume_rules(cli, tmp_path, capsys):
     (["--steps-scale", "0"], "--steps-scale"),
     (["--evaluator", "mad", "--protocol", "nope"], "unknown protocol"),
     (["--evaluator", "mad", "--tasks", "sudoku"], "unknown task"),
+    (["--seed", "-1"], "--seed: must be an integer in [0,"),
+    (["--primitives", "A,X"], "--primitives: unknown primitive shorthand"),
+    (["--fixed", "0=A", "--depth", "3", "--primitives", "0A,M"], "run of zero layers"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, capsys, tmp_path, args, message):
     assert cli(*args, "--name", "bad") == 2
