@@ -41,6 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--cap-basis", choices=("extrapolated", "width"), help="measure caps on the extrapolated spec (default) "
       "or at target widths and proxy depth")
     a("--evaluator", help=argparse.SUPPRESS)  # a registered evaluator kind (search.evaluators.EVALUATORS)
+    a("--json", action="store_true", help="print summary.json instead of the four-line report")
 
 
 def _pairs(values, flag: str, key_type, value_type) -> list[tuple]:
@@ -109,5 +110,10 @@ def run(args: argparse.Namespace) -> int:
     from search.run import run_search
 
     summary = run_search(given)
-    _report(summary)
+    if args.json:
+        from cli.commands._common import print_json
+
+        print_json(summary.to_dict())
+    else:
+        _report(summary)
     return 0

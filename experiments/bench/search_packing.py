@@ -2,10 +2,10 @@
 
 Runs ``composer search`` once per pack size (``--packs 1,4``: today's default, then packs of up to four
 seeds of a layout) on the same settings, each in its own fresh process and run folder, one after
-another, and records per run: wall seconds, the load average before and after (this machine is
-shared; and the median 1-minute load sampled every 30 s while it ran), the number of evaluations, the winner, and the largest score difference from the first run
-over the evaluations both made (same layout, seed and stage): packing changes the wall time, never a
-score.
+another, and records per run: wall seconds, the load average before and after and the median
+1-minute load sampled every 30 s while it ran (this machine is shared), the number of evaluations,
+the winner, and the largest score difference from the first run over the evaluations both made
+(same layout, seed and stage): packing changes the wall time, never a score.
 
     .venv/bin/python experiments/bench/search_packing.py [--packs 1,4] [--budget 200] [--scale 350M]
         [-- extra composer search flags]

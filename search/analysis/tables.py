@@ -51,11 +51,20 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", fidelity: str | Pat
     ``fidelity`` names a ``composer fidelity`` study (folder, or name under ``runs_dir``) whose ground
     truth is shown beside the run's proxy scores.
     """
+    path = resolve_run(run, runs_dir)
+    try:
+        board = pd.read_parquet(path / "leaderboard.parquet")
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise UsageError(f"RUN: {path / 'leaderboard.parquet'} cannot be read ({type(e).__name__}); it is rebuilt "
+                         f"from the study: composer search --name {path.name} --runs-dir {path.parent} --resume"
+                         ) from None
+    return _loaded(path, board, fidelity, runs_dir)
+
+
+def _loaded(path: Path, board: pd.DataFrame, fidelity, runs_dir) -> Run:
     from search.results.layout_view import per_layout
     from search.results.records import Row
 
-    path = resolve_run(run, runs_dir)
-    board = pd.read_parquet(path / "leaderboard.parquet")
     if not (board["status"] == "ok").any():
         raise UsageError(f"RUN: the leaderboard of {path.name!r} has no successful evaluation yet (empty)")
     layouts = pd.DataFrame([v.to_dict() for v in per_layout(Row.many(board.to_dict("records")))])

@@ -63,6 +63,21 @@ def test_exported_archspec_inspects_to_the_same_numbers(run, tmp_path, capsys):
     assert f"{inspected['params']:,}" in card and f"{inspected['kv_cache_bytes_per_sequence']:,}" in card
 
 
+def test_search_export_and_report_print_json(run, tmp_path, capsys):
+    """``--json`` on every command that prints a result: one JSON object, nothing else on stdout."""
+    assert main(["export", str(run), "--top", "2", "--out", str(tmp_path / "e"), "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert len(exported["files"]) == 2 and all(Path(f).exists() for f in exported["files"])
+    out = _cli("report", str(run), "--out", str(tmp_path / "r"), "--json")
+    assert out.returncode == 0, out.stderr
+    page = json.loads(out.stdout)
+    assert Path(page["report"]).name == "report.html" and len(page["figures"]) == 6
+    assert main(["search", "--evaluator", "fake", "--quiet", "--budget", "2", "--depth", "2", "--json",
+                 "--runs-dir", str(tmp_path / "runs"), "--name", "j"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == json.loads((tmp_path / "runs" / "j" / "summary.json").read_text())
+
+
 def test_export_hf_config(run, tmp_path, capsys):
     assert main(["export", str(run), "--top", "1", "--format", "hf", "--out", str(tmp_path)]) == 0
     path = Path(capsys.readouterr().out.strip())
@@ -95,6 +110,11 @@ def test_report_is_one_html_with_embedded_figures(run, tmp_path):
     (["export", "RUN", "--format", "onnx"], "unknown format 'onnx'"),
     (["export", "RUN", "--top", "999"], "--top 999"),
     (["leaderboard", "RUN", "--top", "0"], "--top"),
+    (["report", "RUN", "--top", "0"], "--top: must be >= 1"),
+    (["export", "RUN", "--top", "0"], "--top: must be >= 1"),
+    (["leaderboard", "TRUNCATED"], "cannot be read (ArrowInvalid); it is rebuilt from the study: composer search"),
+    (["report", "TRUNCATED"], "--resume"),
+    (["export", "TRUNCATED"], "--resume"),
     (["report", "EMPTY"], "no successful evaluation"),
     (["report", "RUN", "--fidelity", "nope"], "no fidelity study at 'nope'"),
     (["fidelity", "--patterns", "AM", "--runs-dir", "RUNS", "--name", "r"], "is a search run"),
@@ -104,8 +124,11 @@ def test_bad_input_is_one_line_and_exit_2(run, tmp_path, args, message):
     empty.mkdir()
     pd.DataFrame({"status": pd.Series([], dtype=str), "pattern": pd.Series([], dtype=str)}).to_parquet(
         empty / "leaderboard.parquet")
-    args = [str(run) if a == "RUN" else str(empty) if a == "EMPTY" else str(run.parent) if a == "RUNS" else a
-            for a in args]
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "leaderboard.parquet").write_bytes((run / "leaderboard.parquet").read_bytes()[:500])
+    named = {"RUN": run, "EMPTY": empty, "RUNS": run.parent, "TRUNCATED": truncated}
+    args = [str(named.get(a, a)) for a in args]
     out = _cli(*args)
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr
