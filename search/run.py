@@ -44,7 +44,7 @@ from search.stages import RunContext, choose_winner, final_phase, rescore, searc
 from search.storage import default_url, open_storage
 from search.study_attrs import SETTINGS
 
-__all__ = ["run_search", "RunContext"]
+__all__ = ["run_search", "RunContext", "rebuild_tables"]
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -220,3 +220,24 @@ def _atomic_write(path: Path, text: str) -> None:
     from composer.atomic import write_text
 
     write_text(path, text)
+
+
+def rebuild_tables(run_dir: Path) -> int:
+    """Rewrite ``leaderboard.parquet`` and ``layouts.parquet`` of the run in ``run_dir`` from its study
+    (``study.db``; every trial is a row there, the parquet files are only their copy). Returns the rows."""
+    db = Path(run_dir) / "study.db"
+    if not db.exists():
+        raise UsageError(f"--rebuild: {run_dir} has no study.db to rebuild from (a run on another storage "
+                         "rewrites its tables when resumed: composer search --name NAME --storage URL --resume)")
+    storage = open_storage(default_url(Path(run_dir)))
+    names = optuna.get_all_study_names(storage)
+    runs = {n for n in names if "/" not in n}
+    if len(runs) != 1:
+        raise UsageError(f"--rebuild: {db} holds {len(runs)} runs ({', '.join(sorted(runs)) or 'none'}); expected one")
+    name = runs.pop()
+    index = EvaluatedIndex.load([optuna.load_study(study_name=n, storage=storage) for n in names
+                                 if n.startswith(name + "/")])
+    rows = index.rows()
+    write_leaderboard(rows, Path(run_dir) / FILENAME)
+    write_layouts(rows, Path(run_dir) / LAYOUTS_FILE)
+    return len(rows)

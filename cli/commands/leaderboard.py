@@ -11,6 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="a run folder, or a run name under --runs-dir")
     p.add_argument("--top", type=int, default=20, help="layouts shown (default 20)")
     p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default runs/)")
+    p.add_argument("--rebuild", action="store_true", help="first rewrite the run's leaderboard.parquet and "
+                   "layouts.parquet from its study.db (when they are lost or damaged)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON records")
     out.add_argument("--csv", action="store_true", help="print CSV")
@@ -26,6 +28,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UsageError(f"--top: must be >= 1, got {args.top}")
+    if args.rebuild:
+        import sys
+        from pathlib import Path
+
+        from search.run import rebuild_tables
+
+        run_dir = Path(args.run) if Path(args.run).is_dir() else Path(args.runs_dir) / args.run
+        if not run_dir.is_dir():
+            raise UsageError(f"RUN: no run folder at {args.run!r} (looked for {run_dir})")
+        n = rebuild_tables(run_dir)
+        print(f"composer leaderboard: rebuilt {run_dir / 'leaderboard.parquet'} from study.db ({n} rows)",
+              file=sys.stderr)
     view = load_run(args.run, args.runs_dir).layouts.head(args.top)[COLUMNS]
     if args.csv:
         print(view.to_csv(index=False), end="")

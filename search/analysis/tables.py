@@ -56,7 +56,7 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", fidelity: str | Pat
         board = pd.read_parquet(path / "leaderboard.parquet")
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"RUN: {path / 'leaderboard.parquet'} cannot be read ({type(e).__name__}); it is rebuilt "
-                         f"from the study: composer search --name {path.name} --runs-dir {path.parent} --resume"
+                         f"from the run's study: composer leaderboard {path} --rebuild"
                          ) from None
     return _loaded(path, board, fidelity, runs_dir)
 

@@ -63,6 +63,21 @@ def test_exported_archspec_inspects_to_the_same_numbers(run, tmp_path, capsys):
     assert f"{inspected['params']:,}" in card and f"{inspected['kv_cache_bytes_per_sequence']:,}" in card
 
 
+def test_a_damaged_leaderboard_is_rebuilt_from_the_study(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    before = pd.read_parquet(copy / "leaderboard.parquet")
+    (copy / "leaderboard.parquet").write_bytes(b"not parquet")
+    (copy / "layouts.parquet").unlink()
+    assert main(["leaderboard", str(copy), "--top", "3"]) == 2
+    assert main(["leaderboard", str(copy), "--rebuild", "--json", "--top", "3"]) == 0
+    assert f"({len(before)} rows)" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(pd.read_parquet(copy / "leaderboard.parquet"), before)
+    assert (copy / "layouts.parquet").exists()
+
+
 def test_search_export_and_report_print_json(run, tmp_path, capsys):
     """``--json`` on every command that prints a result: one JSON object, nothing else on stdout."""
     assert main(["export", str(run), "--top", "2", "--out", str(tmp_path / "e"), "--json"]) == 0
@@ -112,9 +127,11 @@ def test_report_is_one_html_with_embedded_figures(run, tmp_path):
     (["leaderboard", "RUN", "--top", "0"], "--top"),
     (["report", "RUN", "--top", "0"], "--top: must be >= 1"),
     (["export", "RUN", "--top", "0"], "--top: must be >= 1"),
-    (["leaderboard", "TRUNCATED"], "cannot be read (ArrowInvalid); it is rebuilt from the study: composer search"),
-    (["report", "TRUNCATED"], "--resume"),
-    (["export", "TRUNCATED"], "--resume"),
+    (["leaderboard", "TRUNCATED"], "cannot be read (ArrowInvalid); it is rebuilt from the run's study: composer "
+                                   "leaderboard"),
+    (["report", "TRUNCATED"], "--rebuild"),
+    (["export", "TRUNCATED"], "--rebuild"),
+    (["leaderboard", "TRUNCATED", "--rebuild"], "has no study.db to rebuild from"),
     (["report", "EMPTY"], "no successful evaluation"),
     (["report", "RUN", "--fidelity", "nope"], "no fidelity study at 'nope'"),
     (["fidelity", "--patterns", "AM", "--runs-dir", "RUNS", "--name", "r"], "is a search run"),
