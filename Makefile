@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 	# The CPU build of PyTorch (for optuna.GPSampler and the throughput benchmark), pinned so pip
 	# takes it rather than a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
-	$(BIN)/python -m pip install -q -e '.[dev,ray,gp,dashboard,postgres]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,gp,dashboard,postgres,hf]'
 	touch $(STAMP)
 
 install: $(STAMP)

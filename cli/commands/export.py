@@ -11,7 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=1, help="how many of the best layouts (default 1)")
     p.add_argument("--scale", default=None, help="target scale (default: the run's)")
     p.add_argument("--rule", default=None, help="extrapolation rule (default: the run's)")
-    p.add_argument("--format", default="archspec", help="archspec (default) or hf")
+    p.add_argument("--format", default="archspec", help="archspec (default, lossless), hf (a config.json with the "
+                   "spec embedded) or nemotron-h (transformers and Megatron-LM; layouts of A, M, S)")
     p.add_argument("--out", default=None, help="output folder (default <run>/export-<scale>)")
     p.add_argument("--runs-dir", default="runs", help="parent folder of runs (default runs/)")
     p.add_argument("--json", action="store_true", help="print one JSON object (the files written)")

@@ -1,4 +1,6 @@
-"""Export the best layouts of a run: as ``ArchSpec`` JSON, or as a Hugging Face style ``config.json``.
+"""Export the best layouts of a run: as ``ArchSpec`` JSON (lossless), as a Hugging Face style
+``config.json``, or as a Nemotron-H model that transformers and Megatron-LM train
+(``search.analysis.export_nemotron``: ``config.json``, ``megatron_args.sh`` and a Hub model card).
 
 The HF form follows recent hybrid configs: the usual width fields plus ``layer_types``, one entry per
 layer naming its primitive (``full_attention``, ``sliding_attention``, ``mlp``, ``mamba2``,
@@ -20,7 +22,7 @@ from search.analysis.tables import Run
 
 __all__ = ["FORMATS", "LAYER_TYPES", "export_run", "hf_config", "model_card"]
 
-FORMATS = ("archspec", "hf")
+FORMATS = ("archspec", "hf", "nemotron-h")
 
 LAYER_TYPES = {"attention": "full_attention", "sliding_window_attention": "sliding_attention", "swiglu": "mlp",
                "mamba2": "mamba2", "gated_deltanet": "gated_deltanet", "gla": "gla"}
@@ -104,6 +106,11 @@ def export_run(run: Run, top: int, out: Path, *, scale: str | None = None, fmt: 
         if fmt == "archspec":
             path = out / f"{stem}.json"
             _write(path, spec.to_json() + "\n")
+        elif fmt == "nemotron-h":
+            path = _export_nemotron(out / stem, spec, model_card(pattern, rank, spec, cost, record, run, ext.rule,
+                                                                 (truth or {}).get(pattern)))
+            written.append(path)
+            continue
         else:
             folder = out / stem
             folder.mkdir(exist_ok=True)
@@ -113,3 +120,44 @@ def export_run(run: Run, top: int, out: Path, *, scale: str | None = None, fmt: 
         _write(path.with_name(f"{stem}.md") if fmt == "archspec" else path.with_name("README.md"), card)
         written.append(path)
     return written
+
+
+def _export_nemotron(folder: Path, spec, card: str) -> Path:
+    """``config.json`` (transformers' Nemotron-H), ``megatron_args.sh`` and ``README.md`` (a Hub model card
+    through ``huggingface_hub.ModelCard``) in ``folder``; the ArchSpec rides along as ``archspec.json``."""
+    import shlex
+
+    from search.analysis.export_nemotron import check_nemotron, differences, megatron_args, nemotron_h_config
+
+    check_nemotron(spec)
+    try:
+        from huggingface_hub import ModelCard, ModelCardData
+    except ImportError:
+        raise UsageError("--format nemotron-h writes a Hub model card with huggingface_hub; install the extra: "
+                         "pip install 'composer[hf]'") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    config = nemotron_h_config(spec)
+    _write(folder / "config.json", json.dumps(config, indent=2) + "\n")
+    _write(folder / "archspec.json", spec.to_json() + "\n")
+    flags = megatron_args(spec)
+    _write(folder / "megatron_args.sh", "# Megatron-LM pretrain_mamba.py flags for this layout (SwiGLU, RoPE)\n"
+           "MODEL_ARGS=(\n" + "".join(f"  {shlex.quote(a)}\n" for a in flags) + ")\n")
+    diff = differences(spec)
+    notes = ["", "## Exported as Nemotron-H", "",
+             f"`config.json` loads with `transformers.AutoModelForCausalLM.from_config` "
+             f"(`hybrid_override_pattern` `{config['hybrid_override_pattern']}`: `*` attention, `M` Mamba-2, "
+             "`-` MLP). `megatron_args.sh` holds the Megatron-LM flags of the same model; `archspec.json` is the "
+             "lossless Composer spec. Where the library model differs from the searched one:", "",
+             f"- MLP: relu2 with two matrices there, SwiGLU with three here ({diff['mlp_layers']} MLP layers, "
+             f"{diff['mlp_params_ours_minus_theirs']:,} parameters fewer there; Megatron-LM's `--swiglu` keeps "
+             "ours)" + (f"; {diff['mlp_widths_differing']} MLP layer(s) of another width exported at "
+                        f"{config['intermediate_size']}" if diff['mlp_widths_differing'] else ""),
+             f"- attention: {diff['attention_rope']} (Megatron-LM keeps RoPE)",
+             f"- LM head: never tied there ({diff['untied_head_params_theirs']:,} parameters more)"
+             if diff["untied_head_params_theirs"] else "- LM head: untied in both",
+             f"- in all: {diff['params_ours_minus_theirs']:+,} parameters ours minus theirs", ""]
+    data = ModelCardData(library_name="transformers", pipeline_tag="text-generation",
+                         tags=["composer", "hybrid", "nemotron_h", "mamba2", "architecture-search"])
+    ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + card + "\n".join(notes)) \
+        .save(str(folder / "README.md"))
+    return folder / "config.json"
