@@ -36,10 +36,11 @@ def score_by_layout(run: Run, k: int = 20):
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(top) + 1.5))
     se = top["score_se"].fillna(0.0)
     ax.barh(top["pattern"], top["score_mean"], xerr=se, color="tab:blue", alpha=0.8, capsize=2)
-    for y, (m, n) in enumerate(zip(top["score_mean"], top["n_seeds"])):
-        ax.text(m, y, f"  n={n}", va="center", fontsize=7)
-    lo = float((top["score_mean"] - se).min())
-    ax.set_xlim(max(0.0, lo - 0.05), float((top["score_mean"] + se).max()) + 0.05)
+    for y, (m, e, n) in enumerate(zip(top["score_mean"], se, top["n_seeds"])):
+        ax.text(m + e, y, f"  n={n}", va="center", fontsize=7)  # past the error bar, not on it
+    lo, hi = float((top["score_mean"] - se).min()), float((top["score_mean"] + se).max())
+    pad = max(0.1 * (hi - lo), 1e-4)  # scaled to the data: small scores stay visible
+    ax.set_xlim(lo - pad, hi + 3 * pad)  # room on the right for the seed counts
     ax.set_xlabel("proxy score, mean over seeds (bars: standard error)")
     ax.set_title(f"{run.name}: best {len(top)} layouts by mean score")
     fig.tight_layout()
@@ -52,13 +53,21 @@ def task_heatmap(run: Run, k: int = 20):
     tasks = [c for c in run.leaderboard.columns if c.startswith("task_")]
     top = list(_top(run, k)["pattern"])
     table = run.ok[run.ok["pattern"].isin(top)].groupby("pattern")[tasks].mean().reindex(top)
-    fig, ax = plt.subplots(figsize=(1.1 * len(tasks) + 3, 0.3 * len(top) + 1.8))
-    im = ax.imshow(table.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    ax.set_xticks(range(len(tasks)), [t.removeprefix("task_").replace("_", " ") for t in tasks], rotation=30,
-                  ha="right", fontsize=8)
+    values = table.to_numpy(dtype=float)
+    # One colour scale per task (column): a task whose scores span 0.01 is as readable as one spanning 1.
+    lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    shade = (values - lo) / np.where(hi > lo, hi - lo, 1.0)
+    fig, ax = plt.subplots(figsize=(1.4 * len(tasks) + 3, 0.3 * len(top) + 1.8))
+    im = ax.imshow(shade, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7,
+                    color="white" if shade[i, j] < 0.6 else "black")
+    ax.set_xticks(range(len(tasks)), [f"{t.removeprefix('task_').replace('_', ' ')}\n[{a:.3f}, {b:.3f}]"
+                                      for t, a, b in zip(tasks, lo, hi)], rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(top)), top, fontsize=8)
-    fig.colorbar(im, ax=ax, label="task score (mean over seeds)")
-    ax.set_title(f"{run.name}: per-task scores of the best {len(top)} layouts")
+    fig.colorbar(im, ax=ax, label="within each task: lowest (0) to highest (1) shown")
+    ax.set_title(f"{run.name}: per-task scores (mean over seeds) of the best {len(top)} layouts")
     fig.tight_layout()
     return fig
 
@@ -114,13 +123,38 @@ def attention_share(run: Run):
     plt = _plt()
     v = run.layouts
     share = v["pattern"].str.count("A") / v["pattern"].str.len()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.errorbar(share, v["score_mean"], yerr=v["score_se"].fillna(0.0), fmt="o", alpha=0.6, ms=4)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.errorbar(share, v["score_mean"], yerr=v["score_se"].fillna(0.0), fmt="o", alpha=0.5, ms=4,
+                label="a layout (bars: SE)")
+    _label_points(ax, v, share, v["score_mean"], baselines(run))
     ax.set_xlabel("share of attention layers")
     ax.set_ylabel("proxy score (mean over seeds)")
     ax.set_title(f"{run.name}: score against attention share")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
+
+
+def _label_points(ax, v: pd.DataFrame, x, y, names: dict[str, str], best: int = 3) -> None:
+    """Name the best ``best`` layouts by pattern (arrows, labels spread out), and mark the named
+    baselines with numbered stars keyed in a box in the lower right, clear of the data's top."""
+    x, y = pd.Series(np.asarray(x, float), index=v.index), pd.Series(np.asarray(y, float), index=v.index)
+    for k, i in enumerate(v.index[:best]):
+        ax.annotate(f"#{k + 1} {v.at[i, 'pattern']}", (x[i], y[i]), textcoords="offset points",
+                    xytext=(45, -18 - 13 * k), fontsize=7, arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4"})
+    key = []
+    for k, (pattern, name) in enumerate(names.items(), 1):
+        rows = v.index[v["pattern"] == pattern]
+        if len(rows):
+            i = rows[0]
+            ax.scatter([x[i]], [y[i]], marker="*", s=160, color="tab:orange", zorder=3,
+                       label="named baseline" if not key else None)
+            ax.annotate(str(k), (x[i], y[i]), textcoords="offset points", xytext=(-3 + 7 * (k - 1), 7), fontsize=7,
+                        color="tab:orange", fontweight="bold")
+            key.append(f"{k} {name} {pattern}: {y[i]:.3f}")
+    if key:
+        ax.text(0.98, 0.03, "\n".join(key), transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+                family="monospace", bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9})
 
 
 def baselines(run: Run) -> dict[str, str]:
@@ -160,18 +194,16 @@ def pareto(run: Run):
         ax.scatter(x, y, s=12, alpha=0.5, label="layouts")
         f = _front(x, y)
         ax.plot(x[f], y[f], color="tab:red", marker="o", ms=4, label="Pareto front")
-        for i, (pattern, name) in enumerate(names.items()):
-            row = v[v["pattern"] == pattern]
-            if len(row):  # labels stepped down so that baselines at one point stay readable
-                ax.scatter(row[col] / scale, row["score_mean"], marker="*", s=150, color="tab:orange", zorder=3)
-                ax.annotate(name, (float(row[col].iloc[0] / scale), float(row["score_mean"].iloc[0])),
-                            textcoords="offset points", xytext=(6, -10 - 9 * i), fontsize=8)
+        _label_points(ax, v, x, y, names)
         ax.set_xlabel(label)
         ax.set_ylabel("proxy score (mean over seeds)")
-        ax.legend(fontsize=8)
+    # one legend below both panels, clear of every point (the baselines' stars included)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.2)
     fig.suptitle(f"{run.name}: score against cost at {run.summary.get('target', {}).get('scale', 'the target')} "
                  "(stars: named baselines)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

@@ -17,7 +17,7 @@ __all__ = ["write_report"]
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f2f2f2}td:nth-child(2){text-align:left;font-family:monospace}img{max-width:100%}
-.note{color:#555;font-size:14px}"""
+.note{color:#555;font-size:14px}table.facts th{text-align:left}table.facts td{text-align:left;font-family:inherit}"""
 
 
 def _png(fig) -> bytes:
@@ -35,9 +35,14 @@ def _num(x, spec="{:.4f}") -> str:
     return spec.format(x)
 
 
+HEADERS = {"rank": "#", "pattern": "layout", "score_mean": "proxy score (mean)", "score_se": "± SE",
+           "n_seeds": "seeds", "target_params": "parameters at target", "target_kv_cache_bytes": "KV cache bytes "
+           "per sequence at target"}
+
+
 def _table(run: Run, k: int) -> str:
-    cols = ["rank", "pattern", "score_mean", "score_se", "n_seeds", "target_params", "target_kv_cache_bytes"]
-    head = "".join(f"<th>{c}</th>" for c in cols)
+    cols = list(HEADERS)
+    head = "".join(f"<th>{html.escape(HEADERS[c])}</th>" for c in cols)
     body = []
     for r in run.layouts.head(k).to_dict("records"):
         cells = [str(r["rank"]), html.escape(r["pattern"]), _num(r["score_mean"]), _num(r["score_se"]),
@@ -56,6 +61,32 @@ def _margin(run: Run) -> str:
             f"{_num(m.get('hi'), '{:+.4f}')}], seeds {m.get('winner_seeds')}): <b>{html.escape(m['verdict'])}</b></p>")
 
 
+def _facts(run: Run) -> str:
+    """What produced these numbers: protocol, steps scale, budget, seeds, date and version."""
+    import datetime as dt
+
+    settings = run.summary.get("settings") or {}
+    budget = run.summary.get("budget") or {}
+    protocols = sorted(set(run.ok["protocol"].dropna())) if "protocol" in run.ok else []
+    seeds = sorted(int(s) for s in run.ok["seed"].dropna().unique()) if "seed" in run.ok else []
+    import json
+
+    code = sorted(set(run.ok["git_sha"].dropna().astype(str).str[:10])) if "git_sha" in run.ok else []
+    versions = {}
+    if "versions_json" in run.ok and run.ok["versions_json"].notna().any():
+        versions = json.loads(run.ok["versions_json"].dropna().iloc[0])
+    facts = [("protocol", ", ".join(protocols) or "-"), ("steps scale", settings.get("steps_scale") or 1.0),
+             ("budget", f"{budget.get('used', '-')} of {budget.get('effective', settings.get('budget', '-'))} "
+                        "evaluations"),
+             ("seeds", f"{len(seeds)} ({seeds[0]}-{seeds[-1]})" if seeds else "-"),
+             ("space", f"{settings.get('depth', '-')} layers of {','.join(settings.get('primitives') or [])}"),
+             ("report written", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+             ("code version", ", ".join(code) or "-"),
+             ("versions", ", ".join(f"{k} {versions[k]}" for k in ("jax", "flax", "optuna") if k in versions) or "-")]
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
+    return f"<table class=facts>{cells}</table>"
+
+
 def write_report(run: Run, out: Path, *, top: int = 20) -> Path:
     """Write ``report.html`` and one PNG per figure into ``out``; return the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
@@ -67,6 +98,7 @@ def write_report(run: Run, out: Path, *, top: int = 20) -> Path:
         parts.append(f"<p>Winner <code>{html.escape(str(proxy.get('pattern')))}</code>, at "
                      f"{html.escape(str(target.get('scale')))}: <code>{html.escape(str(target.get('pattern')))}"
                      f"</code> ({_num(target.get('params'), '{:,.0f}')} parameters).</p>")
+    parts.append(_facts(run))
     parts.append(_margin(run))
     parts.append(f"<h2>Best {min(top, len(run.layouts))} layouts (mean over seeds)</h2>{_table(run, top)}")
     for name, draw in FIGURES.items():
