@@ -42,6 +42,9 @@ class ProtocolSpec:
     """Measured cost of one evaluation on 2 CPU cores (the depth is said)."""
     fidelity: str = "not yet judged"
     """What the judges say of its ranking (published sets; the real-text study)."""
+    chance: float | None = None
+    """The score of a model that learned nothing (uniform guessing); ``None``: not stated. A search whose
+    best layout scores about this says so (``search.results.reports.LearningCheck``)."""
 
 
 PROTOCOLS: dict[str, ProtocolSpec] = {}
@@ -105,7 +108,7 @@ for _spec in (
     ProtocolSpec("capacity", "mad", "graded memorization: recall of 1,023 key-value facts after 150 steps "
                  "(about 75 exposures each) at the cpu model's widths", "10-15 s at 12 layers, 30-40 s at 32",
                  "real text (first study): Spearman +0.84 over 12 layouts; published sets: below the rule of "
-                 "thumb on 9 of 9"),
+                 "thumb on 9 of 9", chance=1 / 1024),
     ProtocolSpec("cpu", "mad", "the six MAD tasks at CPU size (recall, noisy recall, fuzzy recall, "
                  "selective copying, compression, memorization)", "70-80 s at 12 layers",
                  "real text (first study): Spearman +0.25 over 9 layouts; published: above the rule of thumb on "
@@ -116,12 +119,13 @@ for _spec in (
                  "accelerator-sized; not measured on CPU"),
     ProtocolSpec("capacity-lr", "mad", "capacity at the best of peak learning rates 3e-4, 1e-3, 3e-3 per layout, "
                  "chosen on a generated dev split, the chosen rate retrained and scored on test",
-                 "about 4x capacity's training in one packed program per seed (not yet timed)"),
+                 "about 4x capacity's training in one packed program per seed (not yet timed)", chance=1 / 1024),
     ProtocolSpec("text", "text", "1 - bits per byte of a byte LM at the proxy widths after 300 steps on "
                  "real text", "about 45 s at 12 layers",
-                 "real text: Spearman +0.87 over 12 layouts; published: above the rule of thumb on 4 of 8 sets"),
+                 "real text: Spearman +0.87 over 12 layouts; published: above the rule of thumb on 4 of 8 sets",
+                 chance=0.0),
     ProtocolSpec("text-lr", "text", "text, with the learning rate chosen per layout from 1e-3, 3e-3, 1e-2 on "
-                 "a dev split", "about 3x text"),
+                 "a dev split", "about 3x text", chance=0.0),
     ProtocolSpec("mix", "mix", "capacity and text, each standardised, averaged", "capacity + text",
                  "real text: Spearman +0.89 over 13 layouts; published: above the rule of thumb on 0 of 8 sets"),
 ):

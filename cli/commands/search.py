@@ -110,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
     from search.run import run_search
 
     summary = run_search(given)
+    warning = summary.learning.warning(summary.settings.get("steps_scale")) if summary.learning else None
+    if warning:
+        import sys
+
+        print(f"composer search: warning: {warning}", file=sys.stderr)
     if args.json:
         from cli.commands._common import print_json
 

@@ -99,6 +99,10 @@ def write_report(run: Run, out: Path, *, top: int = 20) -> Path:
                      f"{html.escape(str(target.get('scale')))}: <code>{html.escape(str(target.get('pattern')))}"
                      f"</code> ({_num(target.get('params'), '{:,.0f}')} parameters).</p>")
     parts.append(_facts(run))
+    learning = run.summary.get("learning") or {}
+    if learning.get("at_chance"):
+        parts.append(f"<p><b>Warning:</b> every layout scored at chance level (best {_num(learning['best_score'])}, "
+                     f"chance {_num(learning['chance'])}): the proxy learned nothing, so this ranking is noise.</p>")
     parts.append(_margin(run))
     parts.append(f"<h2>Best {min(top, len(run.layouts))} layouts (mean over seeds)</h2>{_table(run, top)}")
     for name, draw in FIGURES.items():

@@ -153,6 +153,33 @@ class BudgetUse:
 
 
 @dataclasses.dataclass(frozen=True)
+class LearningCheck:
+    """Whether the proxy learned anything: the best layout's mean score against the protocol's chance
+    score (a model that guesses uniformly). ``at_chance`` when the best is within ``max(0.01, chance)``
+    of it: every score is then noise, and so is the winner."""
+
+    protocol: str
+    best_score: float
+    chance: float
+
+    @property
+    def at_chance(self) -> bool:
+        return self.best_score < self.chance + max(0.01, self.chance)
+
+    def warning(self, steps_scale: float | None) -> str | None:
+        if not self.at_chance:
+            return None
+        steps = f" at --steps-scale {steps_scale:g}" if steps_scale not in (None, 1.0) else ""
+        return (f"every layout scored at chance level (best {self.best_score:.4f}, chance {self.chance:.4f} for "
+                f"{self.protocol}): the proxy learned nothing{steps}, so the ranking is noise; give it more steps "
+                "(a larger --steps-scale) or another --protocol")
+
+    def to_dict(self) -> JSONObject:
+        return {"protocol": self.protocol, "best_score": self.best_score, "chance": self.chance,
+                "at_chance": self.at_chance}
+
+
+@dataclasses.dataclass(frozen=True)
 class Summary:
     """What a search run found: ``summary.json``."""
 
@@ -175,6 +202,8 @@ class Summary:
     pareto_front: tuple[JSONObject, ...] | None = None
     where: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """``run_dir``, ``leaderboard``, ``storage``, ``sampler_impl``: where the run lives."""
+    learning: LearningCheck | None = None
+    """The best score against chance (``None``: the protocol states no chance score)."""
 
     @property
     def kv_cache_ratio_llama_over_winner(self) -> float | None:
@@ -196,5 +225,6 @@ class Summary:
         }
         if self.pareto_front is not None:
             out["pareto_front"] = list(self.pareto_front)
+        out["learning"] = self.learning.to_dict() if self.learning else None
         out.update(self.where)
         return out

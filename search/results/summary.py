@@ -7,7 +7,7 @@ from composer.jsontypes import JSONObject
 from search.budget import UNIT
 from search.results.layout_view import per_layout
 from search.results.records import Row, Target
-from search.results.reports import BudgetUse, FinalCheck, StageReport, Summary, WinnerMargin
+from search.results.reports import BudgetUse, FinalCheck, LearningCheck, StageReport, Summary, WinnerMargin
 from search.results.rows import OBJECTIVES, objective_values, target_costs
 from search.settings import SearchSettings
 
@@ -58,7 +58,19 @@ def build_summary(settings: SearchSettings, stages: list[StageReport], final: Fi
         wall_s=round(wall_s, 1),
         winner_vs_llama=winner_margin(rows, winner.pattern, llama.pattern, seeds=settings.fresh_seeds or None),
         per_layout=tuple(per_layout(rows)),
-        pareto_front=tuple(pareto_front(last, settings.objectives)) if len(settings.objectives) > 1 else None)
+        pareto_front=tuple(pareto_front(last, settings.objectives)) if len(settings.objectives) > 1 else None,
+        learning=_learning(settings, rows))
+
+
+def _learning(settings: SearchSettings, rows: list[Row]) -> LearningCheck | None:
+    """The best layout's mean score against the protocol's chance score, when the protocol states one."""
+    from search.protocols import PROTOCOLS
+
+    spec = PROTOCOLS.get(settings.protocol) if settings.evaluator == "mad" else None
+    view = per_layout([r for r in rows if r.phase == "search"])
+    if spec is None or spec.chance is None or not view:
+        return None
+    return LearningCheck(settings.protocol, float(max(v.score_mean for v in view)), float(spec.chance))
 
 
 def winner_margin(rows: list[Row], winner: str, llama: str,

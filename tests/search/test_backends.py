@@ -95,3 +95,26 @@ def test_workers_stop_when_their_driver_is_killed(tmp_path):
     while time.time() < deadline and any(alive(p) for p in workers):
         time.sleep(0.2)
     assert not any(alive(p) for p in workers)
+
+
+def test_a_proxy_that_learned_nothing_says_so(tmp_path, monkeypatch, capsys):
+    """``capacity`` at a twentieth of its steps scores about 1/1024 for every layout: one warning line,
+    and ``summary.json`` records the check."""
+    from cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.05", "--sampler",
+                 "random", "--final-seeds", "0", "--name", "blind"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(err) == 1 and "at chance level" in err[0] and "--steps-scale 0.05" in err[0]
+    learning = json.loads((tmp_path / "runs" / "blind" / "summary.json").read_text())["learning"]
+    assert learning["at_chance"] and learning["chance"] == pytest.approx(1 / 1024)
+
+
+def test_learning_check_threshold():
+    from search.results.reports import LearningCheck
+
+    assert LearningCheck("capacity", 0.0011, 1 / 1024).at_chance
+    assert not LearningCheck("capacity", 0.2, 1 / 1024).at_chance
+    assert LearningCheck("text", 0.005, 0.0).at_chance and not LearningCheck("text", 0.4, 0.0).at_chance
+    assert LearningCheck("capacity", 0.3, 1 / 1024).warning(0.1) is None
