@@ -134,7 +134,7 @@ def _export_nemotron(folder: Path, spec, card: str) -> Path:
         from huggingface_hub import ModelCard, ModelCardData
     except ImportError:
         raise UsageError("--format nemotron-h writes a Hub model card with huggingface_hub; install the extra: "
-                         "pip install 'composer[hf]'") from None
+                         "pip install 'composer-hybrid[hf]'") from None
     folder.mkdir(parents=True, exist_ok=True)
     config = nemotron_h_config(spec)
     _write(folder / "config.json", json.dumps(config, indent=2) + "\n")
