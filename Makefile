@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
 export XLA_PYTHON_CLIENT_PREALLOCATE ?= false
 
-.PHONY: install test test-slow lint search bench clean data fidelity fidelity-head published
+.PHONY: install test test-slow lint search demo bench clean data fidelity fidelity-head published
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,15 @@ lint: $(STAMP)
 
 search: $(STAMP)
 	$(BIN)/composer search --budget 200 --scale 350M
+
+# The five-minute quick start (README): every 4-layer A/M layout under the default proxy at its full
+# steps (fewer steps learn nothing: a search at chance level says so), a few seed rungs, two fresh
+# seeds for the winner and Llama; then the commands that read a run.
+demo: $(STAMP)
+	$(BIN)/composer search --name demo --depth 4 --budget 24 --final-seeds 2 --scale 350M
+	$(BIN)/composer leaderboard demo --top 5
+	$(BIN)/composer report demo
+	$(BIN)/composer export demo --top 1 --format nemotron-h
 
 data: $(STAMP)
 	$(BIN)/composer data
