@@ -37,6 +37,7 @@ class InlineBackend:
 
     def __init__(self, evaluator, pack: int = 1):
         self.evaluator, self.pack = evaluator, pack
+        self.workers = 1
 
     def run(self, jobs: list) -> list[EvalOutcome]:
         return run_jobs(self.evaluator, jobs, self.pack)
@@ -81,6 +82,7 @@ class ProcessBackend:
         # Spawned JAX processes must not each grab most of an accelerator's memory (docs/method.md §6).
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         self._config, self._workers, self.pack = config, workers, pack
+        self.workers = workers
         self._pool = self._new_pool()
         # Packing needs an evaluator that can pack; the workers' kind decides (``mad`` can, ``text`` not yet).
         self._packs = pack > 1 and hasattr(_factory_class(config), "evaluate_many")

@@ -69,6 +69,20 @@ class Stage:
     """Seed rung of successive halving the stage's rows belong to (``None``: none)."""
 
 
+def layout_chunks(batch: list[Pending], layouts: int) -> list[list[Pending]]:
+    """``batch`` cut into chunks of ``layouts`` layouts each, every job of a layout in one chunk (so a
+    pack of its seeds stays whole) and the jobs layout by layout, the layouts in the order they first
+    appear: the chunks joined are the same list whatever ``layouts`` is, so rows are numbered alike by
+    any backend. A rung is evaluated and recorded chunk by chunk: a run killed mid-rung keeps every
+    chunk it finished, and a backend with ``layouts`` workers has a layout per worker."""
+    order: dict[str, list[Pending]] = {}
+    for p in batch:
+        order.setdefault(p.full, []).append(p)
+    groups = list(order.values())
+    step = max(layouts, 1)
+    return [[p for g in groups[k:k + step] for p in g] for k in range(0, len(groups), step)]
+
+
 @dataclasses.dataclass(frozen=True)
 class EngineConfig:
     """What fixes how the engine evaluates and records (the run's identity and target)."""
@@ -262,12 +276,21 @@ class Engine:
             # number the rows) in the jobs' own order, so a resumed phase stores what a clean one does.
             rank = {dedup_key(self.evaluator, *j): i for i, j in enumerate(todo)}
             batch.sort(key=lambda p: rank.get(p.key, len(rank)))
-            for pending, outcome in zip(batch, self.evaluate_batch(study, batch)):
-                if pending.key not in self.index:
-                    self.record(study, stage, pending, outcome)
-                else:
-                    pending.trial.set_user_attr(STATUS, DUPLICATE)
-                    study.tell(pending.trial, state=TrialState.FAIL)
+            chunks = layout_chunks(batch, getattr(self.backend, "workers", 1))
+            for k, chunk in enumerate(chunks):
+                try:
+                    outcomes = self.evaluate_batch(study, chunk)
+                except BaseException:  # the chunks not started go back to the queue as the failed one did
+                    trials = study.get_trials(deepcopy=False)
+                    for p in (p for later in chunks[k + 1:] for p in later):
+                        requeue(study, trials[p.trial.number])
+                    raise
+                for pending, outcome in zip(chunk, outcomes):
+                    if pending.key not in self.index:
+                        self.record(study, stage, pending, outcome)
+                    else:
+                        pending.trial.set_user_attr(STATUS, DUPLICATE)
+                        study.tell(pending.trial, state=TrialState.FAIL)
 
     def record(self, study: optuna.Study, stage: Stage, pending: Pending, outcome: EvalOutcome) -> None:
         """Store ``outcome`` as the trial's row, tell the study, add it to the index."""

@@ -128,6 +128,8 @@ class RayBackend:
         import ray
         from ray.util import ActorPool
 
+        self.workers = workers
+
         self._ray, self._config, self._pool = ray, config, None
         self._need = {"CPU": float(cpus_per_worker)}
         if gpus_per_worker:

@@ -104,3 +104,16 @@ def test_text_lr_trains_its_grid_packed_like_one_rate_at_a_time():
     for k, v in solo.details["dev_loss"].items():
         assert packed.details["dev_loss"][k] == pytest.approx(v, rel=1e-4)
     assert packed.details["lr"] == solo.details["lr"] and packed.score == pytest.approx(solo.score, abs=1e-5)
+
+
+def test_rungs_are_evaluated_in_chunks_of_whole_layouts_numbered_alike_by_any_backend():
+    """``layout_chunks``: a layout's jobs stay in one chunk (its pack whole), and the chunks joined are
+    the same list for one worker or four, so every backend numbers the rows alike."""
+    from types import SimpleNamespace
+
+    from search.loop import layout_chunks
+
+    batch = [SimpleNamespace(full=p, seed=s) for s in (1, 2) for p in ("AM", "MA", "AA")]
+    one, four = layout_chunks(batch, 1), layout_chunks(batch, 4)
+    assert [[p.full for p in c] for c in one] == [["AM", "AM"], ["MA", "MA"], ["AA", "AA"]]
+    assert [p for c in one for p in c] == [p for c in four for p in c] and len(four) == 1
