@@ -1,0 +1,83 @@
+"""Every result number in the README's findings comes from a committed results file: each is computed
+here from its source, formatted as the README writes it, and must appear there verbatim. A number
+that changes in a results file (a study that grew, a benchmark run again) fails this test until the
+README says the same."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "experiments" / "results"
+
+
+def _json(path: Path):
+    return json.loads(path.read_text())
+
+
+def _ci(block) -> str:
+    return f"{block['mean']:+.3f} [{block['lo']:+.3f}, {block['hi']:+.3f}]"
+
+
+def _fair_pair(a: str) -> str:
+    summary = _json(RESULTS / "fidelity_fair_summary.json")
+    pair = next(p for p in summary["pairs"] if p["a"] == a and p["b"] == "AMAMAM"
+                and p["tokens"] == summary["main_tokens"])
+    return _ci(pair["pooled"])
+
+
+def _fair_proxy(protocol: str) -> str:
+    rho = _json(RESULTS / "fidelity_fair_proxies.json")[protocol]["correlation"]["all"]["spearman"]
+    return f"{rho['value']:+.2f} [{rho['lo']:+.2f}, {rho['hi']:+.2f}]"
+
+
+def _published(protocol: str) -> str:
+    judged = [j for j in _json(RESULTS / "published_summary.json")["judgements"]
+              if j["protocol"] == protocol and j.get("complete")]
+    return f"{sum(bool(j['beats_heuristic']) for j in judged)} of {len(judged)}"
+
+
+def _search_timing() -> str:
+    bench = _json(ROOT / "experiments" / "bench" / "results" / "search_packing.json")
+    runs = {r["pack"]: r for r in bench["runs"] if r["rc"] == 0}
+    one, four = runs[1], runs[4]
+    return (f"**{one['wall_min']:.1f} minutes** unpacked and **{four['wall_min']:.1f} minutes** with `--pack 4` "
+            f"({four['speedup']:.2f}x)")
+
+
+def _pack4_range() -> str:
+    rows = _json(ROOT / "experiments" / "bench" / "results" / "packing.json")["rows"]
+    sp = [r["speedup_packed_over_sequential"] for r in rows
+          if r.get("protocol") == "capacity" and r.get("k") == 4 and "speedup_packed_over_sequential" in r]
+    return f"{min(sp):.2f}x" if len(sp) == 1 else f"{min(sp):.2f}-{max(sp):.2f}x"
+
+
+EXPECTED = {
+    "FAIR_MMMMMA": lambda: _fair_pair("MMMMMA"),
+    "FAIR_MAMAMA": lambda: _fair_pair("MAMAMA"),
+    "FAIR_SMSMAM": lambda: _fair_pair("SMSMAM"),
+    "FAIR_CAP": lambda: _fair_proxy("capacity"),
+    "FAIR_MIX": lambda: _fair_proxy("mix"),
+    "FAIR_TEXT": lambda: _fair_proxy("text"),
+    "PUB_CAPACITY": lambda: _published("capacity"),
+    "PUB_TEXT": lambda: _published("text"),
+    "PUB_MIX": lambda: _published("mix"),
+    "SEARCH_TIMING": _search_timing,
+    "PACK4_RANGE": _pack4_range,
+}
+"""What the README states -> how it is computed from the committed files."""
+
+
+def fill(text: str) -> str:
+    """``text`` with every placeholder name replaced by its value (how the README was written)."""
+    for name, value in EXPECTED.items():
+        text = text.replace(name, value())
+    return text
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_the_readme_states_what_its_source_says(name):
+    readme = (ROOT / "README.md").read_text()
+    value = EXPECTED[name]()
+    assert value in readme, f"README should state {value!r} ({name}); update it from its source"
