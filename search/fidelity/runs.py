@@ -22,7 +22,8 @@ from search.fidelity.truth_rows import GridRow, TruthRow
 if TYPE_CHECKING:
     from composer.train import TrainResult
 
-__all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_row", "grid_rows_packed", "chosen_row", "now"]
+__all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_folder", "grid_row", "grid_rows_packed",
+           "chosen_row", "now"]
 
 R = TypeVar("R", TruthRow, GridRow)
 """Both kinds of run share the training fields ``_fit`` fills in."""
@@ -105,18 +106,32 @@ def fixed_rate_row(job: Job, study, source) -> TruthRow:
                                val_tokens=n_val * s.train.seq_len)
 
 
-def grid_row(job: Job, lr: float, study, source) -> GridRow:
-    """Train ``job`` at rate ``lr``, scored on the dev split only; its ``lr_grid.parquet`` row."""
+def _grid_config(job: Job, study, source):
+    """The recipe of ``job``'s grid runs: scored on the dev split only (each run sets its rate and folder)."""
+    s = study.settings
+    return s.train_config(job.tokens, seed=job.seed).replace(eval_batches=_dev_batches(s, source), eval_split="dev")
+
+
+def grid_folder(job: Job, lr: float) -> str:
     from composer.lr_grid import lr_tag
 
-    s = study.settings
-    ext = extrapolated(job.layout, s)
-    folder = f"{job.folder}-{lr_tag(lr)}"
-    config = s.train_config(job.tokens, seed=job.seed, out_dir=str(study.run_dir / "train" / folder), lr=lr)
-    config = config.replace(eval_batches=_dev_batches(s, source), eval_split="dev")
-    row = GridRow(key=f"{job.key}/{lr_tag(lr)}", cell=job.key, layout=job.layout, seed=job.seed,
-                  tokens=config.steps * config.tokens_per_step, lr=lr, folder=folder, arch_id=_arch_id(ext.spec),
-                  pack=1)
+    return f"{job.folder}-{lr_tag(lr)}"
+
+
+def _new_grid_row(job: Job, lr: float, config, ext, pack: int, **fields) -> GridRow:
+    from composer.lr_grid import lr_tag
+
+    return GridRow(key=f"{job.key}/{lr_tag(lr)}", cell=job.key, layout=job.layout, seed=job.seed,
+                   tokens=config.steps * config.tokens_per_step, lr=lr, folder=grid_folder(job, lr),
+                   arch_id=_arch_id(ext.spec), pack=pack, **fields)
+
+
+def grid_row(job: Job, lr: float, study, source) -> GridRow:
+    """Train ``job`` at rate ``lr``, scored on the dev split only; its ``lr_grid.parquet`` row."""
+    ext = extrapolated(job.layout, study.settings)
+    config = _grid_config(job, study, source).replace(lr=lr, out_dir=str(study.run_dir / "train" /
+                                                                          grid_folder(job, lr)))
+    row = _new_grid_row(job, lr, config, ext, 1)
     result, row = _fit(ext.spec, source, config, row, study.progress)
     if result is None:
         return row
@@ -128,22 +143,17 @@ def grid_rows_packed(job: Job, lrs: list[float], study, source) -> list[GridRow]
     member in the folder its solo run would use (new folders only; a folder holding a checkpoint
     resumes alone through ``grid_row``). Each row's wall time is its share of the pack's."""
     from composer.errors import DivergenceError
-    from composer.lr_grid import lr_tag
     from composer.packed_train import train_packed
 
-    s = study.settings
-    ext = extrapolated(job.layout, s)
-    folders = [f"{job.folder}-{lr_tag(lr)}" for lr in lrs]
-    config = s.train_config(job.tokens, seed=job.seed).replace(eval_batches=_dev_batches(s, source), eval_split="dev")
+    ext = extrapolated(job.layout, study.settings)
+    config = _grid_config(job, study, source)
     t0 = time.perf_counter()
     out = train_packed(ext.spec, source, config, [(job.seed, lr) for lr in lrs],
-                       out_dirs=[str(study.run_dir / "train" / f) for f in folders])
+                       out_dirs=[str(study.run_dir / "train" / grid_folder(job, lr)) for lr in lrs])
     wall = (time.perf_counter() - t0) / len(lrs)
     rows = []
-    for lr, folder, result in zip(lrs, folders, out):
-        row = GridRow(key=f"{job.key}/{lr_tag(lr)}", cell=job.key, layout=job.layout, seed=job.seed,
-                      tokens=config.steps * config.tokens_per_step, lr=lr, folder=folder, arch_id=_arch_id(ext.spec),
-                      wall_s=wall, finished_at=now(), pack=len(lrs))
+    for lr, result in zip(lrs, out):
+        row = _new_grid_row(job, lr, config, ext, len(lrs), wall_s=wall, finished_at=now())
         if isinstance(result, DivergenceError):
             rows.append(dataclasses.replace(row, status="diverged", error=str(result)))
         else:

@@ -239,11 +239,11 @@ def _tuned_cell(job: Job, req: StudyRequest, tables: StudyTables, source, budget
 
 def _packs(job: Job, todo: tuple[float, ...], req: StudyRequest) -> list[list[float]]:
     """The rates of ``todo`` that train packed (``req.pack``): new run folders, in groups of two or more."""
-    from composer.lr_grid import holds_run, lr_tag, packs_of
+    from composer.lr_grid import holds_run, packs_of
 
     if req.pack < 2:
         return []
-    fresh = [lr for lr in todo if not holds_run(req.run_dir / "train" / f"{job.folder}-{lr_tag(lr)}")]
+    fresh = [lr for lr in todo if not holds_run(req.run_dir / "train" / runs.grid_folder(job, lr))]
     return [g for g in packs_of(fresh, req.pack) if len(g) > 1]
 
 
