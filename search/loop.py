@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.backends import run_with_retries
+from search.batches import layout_chunks
 from search.budget import count_evaluations
 from search.claims import GO, Claims, Pending, SoloClaims
 from search.dedup import Evaluated, EvaluatedIndex
@@ -67,20 +68,6 @@ class Stage:
     phase: str = "search"
     rung: int | None = None
     """Seed rung of successive halving the stage's rows belong to (``None``: none)."""
-
-
-def layout_chunks(batch: list[Pending], layouts: int) -> list[list[Pending]]:
-    """``batch`` cut into chunks of ``layouts`` layouts each, every job of a layout in one chunk (so a
-    pack of its seeds stays whole) and the jobs layout by layout, the layouts in the order they first
-    appear: the chunks joined are the same list whatever ``layouts`` is, so rows are numbered alike by
-    any backend. A rung is evaluated and recorded chunk by chunk: a run killed mid-rung keeps every
-    chunk it finished, and a backend with ``layouts`` workers has a layout per worker."""
-    order: dict[str, list[Pending]] = {}
-    for p in batch:
-        order.setdefault(p.full, []).append(p)
-    groups = list(order.values())
-    step = max(layouts, 1)
-    return [[p for g in groups[k:k + step] for p in g] for k in range(0, len(groups), step)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,6 @@ a score a function of (layout, seed, protocol) alone, and unused branches are no
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import zlib
 from collections import OrderedDict
@@ -24,54 +23,16 @@ import numpy as np
 
 from composer.errors import DivergenceError, UsageError
 from composer.mad.curves import summarise
+from composer.mad.eval_result import EvalResult, check_tasks
 from composer.mad.protocol import Protocol, get_protocol
-from composer.mad.tasks import IGNORE, TASKS, generate, generate_split
+from composer.mad.task_data import task_arrays
+from composer.mad.tasks import TASKS
 from composer.spec import ArchSpec, LayerSpec, arch_id, parse_pattern
 
 __all__ = ["EvalResult", "Evaluator", "evaluate", "check_tasks"]
 
 Progress = Callable[[str | None, int, int], None]
 """``progress(task, done, total)``: called before each task and once at the end with ``task=None``."""
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalResult:
-    """One candidate's proxy evaluation; ``to_dict()`` is JSON-ready."""
-
-    arch_id: str
-    """Id of the candidate: of the ``ArchSpec`` passed in, or for a pattern of ``Evaluator.proxy_spec``
-    (for ``cpu`` the id ``composer inspect --pattern P --scale proxy`` prints)."""
-    pattern: str
-    protocol: str
-    seed: int
-    score: float
-    """Mean task accuracy: the search objective."""
-    tasks: dict[str, float]
-    """Task -> accuracy used in ``score`` (per the protocol's selection)."""
-    steps: dict[str, int]
-    """Task -> optimiser steps (summed over sweep runs and settings)."""
-    tokens: dict[str, int]
-    """Task -> training tokens."""
-    total_steps: int
-    total_tokens: int
-    wall_s: float
-    compile_s: float
-    details: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
-    """Task -> per setting: final and curve accuracies, losses, chosen (lr, wd), timings."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def check_tasks(tasks: Iterable[str] | str | None, protocol: Protocol) -> tuple[str, ...]:
-    """Validate task names (a list or a comma-separated string) against the protocol."""
-    if tasks is None:
-        return protocol.task_names
-    names = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
-    bad = [t for t in names if t not in protocol.settings]
-    if bad or not names:
-        raise UsageError(f"tasks: unknown task(s) {bad or names}; valid tasks: {', '.join(protocol.task_names)}")
-    return tuple(dict.fromkeys(names))
 
 
 def _layers(candidate: str | ArchSpec) -> tuple[LayerSpec, ...]:
@@ -293,38 +254,13 @@ class Evaluator:
         if key in self._data:
             self._data.move_to_end(key)
             return self._data[key]
-        arrays = tuple(self._generate(task, config, seed, split))
+        arrays = task_arrays(self.protocol, task, config, seed, split, self._n_test(config))
         import jax
 
         self._data[key] = tuple(jax.device_put(a) for a in arrays)
         while len(self._data) > self._data_cache:
             self._data.popitem(last=False)
         return self._data[key]
-
-    def _generate(self, task: str, config: Any, seed: int, split: str = "test"):
-        from composer.mad.training import pad_rows
-
-        p = self.protocol
-        steps, batch = p.train_steps(task, config), p.batch_size
-        if p.data == "stream":
-            train = generate(config, steps * batch, np.random.SeedSequence(seed).spawn(2)[0], training=True)
-            idx = np.arange(steps * batch, dtype=np.int32).reshape(steps, batch)
-        else:
-            train = generate_split(config, "train", seed)
-            idx = _epoch_indices(len(train), batch, p.epochs, np.random.default_rng(seed))
-        n_test = self._n_test(config)
-        test = generate_split(dataclasses.replace(config, num_test_examples=n_test), split, seed)
-        eb = min(p.eval_batch, n_test)
-        yield from (train.inputs, train.targets, idx)
-        yield from (pad_rows(test.inputs, eb, 0), pad_rows(test.targets, eb, IGNORE))
-
-
-def _epoch_indices(n: int, batch: int, epochs: int, rng: np.random.Generator) -> np.ndarray:
-    """``[epochs * ceil(n / batch), batch]``: a fresh permutation per epoch; a short last batch is
-    filled by wrapping to the start of the same permutation."""
-    per_epoch = -(-n // batch)
-    rows = [rng.permutation(n)[np.arange(per_epoch * batch) % n] for _ in range(epochs)]
-    return np.concatenate(rows).astype(np.int32).reshape(epochs * per_epoch, batch)
 
 
 _DEFAULT: dict[str, Evaluator] = {}

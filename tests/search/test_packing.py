@@ -111,7 +111,7 @@ def test_rungs_are_evaluated_in_chunks_of_whole_layouts_numbered_alike_by_any_ba
     the same list for one worker or four, so every backend numbers the rows alike."""
     from types import SimpleNamespace
 
-    from search.loop import layout_chunks
+    from search.batches import layout_chunks
 
     batch = [SimpleNamespace(full=p, seed=s) for s in (1, 2) for p in ("AM", "MA", "AA")]
     one, four = layout_chunks(batch, 1), layout_chunks(batch, 4)
