@@ -19,6 +19,8 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from composer.jsontypes import Record
+
 if TYPE_CHECKING:
     from composer.jsontypes import JSONObject
 
@@ -46,7 +48,7 @@ class Evaluator(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Record):
     """One evaluation of a layout at one seed under one protocol: what every evaluator's result becomes.
 
     ``score`` is the search objective (higher is better); ``tasks`` its parts (task -> value);
@@ -73,9 +75,6 @@ class Evaluation:
 
         if not isinstance(self.score, (int, float)) or isinstance(self.score, bool) or not math.isfinite(self.score):
             raise ValueError(f"evaluation score must be a finite number, got {self.score!r}")
-
-    def to_dict(self) -> JSONObject:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)

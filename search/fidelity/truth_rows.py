@@ -17,24 +17,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
-from composer.jsontypes import JSONObject, JSONValue
+from composer.jsontypes import FlatRecord, JSONValue, Record
 
 __all__ = ["TruthRow", "GridRow", "ProxyScore", "StoredPlan"]
 
 
-def _known(cls, data: Mapping[str, JSONValue]) -> JSONObject:
-    """The entries of a stored row that are fields of ``cls`` (missing ones take the field's default)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
-
-
-def _as_dict(record) -> JSONObject:
-    # shallow on purpose: every field is a scalar, so the dict is the row as the table stores it
-    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TruthRow:
+class TruthRow(FlatRecord):
     """One ground-truth run; fields in the order of ``table.TRUTH_COLUMNS`` (the file's column order).
 
     A run at one rate (``runs.fixed_rate_row``) leaves the ``lr_source``/``lr_grid_json``/``lr_at_edge``/
@@ -84,17 +73,9 @@ class TruthRow:
     flops_ratio: float | None = None
     tie_embeddings: bool | None = None
 
-    def to_dict(self) -> JSONObject:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, JSONValue]) -> TruthRow:
-        """A stored row; rows written before the grid and size matching read those fields as ``None``."""
-        return cls(**_known(cls, data))
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GridRow:
+class GridRow(FlatRecord):
     """One learning-rate run, scored on the dev split only; fields in the order of ``table.GRID_COLUMNS``."""
 
     key: str
@@ -121,16 +102,9 @@ class GridRow:
     """Rates trained together in one program with this one (``composer fidelity --pack``; rows written
     before packing read ``None``: one at a time)."""
 
-    def to_dict(self) -> JSONObject:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, JSONValue]) -> GridRow:
-        return cls(**_known(cls, data))
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ProxyScore:
+class ProxyScore(FlatRecord):
     """One proxy evaluation of a (layout, seed) under a protocol; fields in the order of ``table.PROXY_COLUMNS``."""
 
     layout: str
@@ -148,16 +122,9 @@ class ProxyScore:
         """A proxy evaluation is one (layout, seed, protocol): one study can hold several proxies."""
         return self.layout, int(self.seed), str(self.protocol)
 
-    def to_dict(self) -> JSONObject:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, JSONValue]) -> ProxyScore:
-        return cls(**_known(cls, data))
-
 
 @dataclasses.dataclass(frozen=True)
-class StoredPlan:
+class StoredPlan(Record):
     """What the study's last invocation asked for (``plan.json``): what ``--report-only`` reports on."""
 
     layouts: tuple[str, ...] = ()
@@ -166,9 +133,6 @@ class StoredPlan:
     """``None``: a plan written before the protocol was recorded (the caller picks the default)."""
     pairs: tuple[tuple[str, str], ...] = ()
 
-    def to_dict(self) -> JSONObject:
-        return {"layouts": list(self.layouts), "winner": self.winner, "proxy_protocol": self.proxy_protocol,
-                "pairs": [list(p) for p in self.pairs]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSONValue]) -> StoredPlan:
@@ -176,3 +140,5 @@ class StoredPlan:
         return cls(layouts=tuple(data.get("layouts") or ()), winner=data.get("winner"),
                    proxy_protocol=data.get("proxy_protocol"),
                    pairs=tuple(tuple(p) for p in data.get("pairs") or ()))
+
+

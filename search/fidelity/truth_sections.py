@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from composer.jsontypes import JSONObject
+from composer.jsontypes import JSONObject, Record
 
 if TYPE_CHECKING:
     from search.fidelity.plan import FidelitySettings
@@ -57,27 +57,21 @@ class LayoutSummary:
 
 
 @dataclasses.dataclass(frozen=True)
-class CorrelationBlock:
+class CorrelationBlock(Record):
     """Rank agreement of proxy and ground truth over ``layouts`` (``bootstrap_rank_ci`` results)."""
 
     layouts: tuple[str, ...]
     spearman: dict[str, float]
     kendall: dict[str, float]
 
-    def to_dict(self) -> JSONObject:
-        return {"layouts": list(self.layouts), "spearman": dict(self.spearman), "kendall": dict(self.kendall)}
-
 
 @dataclasses.dataclass(frozen=True)
-class TruthNoise:
+class TruthNoise(Record):
     """The ground truth's own noise: Kendall between the orders of each pair of seeds, and the seed SD."""
 
     kendall_pairs: dict[str, float]
     """``"<seed a>-<seed b>"`` -> Kendall tau over the layouts both seeds ran."""
     seed_sd_median: float
-
-    def to_dict(self) -> JSONObject:
-        return {"kendall_pairs": dict(self.kendall_pairs), "seed_sd_median": self.seed_sd_median}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,37 +131,28 @@ class PairBlock:
 
 
 @dataclasses.dataclass(frozen=True)
-class Failure:
+class Failure(Record):
     """A ground-truth run that did not finish ``ok``."""
 
     key: str
     status: str | None
     error: str | None
 
-    def to_dict(self) -> JSONObject:
-        return {"key": self.key, "status": self.status, "error": self.error}
-
 
 @dataclasses.dataclass(frozen=True)
-class RunCounts:
+class RunCounts(Record):
     ok: int
     failed: int
     failures: tuple[Failure, ...]
 
-    def to_dict(self) -> JSONObject:
-        return {"ok": self.ok, "failed": self.failed, "failures": [f.to_dict() for f in self.failures]}
-
 
 @dataclasses.dataclass(frozen=True)
-class GridRuns:
+class GridRuns(Record):
     """The learning-rate runs of the study (``lr_grid.parquet``), counted."""
 
     ok: int
     diverged: int
     train_hours: float
-
-    def to_dict(self) -> JSONObject:
-        return {"ok": self.ok, "diverged": self.diverged, "train_hours": self.train_hours}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
-from composer.jsontypes import JSONObject, JSONValue
+from composer.jsontypes import JSONObject, JSONValue, Record
 from search.results.records import missing
 
 __all__ = ["JudgeRow", "Judgement", "RankInterval", "Agreement", "CrossScale", "Ceiling", "HeuristicResult",
@@ -125,25 +125,19 @@ class RankInterval:
 
 
 @dataclasses.dataclass(frozen=True)
-class Agreement:
+class Agreement(Record):
     """Spearman and Kendall of per-layout scores against the published values."""
 
     spearman: RankInterval
     kendall: RankInterval
 
-    def to_dict(self) -> JSONObject:
-        return {"spearman": self.spearman.to_dict(), "kendall": self.kendall.to_dict()}
-
 
 @dataclasses.dataclass(frozen=True)
-class CrossScale:
+class CrossScale(Record):
     """Spearman between two sets' published values over the designs they share."""
 
     value: float
     n_designs: int
-
-    def to_dict(self) -> JSONObject:
-        return {"value": self.value, "n_designs": self.n_designs}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,27 +175,21 @@ class HeuristicResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class Cost:
+class Cost(Record):
     """The wall time of one judgement's evaluations (those of its layouts, protocol and seeds)."""
 
     evaluations: int
     wall_s: float
     median_wall_s: float | None
 
-    def to_dict(self) -> JSONObject:
-        return {"evaluations": self.evaluations, "wall_s": self.wall_s, "median_wall_s": self.median_wall_s}
-
 
 @dataclasses.dataclass(frozen=True)
-class ProtocolCost:
+class ProtocolCost(Record):
     """One protocol label's evaluations run by the study (not those built from stored parts)."""
 
     evaluations: int
     wall_h: float
     median_wall_s: float
-
-    def to_dict(self) -> JSONObject:
-        return {"evaluations": self.evaluations, "wall_h": self.wall_h, "median_wall_s": self.median_wall_s}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from composer.errors import UsageError
-from composer.jsontypes import JSONObject, JSONValue
+from composer.jsontypes import JSONValue, Record
 
 __all__ = ["Citation", "Noise", "PublishedLayout", "PublishedSet", "SETS_DIR", "MIN_LAYOUTS", "expand", "load_set",
            "set_names", "resolve_sets"]
@@ -47,7 +47,7 @@ class PublishedLayout:
 
 
 @dataclasses.dataclass(frozen=True)
-class Citation:
+class Citation(Record):
     """Where the set's values were read: the paper and its table."""
 
     authors: str
@@ -64,12 +64,9 @@ class Citation:
         return cls(authors=str(d["authors"]), year=d["year"], title=str(d["title"]), arxiv=str(d["arxiv"]),
                    version=str(d.get("version", "")), table=str(d.get("table", "")))
 
-    def to_dict(self) -> JSONObject:
-        return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass(frozen=True)
-class Noise:
+class Noise(Record):
     """How noisy the published values are, which sets the set's ceiling (docs/published.md)."""
 
     kind: str
@@ -86,9 +83,6 @@ class Noise:
         value = d.get("value")
         return cls(kind=str(d["kind"]), value=None if value is None else float(value), note=str(d.get("note", "")),
                    other_set=str(d.get("other_set", "")))
-
-    def to_dict(self) -> JSONObject:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
-from composer.jsontypes import JSONObject, JSONValue
+from composer.jsontypes import JSONObject, JSONValue, Record
 from search.results.records import LayoutStats, Row, Target
 
 __all__ = ["StageWinner", "RungReport", "StageReport", "ProxyResult", "WinnerChoice", "FinalCheck",
@@ -15,7 +15,7 @@ __all__ = ["StageWinner", "RungReport", "StageReport", "ProxyResult", "WinnerCho
 
 
 @dataclasses.dataclass(frozen=True)
-class StageWinner:
+class StageWinner(Record):
     """The aggregated layout of a finished stage (stored in its study, frozen once a later stage builds on it)."""
 
     pattern: str
@@ -25,9 +25,6 @@ class StageWinner:
     cluster_min_score: float
     cluster: tuple[str, ...]
 
-    def to_dict(self) -> JSONObject:
-        return {"pattern": self.pattern, "aggregation": self.aggregation, "note": self.note,
-                "cluster_min_score": self.cluster_min_score, "cluster": list(self.cluster)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, JSONValue]) -> StageWinner:
@@ -36,16 +33,13 @@ class StageWinner:
 
 
 @dataclasses.dataclass(frozen=True)
-class RungReport:
+class RungReport(Record):
     """One rung of successive halving over seeds (``search.halving``)."""
 
     rung: int
     layouts: int
     seeds_per_layout: int
     evaluations: int
-
-    def to_dict(self) -> JSONObject:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,14 +136,11 @@ class WinnerMargin:
 
 
 @dataclasses.dataclass(frozen=True)
-class BudgetUse:
+class BudgetUse(Record):
     requested: int
     effective: int
     used: int
     unit: str
-
-    def to_dict(self) -> JSONObject:
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
