@@ -25,10 +25,10 @@ from search import methods
 from search.backends import make_backend
 from search.claims import SharedClaims, SoloClaims
 from search.dedup import EvaluatedIndex
-from search.halving import largest_rung_unit
 from search.heartbeat import Heartbeat
 from search.locks import run_lock
 from search.loop import Engine, EngineConfig
+from search.pack_choice import resolve_pack
 from search.progress import SearchProgress
 from search.protocols import evaluator_config
 from search.results.layout_view import FILENAME as LAYOUTS_FILE
@@ -80,13 +80,14 @@ def _open_run(given: dict[str, Any]) -> tuple[SearchSettings, Path, Any, bool]:
                              "continue it with its stored settings, or --name NEW for a new run")
         if not settings.quiet:
             print(f"composer search: continuing run {name!r} from {url}", file=sys.stderr)
-    _validate(settings)  # before the run is stored: a refused run leaves no study behind
+    settings = _validate(settings)  # before the run is stored: a refused run leaves no study behind
     meta = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
     meta.set_user_attr(SETTINGS, settings.to_dict())
     return settings, run_dir, storage, prelim.storage is None
 
 
-def _validate(settings: SearchSettings) -> None:
+def _validate(settings: SearchSettings) -> SearchSettings:
+    """``settings`` checked (a ``UsageError`` naming the flag), with ``--pack 0`` resolved."""
     from composer.presets import get_scale
     from composer.spec import parse_pattern
     from scaling.extrapolate import RULES
@@ -114,18 +115,7 @@ def _validate(settings: SearchSettings) -> None:
     space = methods.stage_space(settings, 0, None)  # constraint errors surface here, as usage errors
     if settings.sampler == "exhaustive" and space.n_feasible is None:
         raise UsageError(f"--sampler exhaustive: the space of {space.size} layouts is too large to enumerate")
-    _check_pack(settings, space.n_feasible)
-
-
-def _check_pack(settings: SearchSettings, n_feasible: int | None) -> None:
-    """A pack no job list of this search can fill is a mistake (``--pack 64`` for ``--pack 4``, say)."""
-    budget = methods.stage_budgets(settings.budget, methods.n_stages(settings))[0]
-    rung = largest_rung_unit(budget, n_feasible, settings.rung_share)
-    most = max(rung, settings.final_seeds)
-    if settings.pack > most:
-        raise UsageError(f"--pack {settings.pack}: this search never trains more than {most} seeds of one layout "
-                         f"together (its largest seed rung adds {rung} per layout, the final rescoring "
-                         f"{settings.final_seeds}); give --pack {most} or less")
+    return dataclasses.replace(settings, pack=resolve_pack(settings, space.n_feasible))
 
 
 def _install_sigterm() -> None:

@@ -68,11 +68,13 @@ class SearchSettings:
     """SQLAlchemy URL of the Optuna storage (default: SQLite in the run folder)."""
     workers: int = 1
     """Evaluations in flight at once."""
-    pack: int = 1
-    """Seeds of one layout trained together in one compiled program (a seed rung's, the fresh seeds');
-    1 turns packing off (the default until ``make search`` is timed both ways). On 2 CPU cores packs of
-    4 capacity seeds ran 1.7-1.9x the evaluations per hour, packs of 2 0.7-0.9x
-    (experiments/bench/packing.py)."""
+    pack: int = 0
+    """Seeds of one layout trained together in one compiled program (a seed rung's, the fresh seeds'); 1
+    turns packing off. 0 (the default) chooses by device (``search.packing_default.auto_pack``): on a CPU
+    4 when the search has rungs of 4 or more seeds of a layout, else 1. On 2 CPU cores packs of 4
+    capacity seeds ran 1.7-1.9x the evaluations per hour, packs of 2 0.7-0.9x
+    (experiments/bench/packing.py), and ``make search`` took 47.8 min packed by 4 against 63.9 min
+    (experiments/bench/search_packing.py)."""
     backend: str = "local"
     """``local`` (processes) or ``ray``."""
     ray_address: str | None = None
@@ -134,8 +136,9 @@ class SearchSettings:
             raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
         if self.workers < 1:
             raise ValueError(f"--workers: must be >= 1, got {self.workers}")
-        if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 1:
-            raise ValueError(f"--pack: must be an integer >= 1 (1: no packing), got {self.pack!r}")
+        if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 0:
+            raise ValueError(f"--pack: must be an integer >= 0 (0: chosen by device, 1: no packing), "
+                             f"got {self.pack!r}")
         if self.pack > 1 and self.backend == "ray":
             raise ValueError("--pack: packed evaluation runs on the local backend; with --backend ray give --pack 1")
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
