@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import optuna
@@ -11,10 +12,11 @@ __all__ = ["HEARTBEAT_S", "GRACE_S", "Heartbeat"]
 
 _log = logging.getLogger("composer.search")
 
-HEARTBEAT_S = 30
-"""Seconds between heartbeats of a running trial."""
-GRACE_S = 120
-"""A RUNNING trial without a heartbeat for this long belongs to a dead process (shared storages)."""
+HEARTBEAT_S = int(os.environ.get("COMPOSER_HEARTBEAT_S", 30))
+"""Seconds between heartbeats of a running trial (``COMPOSER_HEARTBEAT_S`` overrides it, for tests)."""
+GRACE_S = int(os.environ.get("COMPOSER_GRACE_S", 120))
+"""A RUNNING trial without a heartbeat for this long belongs to a dead process (shared storages;
+``COMPOSER_GRACE_S`` overrides it: a test of a killed driver waits seconds, not minutes)."""
 
 
 class Heartbeat:

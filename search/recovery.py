@@ -24,9 +24,13 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
     """Mark ``trial`` interrupted (FAIL) and queue its layout (and evaluation seed) again.
 
     Only a layout that was complete is queued: a queued trial's fixed parameters, or a proposal that
-    reached evaluation (``PROPOSED``). Returns whether anything was queued."""
-    set_attr(study, trial, INTERRUPTED, True)
+    reached evaluation (``PROPOSED``). Returns whether anything was queued.
+
+    A RUNNING trial is marked ``interrupted`` and failed; one that Optuna already failed for a stopped
+    heartbeat (a killed driver's, on a shared storage) can take no more attributes, and the queued
+    trial's ``REQUEUED_FROM`` is its mark."""
     if trial.state == TrialState.RUNNING:
+        set_attr(study, trial, INTERRUPTED, True)
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
     params = trial.system_attrs.get("fixed_params")  # Optuna's record of an enqueued trial's layout
     if params is None and trial.user_attrs.get(PROPOSED):

@@ -27,7 +27,7 @@ import pytest
 
 from search.evaluators.fake import FAKE_SLEEP_ENV
 from search.results.leaderboard import DETERMINISTIC_COLUMNS, read_leaderboard
-from search.study_attrs import DRIVER, KEY, ROW, STATUS
+from search.study_attrs import CLAIM, DRIVER, KEY, ROW, STATUS
 
 ARGS = ["--evaluator", "fake", "--quiet", "--depth", "4", "--sampler", "exhaustive", "--budget", "24", "--seed", "3",
         "--workers", "2", "--final-seeds", "2"]
@@ -122,8 +122,8 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _search(*extra: str, cwd: Path, sleep: float = 0.0) -> subprocess.Popen:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", FAKE_SLEEP_ENV: str(sleep)}
+def _search(*extra: str, cwd: Path, sleep: float = 0.0, env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", FAKE_SLEEP_ENV: str(sleep), **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "cli", "search", *ARGS, *extra], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -184,3 +184,46 @@ def test_two_drivers_share_one_postgres_run(postgres_url, tmp_path):
         assert s["proxy"]["pattern"] == reference_summary["proxy"]["pattern"]
         assert [st["winner"]["pattern"] for st in s["stages"]] == [st["winner"]["pattern"]
                                                                   for st in reference_summary["stages"]]
+
+
+def _claims_in_flight(url: str, run: str) -> list[tuple[str, str]]:
+    """(dedup key, driver) of every RUNNING trial of the run that claims a (layout, seed)."""
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        return [(t.user_attrs[CLAIM], t.user_attrs.get(DRIVER)) for name in optuna.get_all_study_names(storage)
+                if name.startswith(run + "/")
+                for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+                if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get(CLAIM)]
+    finally:
+        storage.engine.dispose()
+
+
+def test_a_driver_killed_mid_evaluation_leaves_its_claims_to_the_survivor(postgres_url, tmp_path):
+    # Heartbeats every second, stale after 4 s: the survivor takes over the killed driver's claims in seconds.
+    timing = {"COMPOSER_HEARTBEAT_S": "1", "COMPOSER_GRACE_S": "4"}
+    victim = _search("--name", "killed", "--storage", postgres_url, "--runs-dir", str(tmp_path / "victim"),
+                     cwd=tmp_path, sleep=2.0, env=timing)
+    deadline = time.monotonic() + 180
+    while not (claimed := _claims_in_flight(postgres_url, "killed")):
+        assert victim.poll() is None and time.monotonic() < deadline, "the driver never claimed an evaluation"
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+
+    survivor = _search("--name", "killed", "--storage", postgres_url, "--runs-dir", str(tmp_path / "survivor"),
+                       cwd=tmp_path, env=timing)
+    single = _search("--name", "single", "--runs-dir", str(tmp_path / "single"), cwd=tmp_path)
+    for proc in (survivor, single):
+        _finish(proc)
+
+    evaluations = _evaluations(postgres_url, "killed")  # also: no trial is left RUNNING
+    pairs = collections.Counter((t.user_attrs[ROW]["pattern"], t.user_attrs[ROW]["seed"]) for t in evaluations)
+    assert [p for p, n in pairs.items() if n > 1] == []  # each (layout, seed) evaluated exactly once
+    reference = _table(tmp_path / "single" / "single")
+    assert set(pairs) == set(zip(reference.pattern, reference.seed))  # none lost
+    by_key = {t.user_attrs[KEY]: t for t in evaluations}
+    # what the killed driver had in flight was evaluated by the survivor (it claims each evaluation about 2 s
+    # before it could finish it, so at least the first claim seen was still in flight at the kill)
+    assert all(driver is not None and key in by_key for key, driver in claimed)
+    assert any(by_key[key].user_attrs.get(DRIVER) not in (None, driver) for key, driver in claimed)
+    pd.testing.assert_frame_equal(_table(tmp_path / "survivor" / "killed"), reference)

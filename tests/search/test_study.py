@@ -64,6 +64,24 @@ def test_shared_storage_only_recovers_heartbeat_stale_trials(tmp_path):
     assert study.trials[0].state == TrialState.RUNNING
 
 
+def test_a_heartbeat_stale_trial_of_a_dead_driver_is_queued_again_once(tmp_path):
+    # Optuna fails a trial whose heartbeat stopped; a finished trial takes no more attributes, so its
+    # re-queue is marked on the queued trial (REQUEUED_FROM), and a second recovery queues nothing more.
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage, study_name="r/stage0", direction="maximize")
+    study.enqueue_trial(SearchSpace(depth=2).params("MA"), user_attrs={SEED: 4})
+    dead = study.ask(SearchSpace(depth=2).distributions())
+    storage.record_heartbeat(dead._trial_id)
+    time.sleep(2.5)
+    assert recover(study, ("score",), all_running_are_stale=False) == 1
+    assert recover(study, ("score",), all_running_are_stale=False) == 0
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state == TrialState.FAIL and len(trials) == 2
+    assert trials[1].state == TrialState.WAITING and trials[1].user_attrs[REQUEUED_FROM] == dead.number
+    assert trials[1].user_attrs[SEED] == 4 and study.ask(SearchSpace(depth=2).distributions()).params == \
+        SearchSpace(depth=2).params("MA")
+
+
 def test_heartbeat_keeps_a_tracked_trial_alive(tmp_path):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1, grace_period=1)
     study = optuna.create_study(storage=storage, study_name="hb")
