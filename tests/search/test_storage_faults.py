@@ -72,3 +72,30 @@ def test_run_names_cannot_leave_the_runs_folder(cli, tmp_path, capsys, name):
     assert cli("--budget", "2", "--name", name) == 2
     assert "--name: use letters, digits" in capsys.readouterr().err
     assert not (tmp_path / "escape").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_full_disk_stops_before_any_evaluation_and_keeps_the_stored_run(cli, tmp_path, capsys, monkeypatch):
+    import errno
+    import pathlib
+
+    import pandas as pd
+
+    assert cli("--budget", "3", "--depth", "2", "--name", "s") == 0
+    board = tmp_path / "runs" / "s" / "leaderboard.parquet"
+    before = pd.read_parquet(board)
+    stamp = board.stat().st_mtime_ns
+    capsys.readouterr()
+
+    real = pathlib.Path.write_text
+
+    def full(self, *args, **kwargs):  # the disk takes no new file (what ENOSPC does to the probe)
+        if self.name.startswith(".write-probe"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    assert cli("--budget", "6", "--depth", "2", "--name", "s", "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not writable (No space left on device)" in err[0]
+    assert board.stat().st_mtime_ns == stamp  # nothing rewritten, nothing evaluated
+    pd.testing.assert_frame_equal(pd.read_parquet(board), before)
