@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from search.run import run_search
 
     summary = run_search(given)
+    evidence = _evidence(summary)
     warning = summary.learning.warning(summary.settings.get("steps_scale")) if summary.learning else None
     if warning:
         import sys
@@ -118,7 +119,30 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from cli.commands._common import print_json
 
-        print_json(summary.to_dict())
+        print_json({**summary.to_dict(), "published_evidence": [v.to_dict() for v in evidence]})
     else:
         _report(summary)
+        from search.published.evidence import evidence_lines
+
+        for i, line in enumerate(evidence_lines(summary.proxy.pattern, evidence)):
+            print(f"{'published' if i == 0 else '':<15}{line}")
     return 0
+
+
+def _evidence(summary) -> list:
+    """What the published sets' heuristics say of the winner against Llama, also written to the run
+    folder's ``evidence.json`` (``search.published.evidence``)."""
+    from pathlib import Path
+
+    from composer.atomic import write_json
+    from search.published.evidence import published_evidence
+
+    pattern, run_dir = summary.proxy.pattern, summary.where.get("run_dir")
+    if not pattern or not run_dir:
+        return []
+    verdicts = published_evidence(pattern)
+    write_json(str(Path(run_dir) / "evidence.json"),
+               {"winner": pattern, "note": "published heuristics applied to the winner and the Llama layout of "
+                                           "its depth; the winner itself was not trained at scale",
+                "sets": [v.to_dict() for v in verdicts]})
+    return verdicts
