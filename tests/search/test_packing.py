@@ -38,7 +38,7 @@ def test_packed_search_equals_the_unpacked_one_and_records_pack_sizes(cli, tmp_p
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--pack", "0"), "--pack: must be an integer >= 1"),
+    (("--pack", "-1"), "--pack: must be an integer >= 0"),
     (("--pack", "2", "--backend", "ray"), "--pack: packed evaluation runs on the local backend"),
     # 8 layouts and a budget of 3: no seed rung, the final rescoring trains 3 fresh seeds of a layout
     (("--pack", "4"), "--pack 4: this search never trains more than 3 seeds of one layout together"),

@@ -220,10 +220,14 @@ def test_a_driver_killed_mid_evaluation_leaves_its_claims_to_the_survivor(postgr
     pairs = collections.Counter((t.user_attrs[ROW]["pattern"], t.user_attrs[ROW]["seed"]) for t in evaluations)
     assert [p for p, n in pairs.items() if n > 1] == []  # each (layout, seed) evaluated exactly once
     reference = _table(tmp_path / "single" / "single")
-    assert set(pairs) == set(zip(reference.pattern, reference.seed))  # none lost
+    assert len(evaluations) == len(reference)  # the whole budget spent, nothing lost
+    first = reference[reference.part == "stage0"]
+    assert set(zip(first.pattern, first.seed)) <= set(pairs)  # every layout of rung 0, as one driver alone
+    # (which leaders get more seeds may differ from one driver alone: the killed driver's re-queued layouts
+    # come back in another order; each is still evaluated once)
     by_key = {t.user_attrs[KEY]: t for t in evaluations}
     # what the killed driver had in flight was evaluated by the survivor (it claims each evaluation about 2 s
     # before it could finish it, so at least the first claim seen was still in flight at the kill)
     assert all(driver is not None and key in by_key for key, driver in claimed)
     assert any(by_key[key].user_attrs.get(DRIVER) not in (None, driver) for key, driver in claimed)
-    pd.testing.assert_frame_equal(_table(tmp_path / "survivor" / "killed"), reference)
+    assert len(read_leaderboard(tmp_path / "survivor" / "killed")) == len(reference)
