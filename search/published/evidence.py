@@ -60,7 +60,9 @@ def _reference(s: PublishedSet):
 
 def published_evidence(pattern: str, sets: str = "all") -> list[SetVerdict]:
     """Every shipped published set that speaks about ``pattern``'s primitives, its heuristic's verdict."""
-    llama = ("AM" * len(pattern))[:len(pattern)]
+    from composer.presets import layout
+
+    llama = layout("llama", len(pattern))
     out = []
     for s in resolve_sets(sets):
         if not _speaks_about(s, pattern):
