@@ -32,7 +32,6 @@ from search.study_attrs import (
     DUPLICATE_OF,
     ERROR,
     INFEASIBLE,
-    INTERRUPTED,
     KEY,
     OK,
     PROPOSED,
@@ -41,6 +40,7 @@ from search.study_attrs import (
     ROW,
     SEED,
     STATUS,
+    interrupted_numbers,
 )
 
 __all__ = ["MAX_IDLE", "Stage", "Engine", "EngineConfig", "derive_seed"]
@@ -150,7 +150,8 @@ class Engine:
                     self.heartbeat.untrack(i)
 
     def _ask(self, study: optuna.Study, stage: Stage) -> optuna.Trial:
-        n = sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(INTERRUPTED))
+        trials = study.get_trials(deepcopy=False)
+        n = len(trials) - len(interrupted_numbers(trials))
         seed = derive_seed(self.seed, stage.index, n)
         study.sampler = stage.searcher.make(stage.space, seed, stage.budget, len(self.config.objectives))
         return study.ask(stage.space.distributions())

@@ -6,7 +6,7 @@ so the leaderboard and the dedup index are rebuilt from the storage alone.
 
 __all__ = ["STATUS", "KEY", "ROW", "INTERRUPTED", "DUPLICATE_OF", "REASON", "REQUEUED_FROM", "REPAIRED",
            "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "SEED", "PROPOSED",
-           "CLAIM", "DRIVER"]
+           "CLAIM", "DRIVER", "interrupted_numbers"]
 
 STATUS = "status"
 """One of ``OK``, ``ERROR``, ``DUPLICATE``, ``INFEASIBLE`` (interrupted trials carry ``INTERRUPTED``)."""
@@ -42,3 +42,11 @@ SETTINGS = "composer_settings"
 """Study attribute: the resolved search settings (JSON)."""
 STAGE_WINNER = "stage_winner"
 """Study attribute: the frozen winner of a finished stage (incremental methods)."""
+
+
+def interrupted_numbers(trials) -> set[int]:
+    """Numbers of the interrupted trials: marked ``INTERRUPTED``, or queued again from (``REQUEUED_FROM``),
+    which is the only mark a trial Optuna failed for a stopped heartbeat can take (a finished trial takes
+    no more attributes)."""
+    out = {t.number for t in trials if t.user_attrs.get(INTERRUPTED)}
+    return out | {t.user_attrs[REQUEUED_FROM] for t in trials if REQUEUED_FROM in t.user_attrs}

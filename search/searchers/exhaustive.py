@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 
-from search.study_attrs import INTERRUPTED
+from search.study_attrs import interrupted_numbers
 
 __all__ = ["ExhaustiveSampler", "exhaustive", "taken_blocks"]
 
@@ -18,8 +18,10 @@ def taken_blocks(study: optuna.Study, space, exclude_number: int | None = None) 
     """Blocks of every trial that holds a full layout, except interrupted ones (they are re-queued)."""
     names = set(space.param_names)
     out = set()
-    for t in study.get_trials(deepcopy=False):
-        if t.number != exclude_number and names <= set(t.params) and not t.user_attrs.get(INTERRUPTED):
+    trials = study.get_trials(deepcopy=False)
+    interrupted = interrupted_numbers(trials)
+    for t in trials:
+        if t.number != exclude_number and names <= set(t.params) and t.number not in interrupted:
             out.add(space.block(t.params))
     return out
 
