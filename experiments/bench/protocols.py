@@ -7,7 +7,7 @@ Reports the median wall per candidate, the ratio, and ``budget x median`` for ``
 
     .venv/bin/python experiments/bench/protocols.py [--rounds 3] [--protocols capacity,cpu]
 
-Writes ``experiments/bench/results/protocols.json``.
+Writes ``experiments/bench/results/protocols.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--protocols", default="capacity,cpu")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--budget", type=int, default=200)
+    p.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
     args = p.parse_args(argv)
     from composer.atomic import write_text
     from composer.mad.evaluate import Evaluator
@@ -52,8 +53,8 @@ def main(argv=None) -> int:
            "ratio_to_first": {n: med[n] / med[names[0]] for n in names},
            f"budget_{args.budget}_estimate_min": {n: args.budget * med[n] / 60 for n in names},
            "load_avg_1m_end": os.getloadavg()[0], "cpus": os.cpu_count()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    write_text(RESULTS, json.dumps(out, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(args.out, json.dumps(out, indent=2) + "\n")
     for n in names:
         print(f"{n:10s} median {med[n]:6.1f} s per candidate   x{med[n] / med[names[0]]:.2f}   "
               f"--budget {args.budget}: ~{args.budget * med[n] / 60:.0f} min")
