@@ -86,14 +86,7 @@ class Attention(Primitive):
     name = "attention"
     shorthand = "A"
     OPTIONS: dict = {"n_heads": None}
-
-    @classmethod
-    def check_options(cls, options):
-        opts = super().check_options(options)
-        h = opts["n_heads"]
-        if h is not None and (not isinstance(h, int) or isinstance(h, bool) or h < 1):
-            raise ValueError(f"primitive {cls.name!r}: option 'n_heads' must be a positive integer, got {h!r}")
-        return opts
+    POSITIVE_INT_OPTIONS = ("n_heads",)
 
     @classmethod
     def heads(cls, dims: Dims, opts: dict) -> int:
@@ -188,11 +181,4 @@ class SlidingWindowAttention(Attention):
     name = "sliding_window_attention"
     shorthand = "W"
     OPTIONS = {"window": 512, "n_heads": None}
-
-    @classmethod
-    def check_options(cls, options):
-        opts = super().check_options(options)
-        w = opts["window"]
-        if not isinstance(w, int) or isinstance(w, bool) or w < 1:
-            raise ValueError(f"primitive {cls.name!r}: option 'window' must be a positive integer, got {w!r}")
-        return opts
+    POSITIVE_INT_OPTIONS = ("window", "n_heads")

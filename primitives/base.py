@@ -48,6 +48,8 @@ class Primitive(nnx.Module):
     name: ClassVar[str]
     shorthand: ClassVar[str]
     OPTIONS: ClassVar[dict[str, Any]] = {}
+    POSITIVE_INT_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    """Options that must be positive integers (``None`` allowed where the default is ``None``)."""
 
     def __call__(self, x: jax.Array) -> jax.Array:  # [b, t, d] -> [b, t, d]
         raise NotImplementedError
@@ -83,7 +85,14 @@ class Primitive(nnx.Module):
             raise ValueError(
                 f"primitive {cls.name!r}: unknown option(s) {unknown}; allowed options: {allowed}"
             )
-        return {**cls.OPTIONS, **options}
+        opts = {**cls.OPTIONS, **options}
+        for key in cls.POSITIVE_INT_OPTIONS:  # ``None`` means "derived from the dims" where the default is None
+            v = opts[key]
+            if v is None and cls.OPTIONS[key] is None:
+                continue
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"primitive {cls.name!r}: option {key!r} must be a positive integer, got {v!r}")
+        return opts
 
 
 REGISTRY: dict[str, type[Primitive]] = {}

@@ -66,14 +66,7 @@ class SwiGLU(Primitive):
     name = "swiglu"
     shorthand = "M"
     OPTIONS: dict = {"d_ffn": None}
-
-    @classmethod
-    def check_options(cls, options):
-        opts = super().check_options(options)
-        f = opts["d_ffn"]
-        if f is not None and (not isinstance(f, int) or isinstance(f, bool) or f < 1):
-            raise ValueError(f"primitive {cls.name!r}: option 'd_ffn' must be a positive integer, got {f!r}")
-        return opts
+    POSITIVE_INT_OPTIONS = ("d_ffn",)
 
     @staticmethod
     def width(dims: Dims, opts: dict) -> int:

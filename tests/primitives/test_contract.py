@@ -126,6 +126,26 @@ def test_unknown_option_is_rejected(name):
         primitives.get(name).check_options({"no_such_option": 1})
 
 
+_INT_OPTIONS = [(name, key) for name in ALL for key in primitives.get(name).POSITIVE_INT_OPTIONS]
+
+
+@pytest.mark.parametrize("name,key", _INT_OPTIONS)
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "8"])
+def test_positive_integer_option_refuses_bad_values(name, key, bad):
+    """Every option a primitive declares a positive integer refuses zero, negatives, floats, bools and
+    strings, naming the primitive and the option; a positive integer passes unchanged."""
+    cls = primitives.get(name)
+    with pytest.raises(ValueError, match=f"primitive {cls.name!r}: option {key!r} must be a positive integer"):
+        cls.check_options({key: bad})
+    assert cls.check_options({key: 4})[key] == 4
+
+
+def test_positive_integer_options_are_declared():
+    """The width and head options of attention, sliding-window attention and SwiGLU are checked."""
+    declared = {(primitives.get(n).name, k) for n, k in _INT_OPTIONS}
+    assert {("attention", "n_heads"), ("swiglu", "d_ffn"), ("sliding_window_attention", "window")} <= declared
+
+
 def test_register_refuses_an_incomplete_primitive():
     class Half(primitives.Primitive):
         name, shorthand = "half", "H"
