@@ -126,6 +126,8 @@ for _spec in (
                  chance=0.0),
     ProtocolSpec("text-lr", "text", "text, with the learning rate chosen per layout from 1e-3, 3e-3, 1e-2 on "
                  "a dev split", "about 3x text", chance=0.0),
+    ProtocolSpec("text-short", "text", "text after 100 updates (a third of text's), scored on 128 validation "
+                 "windows", "about a third of text", chance=0.0),
     ProtocolSpec("mix", "mix", "capacity and text, each standardised, averaged", "capacity + text",
                  "real text: Spearman +0.89 over 13 layouts; published: above the rule of thumb on 0 of 8 sets"),
 ):

@@ -68,9 +68,18 @@ class TextProtocol:
                 "lr_extend": self.lr_extend, "dev_fraction": self.dev_fraction, "pack_lrs": self.pack_lrs}
 
 
-TEXT_PROTOCOLS = {"text": TextProtocol, "text-lr": lambda: TextProtocol(lrs=(1e-3, 3e-3, 1e-2))}
+def _text_short():
+    """``text`` at a third of its training (100 updates) and half its validation windows (128)."""
+    return TextProtocol(train=dataclasses.replace(_text_train(), steps=100, eval_batches=8))
+
+
+TEXT_PROTOCOLS = {"text": TextProtocol, "text-lr": lambda: TextProtocol(lrs=(1e-3, 3e-3, 1e-2)),
+                  "text-short": _text_short}
 """Registered ``text`` recipes by protocol name (built on use: a recipe holds a ``TrainConfig``, which
-imports JAX); ``text-lr``'s grid brackets the default 3e-3 by 3x."""
+imports JAX); ``text-lr``'s grid brackets the default 3e-3 by 3x. ``text-short`` is the candidate of
+the default-proxy selection that fits the selection rule's cost line (``search.published.selection``):
+``text`` agrees best with the judges but costs about 3x that line per evaluation; its definition is
+fixed here before it is judged."""
 
 
 def score_from_bpb(bpb: float) -> float:
