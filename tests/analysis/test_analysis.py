@@ -90,9 +90,9 @@ def test_search_export_and_report_print_json(run, tmp_path, capsys):
     assert main(["search", "--evaluator", "fake", "--quiet", "--budget", "2", "--depth", "2", "--json",
                  "--runs-dir", str(tmp_path / "runs"), "--name", "j"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    evidence = summary.pop("published_evidence")  # the summary, plus what the published judges say
-    assert summary == json.loads((tmp_path / "runs" / "j" / "summary.json").read_text())
-    assert evidence == json.loads((tmp_path / "runs" / "j" / "evidence.json").read_text())["sets"]
+    assert summary == json.loads((tmp_path / "runs" / "j" / "summary.json").read_text())  # with what the judges say
+    stored = json.loads((tmp_path / "runs" / "j" / "evidence.json").read_text())
+    assert summary["evidence"] == {"published": stored["sets"], "real_text": stored["real_text"]}
 
 
 def test_export_hf_config(run, tmp_path, capsys):
