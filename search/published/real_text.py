@@ -86,13 +86,14 @@ def real_text_evidence(pattern: str, study: Path | str | None = None) -> list[Re
             difference=round(d["mean"], 4), lo=round(d["lo"], 4) if ci else None,
             hi=round(d["hi"], 4) if ci else None,
             winner_seeds=tuple(sorted(loss[pattern])), llama_seeds=tuple(sorted(loss[llama])),
-            pooled_sd=round(sd, 4) if math.isfinite(sd) else None, df=int(df), n_layouts=len(loss), verdict=verdict, source=path.name))
+            pooled_sd=round(sd, 4) if math.isfinite(sd) else None, df=int(df), n_layouts=len(loss),
+            verdict=verdict, source=path.name))
     return out
 
 
 def real_text_lines(verdicts: list[RealTextVerdict]) -> list[str]:
     """One line per token budget, as ``composer search`` prints them."""
     return [f"{v.winner} - {v.llama} at {v.scale}, {v.tokens / 1e6:.0f}M tokens: {v.difference:+.3f} "
-            f"{'' if v.lo is None else f'[{v.lo:+.3f}, {v.hi:+.3f}] '}nats/byte, {v.verdict} (seeds {list(v.winner_seeds)} vs "
-            f"{list(v.llama_seeds)}, seed SD pooled over {v.n_layouts} layouts, df {v.df}; fair recipe, {v.source})"
+            f"{'' if v.lo is None else f'[{v.lo:+.3f}, {v.hi:+.3f}] '}nats/byte, {v.verdict} "
+            f"(seeds {list(v.winner_seeds)} vs {list(v.llama_seeds)}, seed SD pooled over {v.n_layouts} layouts, df {v.df}; fair recipe, {v.source})"
             for v in verdicts]
