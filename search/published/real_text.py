@@ -95,5 +95,6 @@ def real_text_lines(verdicts: list[RealTextVerdict]) -> list[str]:
     """One line per token budget, as ``composer search`` prints them."""
     return [f"{v.winner} - {v.llama} at {v.scale}, {v.tokens / 1e6:.0f}M tokens: {v.difference:+.3f} "
             f"{'' if v.lo is None else f'[{v.lo:+.3f}, {v.hi:+.3f}] '}nats/byte, {v.verdict} "
-            f"(seeds {list(v.winner_seeds)} vs {list(v.llama_seeds)}, seed SD pooled over {v.n_layouts} layouts, df {v.df}; fair recipe, {v.source})"
+            f"(seeds {list(v.winner_seeds)} vs {list(v.llama_seeds)}, seed SD pooled over {v.n_layouts} layouts, "
+            f"df {v.df}; fair recipe, {v.source})"
             for v in verdicts]
