@@ -32,20 +32,20 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
     args = p.parse_args(argv)
     from composer.atomic import write_text
-    from composer.mad.evaluate import Evaluator
+    from search.protocols import evaluator_config
 
     names = args.protocols.split(",")
-    evaluators = {n: Evaluator(n) for n in names}
+    evaluators = {n: evaluator_config(n, seed=0).build() for n in names}  # any registered protocol
     for n, ev in evaluators.items():  # compile every task run once, outside the timed rounds
         t = time.perf_counter()
-        ev.evaluate("AMMAMA", seed=99)
+        ev("AMMAMA", seed=99)
         print(f"{n}: warm-up {time.perf_counter() - t:.1f} s", file=sys.stderr)
     walls: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.rounds):
         layout = LAYOUTS[r % len(LAYOUTS)]
         for n, ev in evaluators.items():
             t = time.perf_counter()
-            ev.evaluate(layout, seed=r)
+            ev(layout, seed=r)
             walls[n].append(time.perf_counter() - t)
             print(f"round {r}: {n} {layout} {walls[n][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
     med = {n: statistics.median(w) for n, w in walls.items()}

@@ -57,17 +57,19 @@ def task_heatmap(run: Run, k: int = 20):
     # One colour scale per task (column): a task whose scores span 0.01 is as readable as one spanning 1.
     lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
     shade = (values - lo) / np.where(hi > lo, hi - lo, 1.0)
-    fig, ax = plt.subplots(figsize=(1.4 * len(tasks) + 3, 0.3 * len(top) + 1.8))
+    fig, ax = plt.subplots(figsize=(max(1.4 * len(tasks) + 3, 6.0), 0.3 * len(top) + 2.2))
     im = ax.imshow(shade, aspect="auto", cmap="viridis", vmin=0, vmax=1)
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
             ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7,
                     color="white" if shade[i, j] < 0.6 else "black")
     ax.set_xticks(range(len(tasks)), [f"{t.removeprefix('task_').replace('_', ' ')}\n[{a:.3f}, {b:.3f}]"
-                                      for t, a, b in zip(tasks, lo, hi)], rotation=30, ha="right", fontsize=8)
+                                      for t, a, b in zip(tasks, lo, hi)],
+                  rotation=30 if len(tasks) > 3 else 0, ha="right" if len(tasks) > 3 else "center", fontsize=8)
     ax.set_yticks(range(len(top)), top, fontsize=8)
     fig.colorbar(im, ax=ax, label="within each task: lowest (0) to highest (1) shown")
-    ax.set_title(f"{run.name}: per-task scores (mean over seeds) of the best {len(top)} layouts")
+    ax.set_title(f"{run.name}: per-task scores of the best {len(top)} layouts\n(mean over seeds; "
+                 "tick labels: each task's range)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -22,7 +22,7 @@ th{background:#f2f2f2}td:nth-child(2){text-align:left;font-family:monospace}img{
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # nothing clipped at the edges
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -36,7 +36,7 @@ def _num(x, spec="{:.4f}") -> str:
 
 
 HEADERS = {"rank": "#", "pattern": "layout", "score_mean": "proxy score (mean)", "score_se": "± SE",
-           "n_seeds": "seeds", "target_params": "parameters at target", "target_kv_cache_bytes": "KV cache bytes "
+           "n_seeds": "seeds", "target_params": "parameters at target (with embeddings)", "target_kv_cache_bytes": "KV cache bytes "
            "per sequence at target"}
 
 
