@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.errors import UsageError
+from composer.errors import UsageError, lookup
 
 __all__ = ["Corpus", "GUTENBERG", "CORPORA", "CorpusError", "cache_root", "fetch", "load_documents",
            "get_corpus"]
@@ -88,10 +88,7 @@ CORPORA = {c.name: c for c in [GUTENBERG]}
 
 
 def get_corpus(name: str) -> Corpus:
-    try:
-        return CORPORA[name]
-    except KeyError:
-        raise UsageError(f"--corpus: unknown corpus {name!r}; known: {', '.join(CORPORA)}") from None
+    return lookup(CORPORA, name, field="--corpus", what="corpus")
 
 
 def cache_root() -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from composer.errors import lookup
 from composer.spec import ArchSpec, LayerSpec, SpecError, parse_pattern
 
 __all__ = ["Scale", "SCALES", "LAYOUTS", "get_scale", "layout", "spec_from_pattern", "llama_spec"]
@@ -47,10 +48,7 @@ SCALES: dict[str, Scale] = {
 
 
 def get_scale(name: str) -> Scale:
-    try:
-        return SCALES[name]
-    except KeyError:
-        raise SpecError(f"scale: unknown scale {name!r}; valid scales: {', '.join(SCALES)}") from None
+    return lookup(SCALES, name, field="scale", what="scale", error=SpecError)
 
 
 def _sandwich(n_blocks: int, k: int | None = None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import primitives
+from composer.errors import lookup
 from composer.spec import ArchSpec, LayerSpec
 
 __all__ = [
@@ -32,10 +33,7 @@ def _prim(layer: LayerSpec):
 def _dtype_bytes(dtype: str | int) -> int:
     if isinstance(dtype, int):
         return dtype
-    try:
-        return DTYPE_BYTES[dtype]
-    except KeyError:
-        raise ValueError(f"dtype: unknown dtype {dtype!r}; valid: {', '.join(DTYPE_BYTES)}") from None
+    return lookup(DTYPE_BYTES, dtype, field="dtype", what="dtype", error=ValueError)
 
 
 def layer_params(spec: ArchSpec, layer: LayerSpec) -> int:

@@ -22,7 +22,7 @@ import dataclasses
 import math
 from typing import Any, Literal, Mapping
 
-from composer.errors import UsageError
+from composer.errors import UsageError, lookup
 from composer.mad.tasks import (
     CAPACITY_SETTINGS,
     CAPACITY_STEPS,
@@ -237,8 +237,4 @@ def get_protocol(protocol: str | Protocol) -> Protocol:
     """A protocol by name (``capacity``, ``cpu``, ``paper``, ``paper-full``) or the instance itself."""
     if isinstance(protocol, Protocol):
         return protocol
-    try:
-        return PROTOCOLS[protocol]
-    except KeyError:
-        raise UsageError(f"protocol: unknown protocol {protocol!r}; valid protocols: "
-                         f"{', '.join(PROTOCOLS)}") from None
+    return lookup(PROTOCOLS, protocol, field="protocol", what="protocol")

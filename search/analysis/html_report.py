@@ -36,8 +36,8 @@ def _num(x, spec="{:.4f}") -> str:
 
 
 HEADERS = {"rank": "#", "pattern": "layout", "score_mean": "proxy score (mean)", "score_se": "± SE",
-           "n_seeds": "seeds", "target_params": "parameters at target (with embeddings)", "target_kv_cache_bytes": "KV cache bytes "
-           "per sequence at target"}
+           "n_seeds": "seeds", "target_params": "parameters at target (with embeddings)",
+           "target_kv_cache_bytes": "KV cache bytes per sequence at target"}
 
 
 def _table(run: Run, k: int) -> str:

@@ -6,6 +6,8 @@ import dataclasses
 import importlib
 from typing import Any, Callable
 
+from composer.errors import lookup
+
 __all__ = ["Searcher", "SEARCHERS", "get_searcher"]
 
 
@@ -41,7 +43,4 @@ SEARCHERS: dict[str, Searcher] = {s.name: s for s in [
 
 
 def get_searcher(name: str) -> Searcher:
-    try:
-        return SEARCHERS[name]
-    except KeyError:
-        raise ValueError(f"sampler: unknown sampler {name!r}; valid: {', '.join(SEARCHERS)}") from None
+    return lookup(SEARCHERS, name, field="sampler", what="sampler", error=ValueError)
