@@ -27,6 +27,8 @@ PROXIES = {  # protocol label -> committed file of its scores (6-layer layouts, 
     "cpu": "mad_discrimination.jsonl",
     "text": "proxy_text.jsonl",
     "mix": "proxy_mix.jsonl",
+    "capacity-lr": "proxy_capacity_lr.jsonl",
+    "text-short": "proxy_text_short.jsonl",
 }
 
 
@@ -42,6 +44,8 @@ def main(truth_path: str, prefix: str) -> int:
     truth = [TruthRow.from_dict(r) for r in pd.read_parquet(truth_path).to_dict("records")]
     out = {}
     for protocol, name in PROXIES.items():
+        if not (RESULTS / name).exists():  # a candidate not yet judged
+            continue
         rows = [r for r in rows_from_file(RESULTS / name) if r.protocol == protocol]
         s = build_summary(truth, rows, proxy_protocol=protocol, n_boot=2000).to_dict()
         out[protocol] = {"correlation": s["correlation"], "main_tokens": s["main_tokens"],

@@ -1,0 +1,74 @@
+"""Apply the default-proxy selection rule (``search.published.selection``) to the committed judges.
+
+Reads the published judge's ``published_summary.json``, the fair real-text study's proxy agreement
+(``fidelity_fair_proxies.json``) and the measured cost of one six-layer evaluation per protocol
+(``experiments/bench/results/protocols*.json``, the most recent file that timed it; ``mix`` costs a
+``capacity`` plus a ``text`` evaluation), then prints and writes, for every candidate, its selection
+score, eligibility and held-out numbers, winner or loser:
+
+    python experiments/choose_default.py
+
+writes ``experiments/results/default_choice.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from search.published.selection import DEFAULT_RULE, choose, held_out, scores_from_reports
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+BENCH = ROOT / "bench" / "results"
+CANDIDATES = ("capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "text-lr")
+
+
+def costs() -> dict[str, float | None]:
+    """Median seconds per six-layer evaluation: the newest benchmark file that timed each protocol."""
+    timed: dict[str, float] = {}
+    for path in sorted(BENCH.glob("protocols*.json"), key=lambda p: p.stat().st_mtime):
+        timed.update(json.loads(path.read_text()).get("median_s", {}))
+    out = {p: timed.get(p) for p in CANDIDATES}
+    if out["mix"] is None and timed.get("capacity") and timed.get("text"):
+        out["mix"] = timed["capacity"] + timed["text"]
+    return out
+
+
+def main() -> int:
+    published = json.loads((RESULTS / "published_summary.json").read_text())
+    fair = json.loads((RESULTS / "fidelity_fair_proxies.json").read_text())
+    scores = scores_from_reports(published, fair)
+    cost = costs()
+    sel = choose(scores, cost)
+    held = {c.protocol: held_out(scores, c.protocol) for c in sel.candidates}
+    lines = [f"chosen: {sel.protocol}", "",
+             "| protocol | s per evaluation | selection mean Spearman | heuristics beaten (selection) | eligible "
+             "| held-out mean Spearman | held-out heuristics beaten | held-out target |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in sel.candidates:
+        h = held[c.protocol]
+        n_ho = sum(j is not None for j in h.judges)
+        fmt = lambda v: "n/a" if v is None else f"{v:+.2f}"  # noqa: E731
+        lines.append(f"| `{c.protocol}` | {'n/a' if c.eval_s is None else f'{c.eval_s:.1f}'} | "
+                     f"{fmt(c.selection_score)} | {c.heuristic_wins} | {c.reason} | {fmt(h.mean_spearman)} | "
+                     f"{h.beats} of {n_ho} judged ({len(h.judges)}) | {'met' if h.meets_target else 'missed'} |")
+    by = {(s.protocol, s.judge): s for s in scores}
+    judges = DEFAULT_RULE.selection + DEFAULT_RULE.heldout
+    lines += ["", "| protocol | " + " | ".join(judges) + " |", "|---|" + "---|" * len(judges)]
+    for c in sel.candidates:
+        cells = []
+        for j in judges:
+            s = by.get((c.protocol, j))
+            cells.append("" if s is None else f"{s.spearman:+.2f}" + (
+                "" if s.heuristic_spearman is None else f" (rule {s.heuristic_spearman:+.2f})"))
+        lines.append(f"| `{c.protocol}` | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    out = {"selection": sel.to_dict(), "held_out": {p: h.to_dict() for p, h in held.items()}, "costs_s": cost}
+    (RESULTS / "default_choice.json").write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
