@@ -2,8 +2,8 @@
 
 Reads the published judge's ``published_summary.json``, the fair real-text study's proxy agreement
 (``fidelity_fair_proxies.json``) and the measured cost of one six-layer evaluation per protocol
-(``experiments/bench/results/protocols*.json``, the most recent file that timed it; ``mix`` costs a
-``capacity`` plus a ``text`` evaluation), then prints and writes, for every candidate, its selection
+(``experiments/bench/results/protocols*.json``, as a ratio to ``capacity`` timed beside it; see
+``costs``), then prints and writes, for every candidate, its selection
 score, eligibility and held-out numbers, winner or loser:
 
     python experiments/choose_default.py
@@ -26,13 +26,19 @@ CANDIDATES = ("capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "te
 
 
 def costs() -> dict[str, float | None]:
-    """Median seconds per six-layer evaluation: the newest benchmark file that timed each protocol."""
-    timed: dict[str, float] = {}
-    for path in sorted(BENCH.glob("protocols*.json"), key=lambda p: p.stat().st_mtime):
-        timed.update(json.loads(path.read_text()).get("median_s", {}))
-    out = {p: timed.get(p) for p in CANDIDATES}
-    if out["mix"] is None and timed.get("capacity") and timed.get("text"):
-        out["mix"] = timed["capacity"] + timed["text"]
+    """Seconds per six-layer evaluation on 2 cores, comparable across benchmark runs on a shared machine:
+    each protocol's median relative to ``capacity`` timed beside it in the same run (the last run by
+    file name that timed it), times ``capacity``'s median in the reference run the rule's 17.4 s line was written
+    against (``protocols.json``). ``mix`` costs a ``capacity`` plus a ``text`` evaluation."""
+    ref = json.loads((BENCH / "protocols.json").read_text())["median_s"]["capacity"]
+    ratio: dict[str, float] = {}
+    for path in sorted(BENCH.glob("protocols*.json")):  # by name: the reference run first, later runs after
+        med = json.loads(path.read_text()).get("median_s", {})
+        if "capacity" in med:
+            ratio.update({p: v / med["capacity"] for p, v in med.items()})
+    out = {p: (ratio[p] * ref if p in ratio else None) for p in CANDIDATES}
+    if out["mix"] is None and out["text"] is not None:
+        out["mix"] = out["capacity"] + out["text"]
     return out
 
 
