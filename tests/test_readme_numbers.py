@@ -38,6 +38,11 @@ def _published(protocol: str) -> str:
     return f"{sum(bool(j['beats_heuristic']) for j in judged)} of {len(judged)}"
 
 
+def _fair_budget_kendall() -> str:
+    (agree,) = _json(RESULTS / "fidelity_fair_summary.json")["budget_agreement"]
+    return f"(Kendall {agree['kendall']:+.2f})"
+
+
 def _search_timing() -> str:
     bench = _json(ROOT / "experiments" / "bench" / "results" / "search_packing.json")
     runs = {r["pack"]: r for r in bench["runs"] if r["rc"] == 0}
@@ -65,6 +70,7 @@ EXPECTED = {
     "FAIR_MMMMMA": lambda: _fair_pair("MMMMMA"),
     "FAIR_MAMAMA": lambda: _fair_pair("MAMAMA"),
     "FAIR_SMSMAM": lambda: _fair_pair("SMSMAM"),
+    "FAIR_KENDALL_4M": _fair_budget_kendall,
     "FAIR_CAP": lambda: _fair_proxy("capacity"),
     "FAIR_MIX": lambda: _fair_proxy("mix"),
     "FAIR_TEXT": lambda: _fair_proxy("text"),
