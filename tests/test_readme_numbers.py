@@ -43,6 +43,11 @@ def _fair_budget_kendall() -> str:
     return f"(Kendall {agree['kendall']:+.2f})"
 
 
+def _choice(protocol: str, key: str) -> str:
+    (c,) = [c for c in _json(RESULTS / "default_choice.json")["selection"]["candidates"] if c["protocol"] == protocol]
+    return f"{c[key]:+.2f}" if key == "selection_score" else f"{c[key]:.1f}"
+
+
 def _search_timing() -> str:
     bench = _json(ROOT / "experiments" / "bench" / "results" / "search_packing.json")
     runs = {r["pack"]: r for r in bench["runs"] if r["rc"] == 0}
@@ -71,12 +76,16 @@ EXPECTED = {
     "FAIR_MAMAMA": lambda: _fair_pair("MAMAMA"),
     "FAIR_SMSMAM": lambda: _fair_pair("SMSMAM"),
     "FAIR_KENDALL_4M": _fair_budget_kendall,
+    "SEL_CAPACITY": lambda: _choice("capacity", "selection_score"),
+    "SEL_TEXT_SHORT": lambda: _choice("text-short", "selection_score"),
+    "COST_TEXT_SHORT": lambda: _choice("text-short", "eval_s"),
     "FAIR_CAP": lambda: _fair_proxy("capacity"),
     "FAIR_MIX": lambda: _fair_proxy("mix"),
     "FAIR_TEXT": lambda: _fair_proxy("text"),
     "PUB_CAPACITY": lambda: _published("capacity"),
     "PUB_TEXT": lambda: _published("text"),
     "PUB_MIX": lambda: _published("mix"),
+    "PUB_TEXT_SHORT": lambda: _published("text-short"),
     "SEARCH_TIMING": _search_timing,
     "PACK4_RANGE": _pack4_range,
 }
