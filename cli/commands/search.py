@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from cli.commands._common import print_json
 
-        print_json({**summary.to_dict(), "evidence": {k: [v.to_dict() for v in vs] for k, vs in evidence.items()}})
+        print_json({**summary.to_dict(), "evidence": _as_json(evidence)})
     else:
         _report(summary)
         from search.published.evidence import evidence_lines
@@ -157,6 +157,11 @@ def _evidence(summary) -> dict:
     evidence = {"published": verdicts, "real_text": text}
     path = Path(run_dir) / "summary.json"
     stored = json.loads(path.read_text())
-    stored["evidence"] = {k: [v.to_dict() for v in vs] for k, vs in evidence.items()}
+    stored["evidence"] = _as_json(evidence)
     write_json(str(path), stored)
     return evidence
+
+
+def _as_json(evidence: dict) -> dict:
+    """``{"published": [...], "real_text": [...]}`` as stored in ``summary.json``."""
+    return {k: [v.to_dict() for v in vs] for k, vs in evidence.items()}
