@@ -181,4 +181,4 @@ class SlidingWindowAttention(Attention):
     name = "sliding_window_attention"
     shorthand = "W"
     OPTIONS = {"window": 512, "n_heads": None}
-    POSITIVE_INT_OPTIONS = ("window", "n_heads")
+    POSITIVE_INT_OPTIONS = ("window", *Attention.POSITIVE_INT_OPTIONS)

@@ -37,13 +37,14 @@ from search.stats import mean_se, pooled_difference, pooled_sd
 if TYPE_CHECKING:
     from search.fidelity.plan import FidelitySettings
 
-__all__ = ["build_summary", "write_report", "render_markdown", "plot", "clean_json"]
+__all__ = ["build_summary", "write_report", "render_markdown", "plot", "clean_json", "ok_rows", "losses_at"]
 
 SeedValues = dict[str, dict[int, float]]
 """Layout -> seed -> a score or a loss."""
 
 
-def _ok(rows: Iterable[TruthRow]) -> list[TruthRow]:
+def ok_rows(rows: Iterable[TruthRow]) -> list[TruthRow]:
+    """The finished runs: status ``ok`` with a finite validation loss."""
     return [r for r in rows if r.status == "ok" and r.val_loss is not None and math.isfinite(float(r.val_loss))]
 
 
@@ -54,7 +55,7 @@ def _by_layout(rows: Iterable[TruthRow | ProxyScore], value: Callable) -> SeedVa
     return out
 
 
-def _losses_at(rows: Sequence[TruthRow], tokens: int | None) -> SeedValues:
+def losses_at(rows: Sequence[TruthRow], tokens: int | None) -> SeedValues:
     """Validation loss of each layout and seed at the budget ``tokens`` (every budget when ``None``)."""
     return _by_layout([r for r in rows if tokens is None or int(r.tokens) == tokens], lambda r: r.val_loss)
 
@@ -123,10 +124,10 @@ def _paired_means(a: dict[int, float], b: dict[int, float]) -> tuple[float, floa
 def _budget_agreement(truth_rows: Sequence[TruthRow], main: int, others: list[int]) -> list[BudgetAgreement]:
     """Kendall between the layout orders at the main and at each longer budget, each layout compared on
     the seeds it has at both budgets (so a second main-budget seed does not move one side only)."""
-    base = _losses_at(truth_rows, main)
+    base = losses_at(truth_rows, main)
     out = []
     for tokens in others:
-        longer = _losses_at(truth_rows, tokens)
+        longer = losses_at(truth_rows, tokens)
         common = [x for x in longer if x in base]
         paired = {x: _paired_means(base[x], longer[x]) for x in common}
         short = {x: paired[x][0] for x in common}
@@ -163,7 +164,7 @@ def _pairs(ok: Sequence[TruthRow], pairs: list[tuple[str, str]], budgets: list[i
     the seed SD pooled over every layout at that budget (the interval the report relies on)."""
     out = []
     for tokens in budgets:
-        truth = _losses_at(ok, tokens)
+        truth = losses_at(ok, tokens)
         sd, df = pooled_sd(list(v.values()) for v in truth.values())
         for a, b in pairs:
             if a in truth and b in truth:
@@ -229,9 +230,9 @@ def build_summary(truth_rows: Sequence[TruthRow], proxy_rows: Sequence[ProxyScor
     """
     if proxy_protocol is not None:
         proxy_rows = [r for r in proxy_rows if r.protocol == proxy_protocol]
-    ok = _ok(truth_rows)
+    ok = ok_rows(truth_rows)
     main, others = _budgets(ok)
-    truth = _losses_at(ok, main)
+    truth = losses_at(ok, main)
     keep = {r.layout for r in truth_rows} | set(layouts or ())
     proxy = _by_layout([r for r in proxy_rows if r.score is not None and r.layout in keep], lambda r: r.score)
     both = [x for x in truth if x in proxy]

@@ -54,17 +54,18 @@ def real_text_evidence(pattern: str, study: Path | str | None = None) -> list[Re
     import pandas as pd
 
     from composer.presets import layout
+    from search.fidelity.truth_report import losses_at, ok_rows
+    from search.fidelity.truth_rows import TruthRow
     from search.stats import pooled_difference, pooled_sd
 
     path = Path(study) if study is not None else STUDY
     if not pattern or not path.exists():
         return []
-    rows = pd.read_parquet(path)
-    rows = rows[(rows["status"] == "ok") & rows["val_loss"].notna()]
+    rows = ok_rows(TruthRow.from_dict(r) for r in pd.read_parquet(path).to_dict("records"))
     llama = layout("llama", len(pattern))
     out = []
-    for tokens, at in sorted(rows.groupby("tokens"), key=lambda kv: kv[0]):
-        loss = {lay: dict(zip(g["seed"].astype(int), g["val_loss"].astype(float))) for lay, g in at.groupby("layout")}
+    for tokens in sorted({int(r.tokens) for r in rows}):
+        loss = losses_at(rows, tokens)
         if pattern == llama or pattern not in loss or llama not in loss:
             continue
         sd, df = pooled_sd(v.values() for v in loss.values())
@@ -78,7 +79,7 @@ def real_text_evidence(pattern: str, study: Path | str | None = None) -> list[Re
             verdict = "winner better"
         else:
             verdict = "no difference"
-        scale = str(at["scale"].iloc[0]) if "scale" in at else "small"
+        scale = next((r.scale for r in rows if int(r.tokens) == tokens and r.scale), "small")
         out.append(RealTextVerdict(
             winner=pattern, llama=llama, scale=scale, tokens=int(tokens),
             winner_loss=round(sum(loss[pattern].values()) / len(loss[pattern]), 4),

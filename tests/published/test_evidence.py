@@ -55,7 +55,8 @@ def test_search_prints_and_stores_the_published_evidence(tmp_path, monkeypatch, 
 def _study(path, losses: dict[str, list[float]], tokens: int = 1_000_000):
     import pandas as pd
 
-    rows = [{"layout": lay, "seed": seed, "tokens": tokens, "val_loss": v, "status": "ok", "scale": "small"}
+    rows = [{"key": f"{lay}/s{seed}/t{tokens}", "layout": lay, "seed": seed, "tokens": tokens, "val_loss": v,
+             "status": "ok", "scale": "small"}
             for lay, vs in losses.items() for seed, v in enumerate(vs)]
     pd.DataFrame(rows).to_parquet(path)
     return path
