@@ -38,7 +38,7 @@ from search.budget import is_evaluation
 from search.dedup import Evaluated, EvaluatedIndex
 from search.evaluators import dedup_key
 from search.heartbeat import GRACE_S
-from search.recovery import recover
+from search.recovery import recover, requeue
 from search.results.records import Row
 from search.study_attrs import (
     CLAIM,
@@ -99,6 +99,11 @@ class Claims:
         """User attributes a queued trial carries so other drivers see its claim at once."""
         return {}
 
+    def take(self, trial: optuna.Trial) -> bool:
+        """Mark a trial this driver just created or popped as its own; ``False``: another driver already
+        closed it (the caller takes another)."""
+        return True
+
     def claim(self, study: optuna.Study, trial: optuna.Trial, key: str,
               budget: int | None = None) -> tuple[str, FrozenTrial | None]:
         return GO, None
@@ -141,9 +146,22 @@ class SharedClaims(Claims):
         self.driver = driver_id()
         self._first_seen: dict[tuple[str, int], float] = {}
 
+    def take(self, trial: optuna.Trial) -> bool:
+        """Start the trial's heartbeat, then sign it (``driver``): a signed trial lives as long as its heartbeat,
+        so a driver killed while proposing leaves a trial that goes stale like any other (``settle``)."""
+        if self.heartbeat is not None:
+            self.heartbeat.track(trial._trial_id)
+        try:
+            trial.set_user_attr(DRIVER, self.driver)
+        except optuna.exceptions.UpdateFinishedTrialError:  # unsigned past wait_s: another driver closed it
+            if self.heartbeat is not None:
+                self.heartbeat.untrack(trial._trial_id)
+            return False
+        return True
+
     def _proposing(self, study: optuna.Study, t: FrozenTrial) -> bool:
         """A running trial that claims nothing yet is being proposed, unless it has been so for ``wait_s``
-        (its driver died while proposing)."""
+        (its driver died while proposing). The same clock bounds an unsigned trial's life (``settle``)."""
         first = self._first_seen.setdefault((study.study_name, t.number), time.monotonic())
         return time.monotonic() - first < self.wait_s
 
@@ -153,10 +171,9 @@ class SharedClaims(Claims):
 
         ``budget``: evaluations the study may hold; the claim is ``OVER`` when the evaluations and live claims
         of lower-numbered trials already fill it."""
-        if self.heartbeat is not None:  # from now on a killed driver's claim goes stale
-            self.heartbeat.track(trial._trial_id)
+        if DRIVER not in trial.user_attrs:  # taken at creation (``take``); a trial made elsewhere, here
+            self.take(trial)
         trial.set_user_attr(CLAIM, key)
-        trial.set_user_attr(DRIVER, self.driver)
         while True:
             keys, proposing = set(), False
             for t in study.get_trials(deepcopy=False):
@@ -210,15 +227,23 @@ class SharedClaims(Claims):
         return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
     def settle(self, study: optuna.Study) -> bool:
-        """Wait until no other driver has a live trial in ``study``; return whether there was one.
+        """Wait until no other driver has a live trial in ``study``; return whether there was one, or a dead
+        one was queued again (either way the caller has more to do: read their rows, evaluate the queue).
 
         Heartbeat-stale trials are failed and queued again on the way (``search.recovery.recover``)."""
         waited = False
         while True:
-            recover(study, self.objectives, all_running_are_stale=False)
-            live = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                    if CLAIM in t.user_attrs or self._proposing(study, t)]
-            if not live:
+            if recover(study, self.objectives, all_running_are_stale=False):
+                waited = True
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            # A trial its driver never signed (killed between creating it and starting its heartbeat) has no
+            # heartbeat to go stale: after wait_s it is failed here as interrupted, its queued layout queued again.
+            unsigned = [t for t in running if DRIVER not in t.user_attrs and not self._proposing(study, t)]
+            for t in unsigned:
+                waited = requeue(study, t) or waited
+            if unsigned:
+                continue
+            if not running:
                 return waited
             waited = True
             time.sleep(self.poll_s)
@@ -233,11 +258,14 @@ class SharedClaims(Claims):
     def _pop(self, study: optuna.Study, space) -> optuna.Trial | None:
         # Optuna's own queue pop: study.ask() would create a fresh, randomly sampled trial on an empty queue,
         # and another driver may have emptied it since we looked.
-        study._thread_local.cached_all_trials = None  # as study.ask() does
-        trial_id = study._pop_waiting_trial_id()
-        if trial_id is None:
-            return None
-        trial = optuna.Trial(study, trial_id)
+        while True:
+            study._thread_local.cached_all_trials = None  # as study.ask() does
+            trial_id = study._pop_waiting_trial_id()
+            if trial_id is None:
+                return None
+            trial = optuna.Trial(study, trial_id)
+            if self.take(trial):
+                break
         for name, dist in space.distributions().items():
             trial.suggest_categorical(name, dist.choices)  # the queued layout (fixed parameters)
         return trial

@@ -20,7 +20,10 @@ GRACE_S = int(os.environ.get("COMPOSER_GRACE_S", 120))
 
 
 class Heartbeat:
-    """Records a heartbeat for the in-flight trials so another process can tell they are alive."""
+    """Records a heartbeat for the in-flight trials so another process can tell they are alive.
+
+    A trial is tracked from the moment its driver takes it (``search.claims``) and beats until it is untracked
+    or found finished: a trial told as infeasible or known while proposing needs no untrack of its own."""
 
     def __init__(self, storage: optuna.storages.RDBStorage, interval: float = HEARTBEAT_S):
         self._storage, self._interval = storage, interval
@@ -54,6 +57,9 @@ class Heartbeat:
                 ids = list(self._ids)
             for trial_id in ids:
                 try:
+                    if self._storage.get_trial(trial_id).state.is_finished():
+                        self.untrack(trial_id)
+                        continue
                     self._storage.record_heartbeat(trial_id)
                     self.failures = 0
                 except Exception as e:  # a finished trial or a busy database: try again later, but say so

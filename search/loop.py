@@ -154,7 +154,9 @@ class Engine:
         n = len(trials) - len(interrupted_numbers(trials))
         seed = derive_seed(self.seed, stage.index, n)
         study.sampler = stage.searcher.make(stage.space, seed, stage.budget, len(self.config.objectives))
-        return study.ask(stage.space.distributions())
+        while not self.claims.take(trial := study.ask(stage.space.distributions())):
+            pass  # popped a queued trial another driver had just closed: ask again
+        return trial
 
     def _exhausted(self, study: optuna.Study, stage: Stage, batch: list[Pending]) -> bool:
         n = stage.space.n_feasible

@@ -24,7 +24,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
     """Mark ``trial`` interrupted (FAIL) and queue its layout (and evaluation seed) again.
 
     Only a layout that was complete is queued: a queued trial's fixed parameters, or a proposal that
-    reached evaluation (``PROPOSED``). Returns whether anything was queued.
+    was claimed (``CLAIM``, several drivers) or reached evaluation (``PROPOSED``). Returns whether anything was queued.
 
     A RUNNING trial is marked ``interrupted`` and failed; one that Optuna already failed for a stopped
     heartbeat (a killed driver's, on a shared storage) can take no more attributes, and the queued
@@ -33,8 +33,8 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         set_attr(study, trial, INTERRUPTED, True)
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
     params = trial.system_attrs.get("fixed_params")  # Optuna's record of an enqueued trial's layout
-    if params is None and trial.user_attrs.get(PROPOSED):
-        params = trial.params
+    if params is None and (trial.user_attrs.get(PROPOSED) or CLAIM in trial.user_attrs):
+        params = trial.params  # a layout is claimed only once it is complete
     if params is None:
         return False
     keep = {k: trial.user_attrs[k] for k in (SEED, REPAIRED, CLAIM) if k in trial.user_attrs}

@@ -4,6 +4,8 @@ Every trial carries ``status``; evaluated trials also carry ``key`` and the full
 so the leaderboard and the dedup index are rebuilt from the storage alone.
 """
 
+from optuna.trial import TrialState
+
 __all__ = ["STATUS", "KEY", "ROW", "INTERRUPTED", "DUPLICATE_OF", "REASON", "REQUEUED_FROM", "REPAIRED",
            "OK", "ERROR", "DUPLICATE", "INFEASIBLE", "SETTINGS", "STAGE_WINNER", "SEED", "PROPOSED",
            "CLAIM", "DRIVER", "interrupted_numbers"]
@@ -45,8 +47,10 @@ STAGE_WINNER = "stage_winner"
 
 
 def interrupted_numbers(trials) -> set[int]:
-    """Numbers of the interrupted trials: marked ``INTERRUPTED``, or queued again from (``REQUEUED_FROM``),
-    which is the only mark a trial Optuna failed for a stopped heartbeat can take (a finished trial takes
-    no more attributes)."""
-    out = {t.number for t in trials if t.user_attrs.get(INTERRUPTED)}
+    """Numbers of the interrupted trials: marked ``INTERRUPTED``, queued again from (``REQUEUED_FROM``), or
+    failed with no status at all. The last two are the marks a trial Optuna failed for a stopped heartbeat
+    can have (a finished trial takes no more attributes): queued again if its layout was complete, else
+    dropped, and then its layout is free and its number does not count towards the next seed."""
+    out = {t.number for t in trials if t.user_attrs.get(INTERRUPTED)
+           or (t.state == TrialState.FAIL and STATUS not in t.user_attrs)}
     return out | {t.user_attrs[REQUEUED_FROM] for t in trials if REQUEUED_FROM in t.user_attrs}

@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 
 from search.claims import GO, KNOWN, OVER, YIELD, SharedClaims
 from search.dedup import EvaluatedIndex
-from search.study_attrs import CLAIM, DUPLICATE, INTERRUPTED, KEY, ROW, STATUS
+from search.study_attrs import CLAIM, DRIVER, DUPLICATE, INTERRUPTED, KEY, ROW, STATUS, interrupted_numbers
 
 
 def _study() -> optuna.Study:
@@ -80,3 +80,46 @@ def test_claims_past_the_budget_are_over_and_queued_claims_hold_their_key():
     fresh = study._storage.create_new_trial(study._study_id)  # created after the queued one, not popping it
     verdict, other = c.claim(study, optuna.Trial(study, fresh), "r")
     assert verdict == YIELD and other.state == TrialState.WAITING
+
+
+def test_settle_closes_a_trial_its_driver_never_signed_and_queues_a_popped_layout_again():
+    # Killed between creating a trial and starting its heartbeat: nothing would ever fail it, so the run's
+    # last barrier used to leave it RUNNING. Now it is failed after wait_s (and a queued layout queued again).
+    study, c = _study(), _coordinator(wait_s=0.1)
+    study.ask()  # asked, never signed
+    study.enqueue_trial({"x": 1.0}, user_attrs={CLAIM: "q"})
+    popped = study.ask({"x": optuna.distributions.FloatDistribution(0, 2)})  # popped, never signed
+    start = time.monotonic()
+    assert c.settle(study) is True
+    assert time.monotonic() - start >= 0.1
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    again = [t for t in trials if t.state == TrialState.WAITING]
+    assert [(t.user_attrs[CLAIM], t.system_attrs["fixed_params"]) for t in again] == [("q", {"x": 1.0})]
+    assert trials[popped.number].user_attrs[INTERRUPTED]
+
+
+def test_settle_waits_for_a_signed_trial_and_a_closed_trial_cannot_be_taken():
+    study, c = _study(), _coordinator(wait_s=0.05)
+    other = _coordinator(wait_s=0.05)
+    proposing = study.ask()
+    assert other.take(proposing)  # another driver's live proposal, past wait_s: its heartbeat rules
+    assert study.trials[proposing.number].user_attrs[DRIVER] == other.driver
+    threading.Timer(0.3, lambda: study.tell(proposing, state=TrialState.FAIL)).start()
+    start = time.monotonic()
+    assert c.settle(study) is True and time.monotonic() - start >= 0.3
+    assert c.take(proposing) is False  # closed meanwhile: the taker asks again
+
+
+def test_settle_reports_a_dead_claim_it_queued_again_so_the_stage_evaluates_it():
+    # Claimed, never evaluated, then failed for a stopped heartbeat: Optuna leaves no mark on it. The claimed
+    # layout is queued again, and settle says so (a stage whose budget its claims filled must go on).
+    study, c = _study(), _coordinator()
+    dead = study.ask({"x": optuna.distributions.FloatDistribution(0, 2)})
+    dead.set_user_attr(CLAIM, "k")
+    study.tell(dead, state=TrialState.FAIL)  # what optuna.storages.fail_stale_trials does
+    assert interrupted_numbers(study.trials) == {dead.number}  # its layout is free, its number not counted
+    assert c.settle(study) is True
+    (again,) = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert again.user_attrs[CLAIM] == "k" and again.system_attrs["fixed_params"] == {"x": dead.params["x"]}
+    assert c.settle(study) is False  # nothing more to do

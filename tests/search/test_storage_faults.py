@@ -4,7 +4,10 @@ one line and exit 2 before any work, or a logged warning, never a traceback."""
 import logging
 import os
 import socket
+import time
+import types
 
+import optuna
 import pytest
 
 from search.heartbeat import Heartbeat
@@ -53,18 +56,36 @@ def test_run_folder_that_is_a_file_is_one_line_exit_2(cli, tmp_path, capsys):
 
 def test_heartbeat_failures_are_logged(caplog):
     class Broken:
+        def get_trial(self, trial_id):
+            return types.SimpleNamespace(state=optuna.trial.TrialState.RUNNING)
+
         def record_heartbeat(self, trial_id):
             raise RuntimeError("database is locked")
 
     with caplog.at_level(logging.WARNING, logger="composer.search"):
         with Heartbeat(Broken(), interval=0.05) as beat:
             beat._ids.add(7)  # tracked without the first synchronous beat, which would raise here
-            import time
 
             time.sleep(0.3)
     assert beat.failures >= 2
     assert any("heartbeat of trial 7 failed" in r.getMessage() and "database is locked" in r.getMessage()
                for r in caplog.records)
+
+
+def test_the_heartbeat_stops_by_itself_once_its_trial_is_finished(tmp_path):
+    # A trial is tracked from the moment it is taken; one told while proposing (infeasible, known) is never
+    # untracked by hand, and must not be beaten for the rest of the run.
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'hb.db'}", heartbeat_interval=1)
+    study = optuna.create_study(storage=storage)
+    live, told = study.ask(), study.ask()
+    with Heartbeat(storage, interval=0.05) as beat:
+        beat.track(live._trial_id)
+        beat.track(told._trial_id)
+        study.tell(told, state=optuna.trial.TrialState.FAIL)
+        deadline = time.monotonic() + 10
+        while told._trial_id in beat._ids and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert beat._ids == {live._trial_id} and beat.failures == 0
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", "/abs"])
