@@ -35,14 +35,18 @@ def score_by_layout(run: Run, k: int = 20):
     top = _top(run, k).iloc[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(top) + 1.5))
     se = top["score_se"].fillna(0.0)
-    ax.barh(top["pattern"], top["score_mean"], xerr=se, color="tab:blue", alpha=0.8, capsize=2)
+    names = baselines(run)
+    colours = ["tab:orange" if p in names else "tab:blue" for p in top["pattern"]]
+    labels = [f"{p} ({names[p]})" if p in names else p for p in top["pattern"]]
+    ax.barh(labels, top["score_mean"], xerr=se, color=colours, alpha=0.8, capsize=2)
     for y, (m, e, n) in enumerate(zip(top["score_mean"], se, top["n_seeds"])):
         ax.text(m + e, y, f"  n={n}", va="center", fontsize=7)  # past the error bar, not on it
     lo, hi = float((top["score_mean"] - se).min()), float((top["score_mean"] + se).max())
     pad = max(0.1 * (hi - lo), 1e-4)  # scaled to the data: small scores stay visible
     ax.set_xlim(lo - pad, hi + 3 * pad)  # room on the right for the seed counts
     ax.set_xlabel("proxy score, mean over seeds (bars: standard error)")
-    ax.set_title(f"{run.name}: best {len(top)} layouts by mean score")
+    ax.set_title(f"{run.name}: best {len(top)} layouts by mean score"
+                 + (" (orange: named baselines)" if set(names) & set(top["pattern"]) else ""))
     fig.tight_layout()
     return fig
 
@@ -137,9 +141,11 @@ def attention_share(run: Run):
     return fig
 
 
-def _label_points(ax, v: pd.DataFrame, x, y, names: dict[str, str], best: int = 3) -> None:
+def _label_points(ax, v: pd.DataFrame, x, y, names: dict[str, str], best: int = 3,
+                  key_at: str | None = "right") -> None:
     """Name the best ``best`` layouts by pattern (arrows, labels spread out), and mark the named
-    baselines with numbered stars keyed in a box in the lower right, clear of the data's top."""
+    baselines with numbered stars keyed in a box right of the axes, where it can hide no point
+    (``key_at=None``: no key, for a panel whose neighbour keys the same stars)."""
     x, y = pd.Series(np.asarray(x, float), index=v.index), pd.Series(np.asarray(y, float), index=v.index)
     for k, i in enumerate(v.index[:best]):
         ax.annotate(f"#{k + 1} {v.at[i, 'pattern']}", (x[i], y[i]), textcoords="offset points",
@@ -154,9 +160,9 @@ def _label_points(ax, v: pd.DataFrame, x, y, names: dict[str, str], best: int = 
             ax.annotate(str(k), (x[i], y[i]), textcoords="offset points", xytext=(-3 + 7 * (k - 1), 7), fontsize=7,
                         color="tab:orange", fontweight="bold")
             key.append(f"{k} {name} {pattern}: {y[i]:.3f}")
-    if key:
-        ax.text(0.98, 0.03, "\n".join(key), transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-                family="monospace", bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9})
+    if key and key_at == "right":
+        ax.text(1.02, 0.0, "\n".join(key), transform=ax.transAxes, ha="left", va="bottom", fontsize=7,
+                family="monospace", bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"}, gid="baseline-key")
 
 
 def baselines(run: Run) -> dict[str, str]:
@@ -187,7 +193,7 @@ def pareto(run: Run):
     """Score against KV cache and FLOPs per token at the target scale, Pareto front and baselines."""
     plt = _plt()
     v = run.layouts.dropna(subset=["target_kv_cache_bytes", "target_flops_per_token"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     names = baselines(run)
     for ax, col, label in ((axes[0], "target_kv_cache_bytes", "KV cache per sequence at target (MiB)"),
                            (axes[1], "target_flops_per_token", "FLOPs per token at target (GFLOP)")):
@@ -196,7 +202,7 @@ def pareto(run: Run):
         ax.scatter(x, y, s=12, alpha=0.5, label="layouts")
         f = _front(x, y)
         ax.plot(x[f], y[f], color="tab:red", marker="o", ms=4, label="Pareto front")
-        _label_points(ax, v, x, y, names)
+        _label_points(ax, v, x, y, names, key_at="right" if ax is axes[1] else None)
         ax.set_xlabel(label)
         ax.set_ylabel("proxy score (mean over seeds)")
     # one legend below both panels, clear of every point (the baselines' stars included)

@@ -1,5 +1,6 @@
 """Leaderboard, export, report, dashboard and the notebook over a real (fake-evaluator) run."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -199,3 +201,43 @@ def test_notebook_runs_top_to_bottom(run, tmp_path):
         os.environ.pop("COMPOSER_RUN")
     images = sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
     assert images == 7  # six figures of the search and the fidelity scatter
+
+
+def _points(fig):
+    """(axes, data coordinates) of every marker and line vertex drawn in a figure."""
+    for ax in fig.axes:
+        yield from ((ax, c.get_offsets()) for c in ax.collections)
+        yield from ((ax, line.get_xydata()) for line in ax.lines)
+
+
+@pytest.mark.parametrize("figure", ["attention_share", "pareto"])
+def test_the_baseline_key_hides_no_point(run, figure):
+    """The box keying the numbered baselines sits outside the axes: no layout's point is under it
+    (it once sat in the lower right corner, over the low-scoring all-attention layout)."""
+    from search.analysis import figures
+    from search.analysis.tables import load_run
+
+    loaded = load_run(run)
+    # the hard case: the all-attention layout (largest attention share, KV cache, FLOPs) scores lowest
+    v = loaded.layouts.copy()
+    v.loc[v["pattern"] == "AAAAAA", "score_mean"] = v["score_mean"].min() - 0.01
+    loaded = dataclasses.replace(loaded, layouts=v.sort_values("score_mean", ascending=False, ignore_index=True))
+    fig = getattr(figures, figure)(loaded)
+    fig.canvas.draw()
+    keys = [t for ax in fig.axes for t in ax.texts if t.get_gid() == "baseline-key"]
+    assert len(keys) == 1 and "llama" in keys[0].get_text()
+    box = keys[0].get_window_extent(fig.canvas.get_renderer())
+    points = np.concatenate([ax.transData.transform(np.asarray(xy, float)) for ax, xy in _points(fig) if len(xy)])
+    assert len(points) >= 64
+    inside = (points[:, 0] >= box.x0) & (points[:, 0] <= box.x1) & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1)
+    assert not inside.any(), points[inside]
+
+
+def test_the_bar_chart_names_the_baselines(run):
+    from search.analysis import figures
+    from search.analysis.tables import load_run
+
+    fig = figures.score_by_layout(load_run(run), k=64)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert any(label.endswith("(llama)") for label in labels)
+    assert sum("(" in label for label in labels) == len(figures.baselines(load_run(run)))
