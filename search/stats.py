@@ -38,14 +38,15 @@ def paired_difference(a: dict[int, float], b: dict[int, float], *, level: float 
     d = np.array([a[s] - b[s] for s in seeds], float)
     mean, se = mean_se(d)
     lo, hi = _interval(mean, se, len(d) - 1, level)
-    return {"mean": mean, "se": se, "lo": lo, "hi": hi, "n_seeds": len(seeds), "level": level, "paired": True}
+    return {"mean": mean, "se": se, "lo": lo, "hi": hi, "n_seeds": len(seeds), "df": max(len(d) - 1, 0),
+            "level": level, "paired": True}
 
 
 def welch_difference(a, b, *, level: float = 0.95) -> dict[str, float]:
     """Difference of means ``mean(a) - mean(b)`` with Welch's standard error and interval."""
     a, b = np.asarray(list(a), float), np.asarray(list(b), float)
     out = {"mean": math.nan, "se": math.nan, "lo": math.nan, "hi": math.nan, "n_a": int(a.size), "n_b": int(b.size),
-           "level": level, "paired": False}
+           "df": 0.0, "level": level, "paired": False}
     if not (a.size and b.size):
         return out
     out["mean"] = float(a.mean() - b.mean())
@@ -54,7 +55,7 @@ def welch_difference(a, b, *, level: float = 0.95) -> dict[str, float]:
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if va + vb > 0 else a.size + b.size - 2
-    out["se"] = se
+    out["se"], out["df"] = se, float(df)
     out["lo"], out["hi"] = _interval(out["mean"], se, df, level)
     return out
 

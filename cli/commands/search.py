@@ -91,10 +91,9 @@ def _report(summary) -> None:
           f"KV {t.kv_cache_bytes:,} B  (llama {lb['run_length']}: {lt.n_layers} layers, "
           f"{lt.non_embedding_params:,} non-embedding, KV {lt.kv_cache_bytes:,} B)")
     m = summary.winner_vs_llama
-    d = m.difference
-    ci = "n/a" if d.get("lo") is None else f"[{d['lo']:+.4f}, {d['hi']:+.4f}]"
-    mean = "n/a" if d.get("mean") is None else f"{d['mean']:+.4f}"
-    print(f"margin         winner - llama {mean}, 95 % CI {ci} on seeds {list(m.winner_seeds)}: {m.verdict}")
+    from search.results.summary import margin_text
+
+    print(f"margin         winner - llama {margin_text(m.to_dict())}: {m.verdict}")
     b = summary.budget
     print(f"evaluations    {b.used} of budget {b.effective} (asked {b.requested})   "
           f"run folder: {summary.where.get('run_dir')}")

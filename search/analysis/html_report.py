@@ -53,12 +53,13 @@ def _table(run: Run, k: int) -> str:
 
 
 def _margin(run: Run) -> str:
+    from search.results.summary import margin_text
+
     m = run.summary.get("winner_vs_llama")
     if not m:
         return "<p class=note>No winner-vs-Llama margin in summary.json (an older or unfinished run).</p>"
     return (f"<p>Winner <code>{html.escape(str(m['winner']))}</code> minus Llama <code>{html.escape(str(m['llama']))}"
-            f"</code>: {_num(m.get('mean'), '{:+.4f}')} (95 % CI [{_num(m.get('lo'), '{:+.4f}')}, "
-            f"{_num(m.get('hi'), '{:+.4f}')}], seeds {m.get('winner_seeds')}): <b>{html.escape(m['verdict'])}</b></p>")
+            f"</code>: {html.escape(margin_text(m))}: <b>{html.escape(m['verdict'])}</b></p>")
 
 
 def _facts(run: Run) -> str:

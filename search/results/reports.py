@@ -125,14 +125,19 @@ class WinnerMargin:
     llama_seeds: tuple[int, ...]
     fresh_seeds: bool
     difference: Mapping[str, float | int | bool | str | None]
-    """``mean``, ``se``, ``lo``, ``hi``, ``n_seeds``, ``level``, ``paired``, ``significant`` (non-finite:
-    ``None``)."""
+    """The pair's own interval: ``mean``, ``se``, ``lo``, ``hi``, ``n_seeds``, ``level``, ``paired``,
+    ``significant`` (non-finite: ``None``)."""
+    pooled: Mapping[str, float | int | bool | str | None]
+    """The interval from the seed SD pooled over the run's layouts: ``mean``, ``se``, ``lo``, ``hi``,
+    ``pooled_sd``, ``df``, ``significant``."""
+    claim_on: str
+    """``pooled`` or ``pair``: the interval the verdict reads (the one with more degrees of freedom)."""
     verdict: str
 
     def to_dict(self) -> JSONObject:
         return {"winner": self.winner, "llama": self.llama, "winner_seeds": list(self.winner_seeds),
                 "llama_seeds": list(self.llama_seeds), "fresh_seeds": self.fresh_seeds, **self.difference,
-                "verdict": self.verdict}
+                "pooled": dict(self.pooled), "claim_on": self.claim_on, "verdict": self.verdict}
 
 
 @dataclasses.dataclass(frozen=True)

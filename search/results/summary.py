@@ -79,25 +79,57 @@ def winner_margin(rows: list[Row], winner: str, llama: str,
 
     ``seeds`` restricts both to the fresh seeds of the final rescoring: the winner was chosen for a
     high score at the search's seed, so that score is biased upwards (the winner's curse); fresh seeds
-    are not. A win is claimed only when the 95 % interval excludes zero (``search.stats.margin``); with
-    one seed per layout the noise is unknown and no win is claimed, whatever the point difference.
+    are not. Two intervals are computed: the pair's own (``search.stats.margin``: paired t on the shared
+    seeds, df = seeds - 1) and one from the seed SD pooled over every layout the run scored on two or
+    more seeds (``search.stats.pooled_difference``, df = sum of (seeds - 1)). The verdict reads the one
+    with more degrees of freedom (``claim_on``; the pooled one whenever both sides have two seeds): with
+    2-3 fresh seeds the pair's own t has df 1-2 and an interval too wide to mean anything. A win is claimed only when that 95 % interval excludes
+    zero; with one seed of the winner or of Llama no win is claimed, whatever the point difference.
     """
     import math
 
     from search.results.layout_view import seed_scores
-    from search.stats import margin
+    from search.stats import margin, pooled_difference, pooled_sd
+
+    def finite(d):
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
     a, b = seed_scores(rows, winner), seed_scores(rows, llama)
     if seeds is not None:
         a, b = ({s: v for s, v in x.items() if s in seeds} for x in (a, b))
-    diff = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in margin(a, b).items()}
+    pair = margin(a, b)
+    sd, df = pooled_sd(seed_scores(rows, p).values() for p in sorted({r.pattern for r in rows if r.ok}))
+    pooled = pooled_difference(a, b, sd, df)
+    pooled["significant"] = bool(math.isfinite(pooled["lo"]) and (pooled["lo"] > 0 or pooled["hi"] < 0))
+    claim_on = "pooled" if df > pair["df"] else "pair"
+    use = pooled if claim_on == "pooled" else pair
+    where = "the pooled 95 % interval" if claim_on == "pooled" else "the 95 % interval"
     if winner == llama:
         verdict = "the winner is the Llama layout"
-    elif diff["significant"]:
-        verdict = f"{'better' if diff['mean'] > 0 else 'worse'} than Llama: the 95 % interval excludes zero"
     elif min(len(a), len(b)) < 2:
         verdict = "no claim: one seed on a side, so the noise of the margin is unknown"
+    elif use["significant"]:
+        verdict = f"{'better' if use['mean'] > 0 else 'worse'} than Llama: {where} excludes zero"
     else:
-        verdict = "no claim: the 95 % interval includes zero"
+        verdict = f"no claim: {where} includes zero"
     return WinnerMargin(winner=winner, llama=llama, winner_seeds=tuple(sorted(a)), llama_seeds=tuple(sorted(b)),
-                        fresh_seeds=seeds is not None, difference=diff, verdict=verdict)
+                        fresh_seeds=seeds is not None, difference=finite(pair), pooled=finite(pooled),
+                        claim_on=claim_on, verdict=verdict)
+
+
+def margin_text(m: JSONObject) -> str:
+    """One line for a ``WinnerMargin.to_dict()``: the difference, the interval its verdict reads and the
+    other one beside it (a ``summary.json`` written before the pooled interval shows the pair's only)."""
+
+    def ci(d) -> str:
+        return "n/a" if d.get("lo") is None else f"[{d['lo']:+.4f}, {d['hi']:+.4f}]"
+
+    mean = "n/a" if m.get("mean") is None else f"{m['mean']:+.4f}"
+    pair = f"95 % CI {ci(m)} (the pair's own, df {m.get('df', 'n/a')}) on seeds {list(m.get('winner_seeds', []))}"
+    p = m.get("pooled")
+    if not p:
+        return f"{mean}, {pair}"
+    sd = "n/a" if p.get("pooled_sd") is None else f"{p['pooled_sd']:.4f}"
+    pooled = f"pooled 95 % CI {ci(p)} (seed SD {sd} pooled over the run's layouts, df {p.get('df')})"
+    first, second = (pooled, pair) if m.get("claim_on") == "pooled" else (pair, pooled)
+    return f"{mean}, {first}; {second}"

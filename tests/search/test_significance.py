@@ -69,3 +69,52 @@ def test_per_layout_view_and_winner_verdict(tmp_path):
     assert w.difference["paired"] and w.difference["n_seeds"] == 2 and w.difference["mean"] == pytest.approx(0.085)
     one = winner_margin(rows[:1] + rows[2:3], "AAMM", "AMAM")
     assert not one.difference["significant"] and one.verdict.startswith("no claim: one seed")
+
+
+def test_the_winner_margin_pools_the_seed_noise_of_every_layout():
+    """Two fresh seeds give the pair's own t df 1 (t = 12.7); the seed SD of the run's other layouts
+    gives the verdict its degrees of freedom, and both intervals are reported."""
+    rng = np.random.default_rng(0)
+    rows = [_row("AAMM", s, 0.80 + d) for s, d in zip((10, 11), (0.01, -0.01))]
+    rows += [_row("AMAM", s, 0.75 + d) for s, d in zip((10, 11), (-0.012, 0.012))]
+    others = {p: 0.5 + 0.1 * rng.normal(size=4) * 0.1 for p in ("MMMM", "MAMA", "MMAA", "AMMA")}
+    rows += [_row(p, s, float(v)) for p, vals in others.items() for s, v in enumerate(vals)]
+    w = winner_margin(rows, "AAMM", "AMAM", seeds=(10, 11))
+    assert w.difference["df"] == 1 and w.pooled["df"] == 1 + 1 + 4 * 3 and w.claim_on == "pooled"
+    groups = [[0.81, 0.79], [0.738, 0.762]] + [list(v) for v in others.values()]
+    sd = math.sqrt(sum(((np.asarray(g) - np.mean(g)) ** 2).sum() for g in groups) / 14)
+    assert w.pooled["pooled_sd"] == pytest.approx(sd) and w.pooled["mean"] == pytest.approx(0.05)
+    half = sps.t.ppf(0.975, 14) * sd
+    assert (w.pooled["lo"], w.pooled["hi"]) == pytest.approx((0.05 - half, 0.05 + half))
+    assert w.pooled["lo"] > 0 and not w.difference["significant"]  # the pair's own t: df 1, [-0.25, +0.35]
+    assert w.verdict == "better than Llama: the pooled 95 % interval excludes zero"
+    d = w.to_dict()
+    assert d["pooled"]["df"] == 14 and d["claim_on"] == "pooled" and d["df"] == 1
+    from search.results.summary import margin_text
+
+    line = margin_text(d)
+    assert line.index("pooled 95 % CI") < line.index("the pair's own, df 1")
+    assert "pooled" not in margin_text({k: v for k, v in d.items() if k not in ("pooled", "claim_on")})
+    # alone, the pair still pools its two layouts' seed variance (df 2 against the paired t's 1)
+    alone = winner_margin(rows[:4], "AAMM", "AMAM")
+    assert alone.claim_on == "pooled" and alone.pooled["df"] == 2 and alone.difference["df"] == 1
+    # one seed on a side: no noise estimate of that side, so no claim, whatever the pool says
+    one = winner_margin(rows[:3] + rows[4:], "AAMM", "AMAM")
+    assert one.claim_on == "pooled" and one.verdict.startswith("no claim: one seed")
+
+
+def test_the_pooled_verdict_is_calibrated_when_the_seed_noise_is_shared():
+    """No true margin, every layout with the same seed SD: the pooled verdict claims a win (or loss)
+    about 5 % of the time, and finds a margin of three SDs with two fresh seeds most of the time."""
+    rng = np.random.default_rng(1)
+
+    def verdict(gap):
+        rows = [_row(p, s, float(0.5 + rng.normal(0, 0.02))) for p in ("MAMA", "MMAA", "AMMA", "MAAM") for s in range(3)]
+        rows += [_row("AAMM", s, float(0.6 + gap + rng.normal(0, 0.02))) for s in (10, 11)]
+        rows += [_row("AMAM", s, float(0.6 + rng.normal(0, 0.02))) for s in (10, 11)]
+        w = winner_margin(rows, "AAMM", "AMAM", seeds=(10, 11))
+        return w.claim_on == "pooled" and w.verdict.startswith(("better", "worse"))
+
+    null = np.mean([verdict(0.0) for _ in range(400)])
+    assert 0.02 <= null <= 0.09
+    assert np.mean([verdict(0.06) for _ in range(100)]) >= 0.7
