@@ -109,7 +109,8 @@ def test_the_pooled_verdict_is_calibrated_when_the_seed_noise_is_shared():
     rng = np.random.default_rng(1)
 
     def verdict(gap):
-        rows = [_row(p, s, float(0.5 + rng.normal(0, 0.02))) for p in ("MAMA", "MMAA", "AMMA", "MAAM") for s in range(3)]
+        others = ("MAMA", "MMAA", "AMMA", "MAAM")
+        rows = [_row(p, s, float(0.5 + rng.normal(0, 0.02))) for p in others for s in range(3)]
         rows += [_row("AAMM", s, float(0.6 + gap + rng.normal(0, 0.02))) for s in (10, 11)]
         rows += [_row("AMAM", s, float(0.6 + rng.normal(0, 0.02))) for s in (10, 11)]
         w = winner_margin(rows, "AAMM", "AMAM", seeds=(10, 11))
