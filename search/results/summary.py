@@ -84,7 +84,8 @@ def winner_margin(rows: list[Row], winner: str, llama: str,
     more seeds (``search.stats.pooled_difference``, df = sum of (seeds - 1)). The verdict reads the one
     with more degrees of freedom (``claim_on``; the pooled one whenever both sides have two seeds): with
     2-3 fresh seeds the pair's own t has df 1-2 and an interval too wide to mean anything. A win is
-    claimed only when that 95 % interval excludes zero; with one seed of the winner or of Llama no win is claimed, whatever the point difference.
+    claimed only when that 95 % interval excludes zero; with one seed of the winner or of Llama no win
+    is claimed, whatever the point difference.
     """
     import math
 
