@@ -133,6 +133,7 @@ def test_sigkill_mid_rung_then_resume_repeats_nothing_and_loses_nothing(tmp_path
     assert list(kept) == list(before.started_at)
 
 
+@pytest.mark.slow  # about 2 minutes; the SIGKILL tests above keep a kill mid-run and mid-rung in the default suite
 def test_ten_sigkills_at_random_moments_then_the_run_equals_an_uninterrupted_one(tmp_path):
     """The driver is killed at least ten times at seeded random moments (start-up, mid-evaluation,
     mid-write, rungs, final phase); each restart continues the run, and the finished leaderboard
