@@ -87,6 +87,7 @@ def _kill_once_rows_appear(args, runs, table):
     return pd.read_parquet(table)
 
 
+@pytest.mark.slow  # about a minute; the mid-grid SIGKILL test below keeps a resume in the default suite
 def test_killed_study_resumes_without_redoing_finished_runs(tmp_path):
     args = ["--patterns", "AM,MA,MM,AA", "--seeds", "1", "--name", "k", "--tokens", "6144", *TINY[:2], *TINY[4:]]
     after = _kill_and_resume(args, tmp_path, tmp_path / "k" / "fidelity.parquet", "a finished run")
