@@ -70,6 +70,11 @@ def margin(a: dict[int, float], b: dict[int, float], *, level: float = 0.95) -> 
         out = paired_difference(a, b, level=level)
     else:
         out = welch_difference(list(a.values()), list(b.values()), level=level)
+    return _with_significance(out)
+
+
+def _with_significance(out: dict) -> dict:
+    """Adds ``significant``: the interval lies wholly above or below zero."""
     out["significant"] = bool(math.isfinite(out["lo"]) and (out["lo"] > 0 or out["hi"] < 0))
     return out
 
@@ -92,12 +97,12 @@ def pooled_sd(groups) -> tuple[float, int]:
 def pooled_difference(a: dict[int, float], b: dict[int, float], sd: float, df: int, *,
                       level: float = 0.95) -> dict[str, float]:
     """``mean(a) - mean(b)`` with the standard error ``sd * sqrt(1/n_a + 1/n_b)`` of a pooled seed SD
-    (``pooled_sd``) and a Student-t interval on its ``df``."""
+    (``pooled_sd``) and a Student-t interval on its ``df``; ``significant`` as in ``margin``."""
     out = {"mean": math.nan, "se": math.nan, "lo": math.nan, "hi": math.nan, "n_a": len(a), "n_b": len(b),
-           "pooled_sd": sd, "df": df, "level": level, "pooled": True}
+           "pooled_sd": sd, "df": df, "level": level, "pooled": True, "significant": False}
     if not (a and b):
         return out
     out["mean"] = float(np.mean(list(a.values())) - np.mean(list(b.values())))
     out["se"] = float(sd * math.sqrt(1 / len(a) + 1 / len(b))) if math.isfinite(sd) else math.nan
     out["lo"], out["hi"] = _interval(out["mean"], out["se"], df, level)
-    return out
+    return _with_significance(out)

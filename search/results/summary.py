@@ -101,7 +101,6 @@ def winner_margin(rows: list[Row], winner: str, llama: str,
     pair = margin(a, b)
     sd, df = pooled_sd(seed_scores(rows, p).values() for p in sorted({r.pattern for r in rows if r.ok}))
     pooled = pooled_difference(a, b, sd, df)
-    pooled["significant"] = bool(math.isfinite(pooled["lo"]) and (pooled["lo"] > 0 or pooled["hi"] < 0))
     claim_on = "pooled" if df > pair["df"] else "pair"
     use = pooled if claim_on == "pooled" else pair
     where = "the pooled 95 % interval" if claim_on == "pooled" else "the 95 % interval"
