@@ -256,3 +256,28 @@ def test_two_seeds_score_the_same_windows_and_a_partial_last_batch(corpus):
     loss, _, _ = _evaluate(eval_step_fn(graphdef), params, windows, CFG.batch_size)
     full, _ = eval_step_fn(graphdef)(params, windows)  # one batch holding every window, no padding
     assert loss == pytest.approx(float(np.mean(full)), rel=1e-5)
+
+
+@pytest.mark.parametrize("command, field, flag", [
+    ("train", "seq_len", "--seq-len"), ("train", "grad_clip", "--grad-clip"), ("train", "seed", "--seed"),
+    ("fidelity", "weight_decay", "--weight-decay")])
+def test_training_flags_take_their_help_and_type_from_train_config(command, field, flag, capsys):
+    """The flags of TrainConfig are generated from its fields: the help is the field's docstring and the
+    flag parses to the field's type; nothing restates either (a renamed or retyped field shows here)."""
+    import argparse
+    import dataclasses
+
+    from cli.commands import fidelity, train
+    from cli.commands._common import field_docs
+    from composer.train_config import TrainConfig
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    first = field_docs(TrainConfig)[field].split(". ")[0].rstrip(".")
+    assert first[:1].lower() + first[1:] in help_text
+    p = argparse.ArgumentParser()
+    (train if command == "train" else fidelity).add_arguments(p)
+    default = {f.name: f.default for f in dataclasses.fields(TrainConfig)}[field]
+    value = p.parse_args([*(["--data", "x"] if command == "train" else []), flag, "3"]).__dict__[field]
+    assert type(value) is type(default) and value == 3

@@ -54,27 +54,28 @@ def print_json(obj) -> None:
     print(json.dumps(obj, indent=2, sort_keys=False))
 
 
-TRAIN_FLAGS = {  # flag -> (config field, type, help); the defaults live in the config classes only
-    "--steps": ("steps", int, "optimiser updates"),
-    "--batch-size": ("batch_size", int, "sequences per update"),
-    "--seq-len": ("seq_len", int, "tokens per sequence"),
-    "--lr": ("lr", float, "peak learning rate (warmup-stable-decay AdamW)"),
-    "--warmup-frac": ("warmup_frac", float, "share of steps warming up"),
-    "--decay-frac": ("decay_frac", float, "share of steps decaying to the final rate"),
-    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--grad-clip": ("grad_clip", float, "global gradient-norm clip (0: off)"),
-    "--eval-every": ("eval_every", int, "steps between evaluations (0: only at the end)"),
-    "--eval-batches": ("eval_batches", int, "validation batches per evaluation"),
-    "--checkpoint-every": ("checkpoint_every", int, "steps between checkpoints (0: only at the end)"),
-    "--log-every": ("log_every", int, "steps between metric syncs"),
-    "--seed": ("seed", int, "seed of initialisation and data order"),
-}
-"""The training flags of ``composer train``; ``composer fidelity`` takes the recipe's part of them."""
+TRAIN_FIELDS = ("steps", "batch_size", "seq_len", "lr", "warmup_frac", "decay_frac", "weight_decay", "grad_clip",
+                "eval_every", "eval_batches", "checkpoint_every", "log_every", "seed")
+"""The ``TrainConfig`` fields ``composer train`` takes as flags; ``composer fidelity`` takes the recipe's part."""
 
 
-def train_flags(*flags: str) -> dict[str, tuple]:
-    """The entries of ``TRAIN_FLAGS`` named by ``flags`` (all when none is named)."""
-    return {f: TRAIN_FLAGS[f] for f in flags} if flags else dict(TRAIN_FLAGS)
+def train_flags(*fields: str) -> dict[str, tuple]:
+    """``--flag -> (TrainConfig field, type, help)`` for ``fields`` (all of ``TRAIN_FIELDS`` when none is
+    named): type from the field's default, help from its docstring, so neither is restated here."""
+    import dataclasses
+
+    from composer.train_config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    docs = field_docs(TrainConfig)
+    return {"--" + f.replace("_", "-"): (f, type(defaults[f]), _first_sentence(docs[f]))
+            for f in fields or TRAIN_FIELDS}
+
+
+def _first_sentence(doc: str) -> str:
+    """A field docstring's first sentence, lower-cased and without its full stop (``--help`` style)."""
+    first = doc.split(". ")[0].rstrip(".")
+    return first[:1].lower() + first[1:]
 
 
 def field_docs(cls) -> dict[str, str]:

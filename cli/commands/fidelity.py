@@ -12,8 +12,7 @@ _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in Fi
     "--scale": ("scale", str, "target scale every layout is extrapolated to"),
     "--rule": ("rule", str, "extrapolation rule: stack, stretch or auto"),
     "--corpus": ("corpus", str, "real-text corpus (gutenberg)"),
-    **train_flags("--batch-size", "--seq-len", "--lr", "--warmup-frac", "--decay-frac", "--weight-decay",
-                  "--grad-clip"),
+    **train_flags("batch_size", "seq_len", "lr", "warmup_frac", "decay_frac", "weight_decay", "grad_clip"),
     "--dtype": ("dtype", str, "compute dtype: float32 or bfloat16"),
     "--val-windows": ("val_windows", int, "fixed validation windows (0: the whole held-out split)"),
     "--lrs": ("lrs", str, "learning-rate grid, comma-separated: each layout keeps its best rate on the dev split "

@@ -16,8 +16,8 @@ from typing import Mapping
 from composer.jsontypes import JSONObject, JSONValue, Record
 from search.results.records import missing
 
-__all__ = ["JudgeRow", "Judgement", "RankInterval", "Agreement", "CrossScale", "Ceiling", "HeuristicResult",
-           "Cost", "ProtocolCost", "LayoutResult", "JudgementResult"]
+__all__ = ["JudgeRow", "JudgementKey", "Judgement", "RankInterval", "Agreement", "CrossScale", "Ceiling",
+           "HeuristicResult", "Cost", "ProtocolCost", "LayoutResult", "JudgementResult"]
 
 
 def _float(v: object) -> float | None:
@@ -76,21 +76,29 @@ class JudgeRow:
 
 
 @dataclasses.dataclass(frozen=True)
-class Judgement:
-    """One (set, protocol, depth) the study reports on; the report lists every one ever asked for."""
+class JudgementKey:
+    """What names a judgement: a published set, a protocol, a depth and the proxy's seeds."""
 
     set: str
     protocol: str
     """The protocol label (``capacity``, ``cpu@steps*0.1``, ...), as stored in the rows."""
     depth: int | None
-    """Mapped depth, or ``None`` for the published depth."""
+    """Mapped depth, or ``None`` for the published depth (always for a set with ``"mapping": "none"``)."""
     seeds: tuple[int, ...]
+
+    def key_dict(self) -> JSONObject:
+        return {"set": self.set, "protocol": self.protocol, "depth": self.depth, "seeds": list(self.seeds)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Judgement(JudgementKey):
+    """One (set, protocol, depth) the study reports on; the report lists every one ever asked for."""
+
     layouts: tuple[str, ...]
     """The evaluated (mapped) layout of each published layout, in the set's order."""
 
     def to_dict(self) -> JSONObject:
-        return {"set": self.set, "protocol": self.protocol, "depth": self.depth, "seeds": list(self.seeds),
-                "layouts": list(self.layouts)}
+        return {**self.key_dict(), "layouts": list(self.layouts)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, JSONValue]) -> Judgement:
@@ -212,14 +220,9 @@ class LayoutResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class JudgementResult:
+class JudgementResult(JudgementKey):
     """The statistics of one judgement (set x protocol x depth): one entry of ``summary.json``."""
 
-    set: str
-    protocol: str
-    depth: int | None
-    """Mapped depth, or ``None`` for the published depth (always for a set with ``"mapping": "none"``)."""
-    seeds: tuple[int, ...]
     n_layouts: int
     n_scored: int
     n_evaluated_layouts: int
@@ -245,9 +248,9 @@ class JudgementResult:
 
     def to_dict(self) -> JSONObject:
         out: JSONObject = {
-            "set": self.set, "protocol": self.protocol, "depth": self.depth, "seeds": list(self.seeds),
-            "n_layouts": self.n_layouts, "n_scored": self.n_scored, "n_evaluated_layouts": self.n_evaluated_layouts,
-            "complete": self.complete, "heuristic": self.heuristic.to_dict(), "ceiling": self.ceiling.to_dict(),
+            **self.key_dict(), "n_layouts": self.n_layouts, "n_scored": self.n_scored,
+            "n_evaluated_layouts": self.n_evaluated_layouts, "complete": self.complete,
+            "heuristic": self.heuristic.to_dict(), "ceiling": self.ceiling.to_dict(),
             "cost": self.cost.to_dict()}
         if self.agreement is not None:
             out.update(self.agreement.to_dict())
