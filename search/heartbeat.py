@@ -22,7 +22,7 @@ GRACE_S = int(os.environ.get("COMPOSER_GRACE_S", 120))
 class Heartbeat:
     """Records a heartbeat for the in-flight trials so another process can tell they are alive.
 
-    A trial is tracked from the moment its driver takes it (``search.claims``) and beats until it is untracked
+    A trial is tracked from the moment its driver takes it (``search.shared_claims``) and beats until it is untracked
     or found finished: a trial told as infeasible or known while proposing needs no untrack of its own."""
 
     def __init__(self, storage: optuna.storages.RDBStorage, interval: float = HEARTBEAT_S):

@@ -46,9 +46,8 @@ from search.study_attrs import (
 __all__ = ["MAX_IDLE", "Stage", "Engine", "EngineConfig", "derive_seed"]
 
 MAX_IDLE = 3
-"""Consecutive known or infeasible proposals after which the loop queues the nearest untried feasible
-layout to the last proposal instead (a sampler that does not learn from failed trials, such as the GP,
-would otherwise keep proposing the same infeasible region)."""
+"""Known or infeasible proposals in a row after which the nearest untried feasible layout is queued
+instead (a sampler that does not learn from failed trials, the GP, would keep proposing them)."""
 
 
 def derive_seed(*parts: int) -> int:
@@ -63,8 +62,7 @@ class Stage:
     study_name: str
     space: SearchSpace
     budget: int
-    searcher: Any
-    """A ``search.searchers.Searcher``."""
+    searcher: Any  # a search.searchers.Searcher
     phase: str = "search"
     rung: int | None = None
     """Seed rung of successive halving the stage's rows belong to (``None``: none)."""
@@ -101,7 +99,7 @@ class Engine:
         self.on_record = on_record or (lambda row: None)
         self.heartbeat = heartbeat
         self.claims = claims or SoloClaims()
-        """``SharedClaims`` when other drivers may share the storage (``search.claims``)."""
+        """``SharedClaims`` when other drivers may share the storage (``search.shared_claims``)."""
         self._full = False
 
     @property

@@ -23,7 +23,7 @@ import optuna
 from composer.errors import UsageError
 from search import methods
 from search.backends import make_backend
-from search.claims import SharedClaims, SoloClaims
+from search.claims import SoloClaims
 from search.dedup import EvaluatedIndex
 from search.heartbeat import Heartbeat
 from search.locks import run_lock
@@ -40,6 +40,7 @@ from search.results.rows import RunInfo
 from search.results.summary import build_summary
 from search.searchers import get_searcher
 from search.settings import SearchSettings, resolve
+from search.shared_claims import SharedClaims
 from search.stages import RunContext, choose_winner, final_phase, rescore, search_stages
 from search.storage import default_url, open_storage
 from search.study_attrs import SETTINGS

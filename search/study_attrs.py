@@ -33,7 +33,7 @@ half-written) is dropped, and the next ask proposes again what an uninterrupted 
 REPAIRED = "repaired"
 """Set on a layout queued as the nearest untried neighbour of a proposal that was infeasible or known."""
 CLAIM = "claim"
-"""Dedup key a trial is about to evaluate, with several drivers on one storage (``search.claims``): the lowest
+"""Dedup key a trial is about to evaluate, with several drivers on one storage (``search.shared_claims``): the lowest
 live trial claiming a key evaluates it, the others yield. Queued trials carry it from the moment they are queued."""
 DRIVER = "driver"
 """``<host>:<pid>`` of the driver that claimed the trial (several drivers on one storage)."""

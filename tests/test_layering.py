@@ -137,3 +137,9 @@ def test_no_two_search_modules_share_a_name():
 
     names = collections.Counter(p.name for p in (ROOT / "search").rglob("*.py") if p.name != "__init__.py")
     assert not [n for n, c in names.items() if c > 1], names.most_common(3)
+
+
+def test_no_module_is_over_300_lines():
+    """Small pieces (docs/conventions.md §12): a module past 300 lines holds more than one job; split it by role."""
+    long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > 300}
+    assert not long, f"modules over 300 lines: {long}"

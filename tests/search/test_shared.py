@@ -6,8 +6,9 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from search.claims import GO, KNOWN, OVER, YIELD, SharedClaims
+from search.claims import GO, KNOWN, OVER, YIELD
 from search.dedup import EvaluatedIndex
+from search.shared_claims import SharedClaims
 from search.study_attrs import CLAIM, DRIVER, DUPLICATE, INTERRUPTED, KEY, ROW, STATUS, interrupted_numbers
 
 
