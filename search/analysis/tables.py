@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from composer.atomic import read_parquet
 from composer.errors import UsageError
 from composer.jsontypes import JSONObject
 
@@ -53,7 +54,7 @@ def load_run(run: str | Path, runs_dir: str | Path = "runs", fidelity: str | Pat
     """
     path = resolve_run(run, runs_dir)
     try:
-        board = pd.read_parquet(path / "leaderboard.parquet")
+        board = read_parquet(path / "leaderboard.parquet")
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"RUN: {path / 'leaderboard.parquet'} cannot be read ({type(e).__name__}); it is rebuilt "
                          f"from the run's study: composer leaderboard {path} --rebuild"
@@ -76,9 +77,9 @@ def _loaded(path: Path, board: pd.DataFrame, fidelity, runs_dir) -> Run:
 def _fidelity_table(path: Path, fidelity: str | Path | None, runs_dir: str | Path) -> pd.DataFrame | None:
     if fidelity is None:
         found = path / "fidelity.parquet"
-        return pd.read_parquet(found) if found.exists() else None
+        return read_parquet(found) if found.exists() else None
     study = Path(fidelity) if Path(fidelity).is_dir() else Path(runs_dir) / str(fidelity)
     if not (study / "fidelity.parquet").exists():
         raise UsageError(f"--fidelity: no fidelity study at {fidelity!r} (looked for {study}/fidelity.parquet)")
-    return pd.read_parquet(study / "fidelity.parquet")
+    return read_parquet(study / "fidelity.parquet")
 

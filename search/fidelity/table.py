@@ -18,7 +18,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from composer.atomic import atomic_path
+from composer.atomic import atomic_path, read_parquet
 from composer.jsontypes import JSONObject
 from search.fidelity.truth_rows import GridRow, ProxyScore, TruthRow
 
@@ -54,7 +54,7 @@ def read_table(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.DataFram
     if not path.exists():
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     try:
-        return pd.read_parquet(path)
+        return read_parquet(path)  # one open file: a live study may replace it meanwhile
     except Exception as e:  # pyarrow raises several types for a damaged file
         from composer.errors import UsageError
 

@@ -51,8 +51,7 @@ class RealTextVerdict(Record):
 
 def real_text_evidence(pattern: str, study: Path | str | None = None) -> list[RealTextVerdict]:
     """Per token budget where ``pattern`` and the Llama layout of its depth both have finished runs."""
-    import pandas as pd
-
+    from composer.atomic import read_parquet
     from composer.presets import layout
     from search.fidelity.truth_report import losses_at, ok_rows
     from search.fidelity.truth_rows import TruthRow
@@ -61,7 +60,7 @@ def real_text_evidence(pattern: str, study: Path | str | None = None) -> list[Re
     path = Path(study) if study is not None else STUDY
     if not pattern or not path.exists():
         return []
-    rows = ok_rows(TruthRow.from_dict(r) for r in pd.read_parquet(path).to_dict("records"))
+    rows = ok_rows(TruthRow.from_dict(r) for r in read_parquet(path).to_dict("records"))
     llama = layout("llama", len(pattern))
     out = []
     for tokens in sorted({int(r.tokens) for r in rows}):

@@ -13,6 +13,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from composer.atomic import read_parquet
 from search.results.records import Row
 
 __all__ = ["FILENAME", "COLUMNS", "read_leaderboard", "write_leaderboard", "rows_to_frame", "DETERMINISTIC_COLUMNS"]
@@ -78,7 +79,4 @@ def read_leaderboard(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
         path = path / FILENAME
-    # One open file: a path lets the reader open it twice, and a search replacing the file between the
-    # two opens (a notebook watching a live run) would mix the footer of one version with another's pages.
-    with open(path, "rb") as f:
-        return pd.read_parquet(f)
+    return read_parquet(path)  # one open file: a live search may replace it meanwhile

@@ -10,6 +10,7 @@ import time
 import pandas as pd
 import pytest
 
+from composer.atomic import read_parquet
 from search.results.leaderboard import write_leaderboard
 from search.results.records import Row
 
@@ -80,7 +81,7 @@ def _kill_once_rows_appear(args, runs, table):
     proc = subprocess.Popen([sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(runs), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not (table.exists() and len(pd.read_parquet(table)) >= 1):
+    while time.time() < deadline and not (table.exists() and len(read_parquet(table)) >= 1):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

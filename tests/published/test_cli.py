@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from cli.main import main
+from composer.atomic import read_parquet
 
 CHEAP = ["--protocol", "capacity", "--steps-scale", "0.05", "--no-progress"]
 
@@ -52,7 +53,7 @@ def test_resume_after_sigkill_repeats_nothing(tmp_path):
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     rows = tmp_path / "k" / "published.parquet"
     deadline = time.time() + 300
-    while time.time() < deadline and not (rows.exists() and len(pd.read_parquet(rows)) >= 2):
+    while time.time() < deadline and not (rows.exists() and len(read_parquet(rows)) >= 2):
         assert proc.poll() is None, "the study ended before it could be killed"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
