@@ -47,8 +47,9 @@ data: $(STAMP)
 # layout's peak learning rate chosen from 5e-4,1e-3,2e-3 (one more past an edge) on a dev split of the
 # training books, sizes matched to the small scale's Llama shape (non-embedding parameters, +-2 %),
 # 2 seeds at 1M tokens (the grid on seed 0, seed 1 at its rate), then the six closest contenders at
-# 4M tokens on both seeds; contender pairs reported with pooled intervals. The contenders come first
-# so a study stopped part-way has the decisive pairs. MMMMMA is the winner of `make search` under
+# 4M tokens on both seeds, then the one pair whose order turned between 1M and 4M (MMMMAA, AAMMMM)
+# at 16M (--ladder; about 70-75 minutes a run here); contender pairs reported with pooled intervals.
+# The contenders come first so a study stopped part-way has the decisive pairs. MMMMMA is the winner of `make search` under
 # the capacity proxy. Resumable: run it again to continue; a fresh clone continues from the
 # committed tables. Its report is copied to experiments/results/fidelity_fair.* whenever it stops.
 # (The earlier study at one rate for all, unmatched, is kept as experiments/results/fidelity_small.*.)
@@ -57,6 +58,7 @@ FIDELITY_ARGS ?= --name fidelity-fair --scale small --tokens 1M --seeds 2 \
 	--patterns $(FIDELITY_CONTENDERS),GMGMAM,AAAMMM,MAAMMM,AMMAMM,AAAAAA,AMMMMM,MMMMMM \
 	--winner MMMMMA --proxy-from experiments/results/proxy_capacity.jsonl --proxy-protocol capacity --proxy-seeds 3 \
 	--long-patterns $(FIDELITY_CONTENDERS) --long-tokens 4M --long-seeds 2 \
+	--ladder 16M:AAMMMM,MMMMAA:2 \
 	--pairs MAMAMA:AMAMAM,MMMMAA:AAMMMM,MMMMMA:AMAMAM,SMSMAM:AMAMAM
 fidelity: $(STAMP)
 	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-fair experiments/results/fidelity_fair

@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--long-patterns", default=None, help="layouts also trained at --long-tokens (order check)")
     b.add_argument("--long-tokens", default=None, help="token budget of the long runs (e.g. 4M)")
     b.add_argument("--long-seeds", default="1", help="seeds of the long runs (default 1)")
+    b.add_argument("--ladder", action="append", default=None, metavar="TOKENS:PATTERNS:SEEDS",
+                   help="a further rung of the token ladder, after the long runs, at each layout's rate chosen "
+                        "at --tokens: e.g. 16M:AAMMMM,MMMMAA:1 (a seed count or a list); repeatable")
     b.add_argument("--max-runs", type=int, default=None, help="stop after this many new runs (resume later)")
     b.add_argument("--pack", type=int, default=1,
                    help="train up to this many rates of a layout's grid in one compiled program "
@@ -153,8 +156,20 @@ def _run_rule(run: Path | None) -> str | None:
         return None
 
 
-_TRAINING_ONLY = ("patterns", "layouts", "from_run", "top", "winner", "long_patterns", "long_tokens",
+_TRAINING_ONLY = ("patterns", "layouts", "from_run", "top", "winner", "long_patterns", "long_tokens", "ladder",
                   "proxy_from", "proxy_protocol")
+
+
+def _rung(text: str) -> tuple[int, list[str], tuple[int, ...]]:
+    """``--ladder TOKENS:PATTERNS:SEEDS`` as (tokens, layouts, seeds)."""
+    from composer.errors import UsageError
+    from search.fidelity import plan
+
+    parts = text.split(":")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise UsageError(f"--ladder: expected TOKENS:PATTERNS:SEEDS (e.g. 16M:AAMMMM,MMMMAA:1), got {text!r}")
+    return (plan.parse_tokens(parts[0], "--ladder"), plan.resolve_layouts(patterns=parts[1]),
+            plan.parse_seeds(parts[2], "--ladder"))
 
 
 def run_published(args: argparse.Namespace) -> int:
@@ -234,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
     winner = args.winner or (plan._run_winner(search_run) if search_run else None)
     req = StudyRequest(run_dir=run_dir, settings=settings, layouts=layouts,
                        jobs=plan.jobs(layouts, seeds, tokens, long_layouts, long_tokens,
-                                      plan.parse_seeds(args.long_seeds, "--long-seeds")),
+                                      plan.parse_seeds(args.long_seeds, "--long-seeds"),
+                                      rungs=[_rung(text) for text in args.ladder or ()]),
                        proxy_seeds=proxy_seeds, proxy_protocol=args.proxy_protocol, proxy_rows=proxy_rows,
                        compute_proxy=bool(proxy_seeds), winner=winner, report_only=args.report_only,
                        progress=not args.no_progress, max_runs=args.max_runs, explicit=explicit,

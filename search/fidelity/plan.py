@@ -270,10 +270,12 @@ def resolve_layouts(*, patterns: str | None = None, layouts: str | None = None, 
 
 
 def jobs(layouts: list[str], seeds: tuple[int, ...], tokens: int, long_layouts: list[str] = (),
-         long_tokens: int | None = None, long_seeds: tuple[int, ...] = (0,)) -> list[Job]:
-    """Every run, in the order trained: one seed of every layout before the next seed, long runs last,
-    so a study stopped part-way already ranks every layout."""
+         long_tokens: int | None = None, long_seeds: tuple[int, ...] = (0,), *,
+         rungs: list[tuple[int, list[str], tuple[int, ...]]] = ()) -> list[Job]:
+    """Every run, in the order trained: one seed of every layout before the next seed, long runs last and
+    the further ``rungs`` (tokens, layouts, seeds) of the ladder after them, so a study stopped part-way
+    already ranks every layout."""
     out = [Job(tokens, s, p) for s in seeds for p in layouts]
-    if long_tokens:
-        out += [Job(long_tokens, s, p) for s in long_seeds for p in long_layouts]
+    for t, rung_layouts, rung_seeds in ([(long_tokens, long_layouts, long_seeds)] if long_tokens else []) + list(rungs):
+        out += [Job(t, s, p) for s in rung_seeds for p in rung_layouts]
     return list(dict.fromkeys(out))

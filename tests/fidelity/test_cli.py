@@ -131,6 +131,8 @@ def test_from_run_takes_top_winner_and_llama(tmp_path):
     (["--patterns", "AM", "--scale", "9T"], "scale"),
     (["--patterns", "AM", "--name", "../escape"], "--name"),
     ([], "give the layouts"),
+    (["--patterns", "AM", "--ladder", "16M:AM"], "--ladder: expected TOKENS:PATTERNS:SEEDS"),
+    (["--patterns", "AM", "--ladder", "lots:AM:1"], "--ladder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     _search_run(tmp_path)

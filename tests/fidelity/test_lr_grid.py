@@ -140,3 +140,25 @@ def test_a_packed_grid_gives_the_rows_of_the_solo_grid_and_resumes(tmp_path):
     np.testing.assert_allclose(grid["dev_loss"], solo_grid["dev_loss"], rtol=1e-4)
     assert list(truth["lr"]) == list(solo_truth["lr"])
     np.testing.assert_allclose(truth["val_loss"], solo_truth["val_loss"], rtol=1e-4)
+
+
+def test_a_further_ladder_rung_trains_at_the_rate_chosen_at_the_main_budget(tmp_path):
+    """``--ladder TOKENS:PATTERNS:SEEDS``: the rung's runs come after the main ones and train once, at
+    the rate their layout's first-seed grid chose at the main budget (no grid of their own)."""
+    from search.fidelity.plan import FidelitySettings, jobs
+    from search.fidelity.truth_study import StudyRequest, run_study
+
+    settings = FidelitySettings.of(scale="proxy", batch_size=4, seq_len=64, val_windows=8, dev_windows=8,
+                                   lrs=(1e-3, 1e-2), lr_extend=0)
+    assert [(j.tokens, j.layout) for j in jobs(["AM", "MA"], (0,), 1024, rungs=[(2048, ["MA"], (0,))])] == \
+        [(1024, "AM"), (1024, "MA"), (2048, "MA")]
+    plan = jobs(["MA"], (0,), 1024, rungs=[(2048, ["MA"], (0,))])
+    run_study(StudyRequest(run_dir=tmp_path / "s", settings=settings, layouts=["MA"], jobs=plan,
+                           proxy_seeds=(), compute_proxy=False, progress=False))
+    grid = pd.read_parquet(tmp_path / "s" / "lr_grid.parquet")
+    truth = pd.read_parquet(tmp_path / "s" / "fidelity.parquet")
+    long = truth[truth["tokens"] > 1024]
+    (row,) = long.to_dict("records")
+    main = truth[(truth["layout"] == "MA") & (truth["tokens"] <= 1024)].iloc[0]
+    assert row["layout"] == "MA" and row["lr"] == main["lr"] and row["lr_source"] == f"chosen on {main['key']}"
+    assert list(grid[grid["cell"] == row["key"]]["lr"]) == [row["lr"]]  # one run at that rate, no grid
