@@ -1,9 +1,9 @@
 """One way to write a file atomically: a temporary file in the same folder, renamed onto the target.
 
 A reader (another process, a notebook, a resumed run) sees the old file or the new one, never half of
-one, provided it opens the file once (``read_parquet``). ``mkstemp`` gives a unique temporary name, so
-two writers never share one; a write that fails removes its temporary file and leaves the target as
-it was.
+one, provided it opens the file once (``search.results.parquet.read_parquet``). ``mkstemp`` gives a
+unique temporary name, so two writers never share one; a write that fails removes its temporary file
+and leaves the target as it was.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "write_text", "write_bytes", "write_json", "read_parquet"]
+__all__ = ["atomic_path", "write_text", "write_bytes", "write_json"]
 
 
 def _umask() -> int:
@@ -62,16 +62,3 @@ def write_json(path: str | os.PathLike, obj: Any, **dumps: Any) -> Path:
     """``obj`` as JSON (indent 2 unless given), with a trailing newline."""
     dumps.setdefault("indent", 2)
     return write_text(path, json.dumps(obj, **dumps) + "\n")
-
-
-def read_parquet(path: str | os.PathLike):
-    """The parquet file at ``path`` as a DataFrame, read through one open file.
-
-    Given a path, pyarrow notes the file's size and opens it again to read; a writer replacing the file
-    in between (a live study rewriting its table while a notebook, a dashboard or a poll reads it) makes
-    it read one version's pages with the other's size ("Page was smaller than expected"). One handle
-    keeps one version, the old or the new, whatever is renamed meanwhile."""
-    import pandas as pd
-
-    with open(path, "rb") as f:
-        return pd.read_parquet(f)

@@ -50,7 +50,8 @@ def test_read_parquet_sees_one_version_while_a_writer_replaces_the_file(tmp_path
 
     import pandas as pd
 
-    from composer.atomic import atomic_path, read_parquet
+    from composer.atomic import atomic_path
+    from search.results.parquet import read_parquet
 
     path = tmp_path / "t.parquet"
     frames = [pd.DataFrame({"a": range(n), "b": [str(i) * 7 for i in range(n)]}) for n in (3, 400)]

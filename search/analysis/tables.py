@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from composer.atomic import read_parquet
 from composer.errors import UsageError
 from composer.jsontypes import JSONObject
+from search.results.parquet import read_parquet
 
 __all__ = ["Run", "load_run", "resolve_run"]
 

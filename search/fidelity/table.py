@@ -18,9 +18,10 @@ from typing import Iterable
 
 import pandas as pd
 
-from composer.atomic import atomic_path, read_parquet
+from composer.atomic import atomic_path
 from composer.jsontypes import JSONObject
 from search.fidelity.truth_rows import GridRow, ProxyScore, TruthRow
+from search.results.parquet import read_parquet
 
 __all__ = ["StudyTables",
            "TRUTH_FILE", "PROXY_FILE", "GRID_FILE", "TRUTH_COLUMNS", "PROXY_COLUMNS", "GRID_COLUMNS", "read_table",

@@ -51,10 +51,10 @@ class RealTextVerdict(Record):
 
 def real_text_evidence(pattern: str, study: Path | str | None = None) -> list[RealTextVerdict]:
     """Per token budget where ``pattern`` and the Llama layout of its depth both have finished runs."""
-    from composer.atomic import read_parquet
     from composer.presets import layout
     from search.fidelity.truth_report import losses_at, ok_rows
     from search.fidelity.truth_rows import TruthRow
+    from search.results.parquet import read_parquet
     from search.stats import pooled_difference, pooled_sd
 
     path = Path(study) if study is not None else STUDY

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from composer.atomic import read_parquet
+from search.results.parquet import read_parquet
 from search.results.records import Row
 
 __all__ = ["FILENAME", "COLUMNS", "read_leaderboard", "write_leaderboard", "rows_to_frame", "DETERMINISTIC_COLUMNS"]

@@ -10,8 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from composer.atomic import read_parquet
 from search.results.leaderboard import write_leaderboard
+from search.results.parquet import read_parquet
 from search.results.records import Row
 
 TINY = ["--scale", "proxy", "--tokens", "1536", "--batch-size", "4", "--seq-len", "64", "--val-windows", "8",

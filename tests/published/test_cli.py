@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cli.main import main
-from composer.atomic import read_parquet
+from search.results.parquet import read_parquet
 
 CHEAP = ["--protocol", "capacity", "--steps-scale", "0.05", "--no-progress"]
 
