@@ -49,8 +49,8 @@ data: $(STAMP)
 # 2 seeds at 1M tokens (the grid on seed 0, seed 1 at its rate), then the six closest contenders at
 # 4M tokens on both seeds, then the one pair whose order turned between 1M and 4M (MMMMAA, AAMMMM)
 # at 16M (--ladder; about 70-75 minutes a run here); contender pairs reported with pooled intervals.
-# The contenders come first so a study stopped part-way has the decisive pairs. MMMMMA is the winner of `make search` under
-# the capacity proxy. Resumable: run it again to continue; a fresh clone continues from the
+# The contenders come first so a study stopped part-way has the decisive pairs. MMMMMA is the winner
+# of `make search` under the capacity proxy. Resumable: run it again to continue; a fresh clone continues from the
 # committed tables. Its report is copied to experiments/results/fidelity_fair.* whenever it stops.
 # (The earlier study at one rate for all, unmatched, is kept as experiments/results/fidelity_small.*.)
 FIDELITY_CONTENDERS ?= AMAMAM,MAMAMA,MMMMMA,SMSMAM,AAMMMM,MMMMAA

@@ -14,12 +14,11 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from search.fidelity.proxy import rows_from_file
 from search.fidelity.truth_markdown import clean_json
 from search.fidelity.truth_report import build_summary
 from search.fidelity.truth_rows import TruthRow
+from search.results.parquet import read_parquet
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROXIES = {  # protocol label -> committed file of its scores (6-layer layouts, 2-3 seeds)
@@ -41,7 +40,7 @@ def _fmt(d: dict) -> str:
 
 
 def main(truth_path: str, prefix: str) -> int:
-    truth = [TruthRow.from_dict(r) for r in pd.read_parquet(truth_path).to_dict("records")]
+    truth = [TruthRow.from_dict(r) for r in read_parquet(truth_path).to_dict("records")]
     out = {}
     for protocol, name in PROXIES.items():
         if not (RESULTS / name).exists():  # a candidate not yet judged

@@ -124,11 +124,11 @@ def mix_protocol_rows(capacity: list[dict], text: list[dict]) -> list[dict]:
 
 def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
     import numpy as np
-    import pandas as pd
 
     from search.fidelity.rank_agreement import kendall
     from search.fidelity.truth_report import build_summary
     from search.fidelity.truth_rows import ProxyScore, TruthRow
+    from search.results.parquet import read_parquet
 
     by: dict[str, dict[int, float]] = {}
     for r in rows:
@@ -140,7 +140,7 @@ def _judge(rows: list[dict], truth_dir: Path | None) -> dict:
     out = {"layouts": len(by), "seeds": seeds, "seed_kendall_ge2A_median": float(np.median(taus)) if taus else None,
            "mean_wall_s": float(np.mean([r.get("wall_s") or np.nan for r in rows]))}
     if truth_dir is not None and (truth_dir / "fidelity.parquet").exists():
-        truth = [TruthRow.from_dict(r) for r in pd.read_parquet(truth_dir / "fidelity.parquet").to_dict("records")]
+        truth = [TruthRow.from_dict(r) for r in read_parquet(truth_dir / "fidelity.parquet").to_dict("records")]
         proxy = [ProxyScore(layout=r["pattern"], seed=r["seed"], score=r["score"], protocol="x") for r in rows]
         s = build_summary(truth, proxy, layouts=list(by))
         out["truth"] = {k: {"spearman": c.spearman, "kendall": c.kendall} for k, c in s.correlation.items()}

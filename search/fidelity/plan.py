@@ -275,7 +275,8 @@ def jobs(layouts: list[str], seeds: tuple[int, ...], tokens: int, long_layouts: 
     """Every run, in the order trained: one seed of every layout before the next seed, long runs last and
     the further ``rungs`` (tokens, layouts, seeds) of the ladder after them, so a study stopped part-way
     already ranks every layout."""
+    ladder = [(long_tokens, long_layouts, long_seeds)] if long_tokens else []
     out = [Job(tokens, s, p) for s in seeds for p in layouts]
-    for t, rung_layouts, rung_seeds in ([(long_tokens, long_layouts, long_seeds)] if long_tokens else []) + list(rungs):
-        out += [Job(t, s, p) for s in rung_seeds for p in rung_layouts]
+    for rung_tokens, rung_layouts, rung_seeds in [*ladder, *rungs]:
+        out += [Job(rung_tokens, s, p) for s in rung_seeds for p in rung_layouts]
     return list(dict.fromkeys(out))
