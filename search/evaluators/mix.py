@@ -32,9 +32,13 @@ class MixPart:
     """One protocol inside the mix and the fixed affine map that standardises its score."""
 
     protocol: str
+    """The registered protocol whose score this part contributes."""
     weight: float
+    """Its weight ``w_i`` in the sum."""
     center: float
+    """Subtracted from the part's score: the panel's mean of layout means."""
     scale: float
+    """Divides the centred score: the panel's SD of layout means, so the parts count in like units."""
 
 
 MIX_PARTS = (

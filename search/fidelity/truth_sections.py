@@ -26,10 +26,13 @@ class LayoutSummary:
     """One layout: its proxy and main-budget ground truth over seeds, its recipe and its size."""
 
     n_attention: int
+    """Attention layers in the proxy layout."""
     proxy_mean: float
+    """The proxy's score (higher is better), mean over ``proxy_seeds``."""
     proxy_se: float
     proxy_seeds: tuple[int, ...]
     val_loss_mean: float
+    """Nats per byte on the fixed validation windows, mean over ``truth_seeds``."""
     val_loss_se: float
     """Standard error over the ground-truth seeds (``window_se``: the validation text's own noise)."""
     val_bpb_mean: float
@@ -151,8 +154,11 @@ class GridRuns(Record):
     """The learning-rate runs of the study (``lr_grid.parquet``), counted."""
 
     ok: int
+    """Runs that finished with a finite dev loss."""
     diverged: int
+    """Runs whose loss left the finite numbers (their rate is never chosen)."""
     train_hours: float
+    """Their training wall time, summed."""
 
 
 @dataclasses.dataclass(frozen=True)

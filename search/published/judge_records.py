@@ -196,8 +196,11 @@ class ProtocolCost(Record):
     """One protocol label's evaluations run by the study (not those built from stored parts)."""
 
     evaluations: int
+    """Evaluations this study ran under the label."""
     wall_h: float
+    """Their wall time, summed, in hours."""
     median_wall_s: float
+    """The median evaluation's wall time."""
 
 
 @dataclasses.dataclass(frozen=True)
