@@ -131,12 +131,33 @@ def test_no_import_circles():
     assert not circles, f"modules that import each other: {circles}"
 
 
-def test_no_two_search_modules_share_a_name():
-    """A module's name says what it holds: inside ``search/`` no two files are called the same."""
+KERNEL_TRIO = {"reference.py", "chunked.py", "pallas.py"}
+"""Each op folder of ``primitives/ops/`` holds its readable reference, its chunked XLA path and its
+Pallas kernel under these names (docs/conventions.md: every kernel beside its reference)."""
+
+
+def _same_named(roots: list[str]) -> dict[str, list[str]]:
     import collections
 
-    names = collections.Counter(p.name for p in (ROOT / "search").rglob("*.py") if p.name != "__init__.py")
-    assert not [n for n, c in names.items() if c > 1], names.most_common(3)
+    names = collections.defaultdict(list)
+    for root in roots:
+        for p in (ROOT / root).rglob("*.py"):
+            if p.name == "__init__.py" or (p.name in KERNEL_TRIO and p.parent.parent.name == "ops"):
+                continue
+            names[p.name].append(str(p.relative_to(ROOT)))
+    return {n: paths for n, paths in names.items() if len(paths) > 1}
+
+
+def test_no_two_library_modules_share_a_name():
+    """A module's name says what it holds: across the library packages no two files are called the same
+    (the kernel trio of each op folder aside; ``cli/commands/`` files are named for their command)."""
+    clash = _same_named(["primitives", "composer", "scaling", "search"])
+    assert not clash, clash
+
+
+def test_a_name_clash_is_caught():
+    """The check above can fail: ``cli/`` holds command files named like the library modules they call."""
+    assert "train.py" in _same_named(["composer", "cli"])
 
 
 def test_no_module_is_over_300_lines():

@@ -6,6 +6,6 @@ so far, so a resumed study proposes exactly what an uninterrupted one would have
 Optuna is imported only when a sampler is made.
 """
 
-from search.searchers.base import SEARCHERS, Searcher, get_searcher
+from search.searchers.catalog import SEARCHERS, Searcher, get_searcher
 
 __all__ = ["SEARCHERS", "Searcher", "get_searcher"]

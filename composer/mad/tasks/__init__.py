@@ -1,12 +1,12 @@
 """The six MAD synthetic tasks (docs/mad_tasks.md), as seeded, vectorised numpy generators."""
 
-from composer.mad.tasks._common import IGNORE, TaskBatch
+from composer.mad.tasks._task_base import IGNORE, TaskBatch
 from composer.mad.tasks.compression import CompressionConfig
 from composer.mad.tasks.fuzzy_in_context_recall import FuzzyInContextRecallConfig
 from composer.mad.tasks.in_context_recall import InContextRecallConfig
 from composer.mad.tasks.memorization import MemorizationConfig, fact_table
 from composer.mad.tasks.noisy_in_context_recall import NoisyInContextRecallConfig
-from composer.mad.tasks.presets import (
+from composer.mad.tasks.task_settings import (
     CAPACITY_SETTINGS,
     CAPACITY_STEPS,
     CPU_BATCH_SIZE,

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._common import IGNORE, TaskConfig, check_bool, fail
+from composer.mad.tasks._task_base import IGNORE, TaskConfig, check_bool, fail
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

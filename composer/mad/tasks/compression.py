@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._common import TaskConfig
+from composer.mad.tasks._task_base import TaskConfig
 from composer.mad.tasks.registry import register_task
 
 

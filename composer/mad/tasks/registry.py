@@ -7,7 +7,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from composer.mad.tasks._common import Seed, TaskBatch, TaskConfig, check_request, make_batch
+from composer.mad.tasks._task_base import Seed, TaskBatch, TaskConfig, check_request, make_batch
 
 Sampler = Callable[[Any, np.random.Generator, int, bool], tuple[np.ndarray, np.ndarray]]
 """``sample(config, rng, n, training) -> (inputs, targets)``: ``n`` instances drawn from ``rng``."""

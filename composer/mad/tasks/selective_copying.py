@@ -20,7 +20,7 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._common import IGNORE, TaskConfig, check_int, fail
+from composer.mad.tasks._task_base import IGNORE, TaskConfig, check_int, fail
 from composer.mad.tasks.registry import register_task
 
 
