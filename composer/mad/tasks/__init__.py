@@ -6,6 +6,8 @@ from composer.mad.tasks.fuzzy_in_context_recall import FuzzyInContextRecallConfi
 from composer.mad.tasks.in_context_recall import InContextRecallConfig
 from composer.mad.tasks.memorization import MemorizationConfig, fact_table
 from composer.mad.tasks.noisy_in_context_recall import NoisyInContextRecallConfig
+from composer.mad.tasks.registry import TASKS, TaskConfig, TaskSpec, generate, generate_split, spec_for
+from composer.mad.tasks.selective_copying import SelectiveCopyingConfig
 from composer.mad.tasks.task_settings import (
     CAPACITY_SETTINGS,
     CAPACITY_STEPS,
@@ -16,8 +18,6 @@ from composer.mad.tasks.task_settings import (
     PAPER_SETTINGS,
     PAPER_SWEEPS,
 )
-from composer.mad.tasks.registry import TASKS, TaskConfig, TaskSpec, generate, generate_split, spec_for
-from composer.mad.tasks.selective_copying import SelectiveCopyingConfig
 
 __all__ = ["CAPACITY_SETTINGS", "CAPACITY_STEPS", "CPU_BATCH_SIZE", "CPU_NUM_TEST", "CPU_SETTINGS", "CPU_STEPS",
            "IGNORE",

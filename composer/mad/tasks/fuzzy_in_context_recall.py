@@ -33,8 +33,8 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._task_base import IGNORE, check_bool, check_int, distinct_tokens, fail
 from composer.mad.tasks._recall import RecallConfig
+from composer.mad.tasks._task_base import IGNORE, check_bool, check_int, distinct_tokens, fail
 from composer.mad.tasks.registry import register_task
 
 

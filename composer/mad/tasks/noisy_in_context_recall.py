@@ -18,8 +18,8 @@ import dataclasses
 
 import numpy as np
 
-from composer.mad.tasks._task_base import check_int, fail
 from composer.mad.tasks._recall import PairRecallConfig, sample_pairs
+from composer.mad.tasks._task_base import check_int, fail
 from composer.mad.tasks.registry import register_task
 
 
