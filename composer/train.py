@@ -31,7 +31,7 @@ from composer.steps import eval_step_fn, train_step_fn
 from composer.train_config import DTYPES, TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params", "validation_windows",
-           "evaluate_run"]
+           "evaluate_run", "finished_run"]
 
 Record = dict[str, Any]
 
@@ -166,6 +166,19 @@ def train(spec: ArchSpec, source: TokenSource, config: TrainConfig, *, resume: b
         return _loop(graphdef, params, opt_state, start, source, config, run, progress, callback)
     finally:
         run.close()
+
+
+def finished_run(config: TrainConfig) -> bool:
+    """Whether ``config.out_dir`` holds the final checkpoint of ``config``'s run (what ``evaluate_run`` scores)."""
+    if not config.out_dir or not (Path(config.out_dir).expanduser() / "checkpoints").is_dir():
+        return False
+    from composer.checkpoint import Checkpoints
+
+    ckpts = Checkpoints(Path(config.out_dir).expanduser().resolve() / "checkpoints", keep=config.keep_checkpoints)
+    try:
+        return ckpts.latest_step() == config.steps
+    finally:
+        ckpts.close()
 
 
 def evaluate_run(spec: ArchSpec, source: TokenSource, config: TrainConfig, split: str) -> tuple[float, float, float]:

@@ -167,7 +167,7 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
                grid_rows: list[GridRow]) -> TruthRow:
     """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
     from composer import lr_grid
-    from composer.train import evaluate_run
+    from composer.train import evaluate_run, finished_run
 
     s = study.settings
     ext = extrapolated(job.layout, s)
@@ -183,6 +183,19 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
     chosen = next(r for r in grid_rows if float(r.lr) == lr)
     eval_batches, n_val = validation_batches(s, source)
     config = config.replace(out_dir=str(study.run_dir / "train" / chosen.folder), eval_batches=eval_batches)
+    if not finished_run(config):
+        # The tables travel (a fresh clone restores them from the committed study), the run folders do
+        # not: the chosen rate is trained again, same seed and recipe, so the same run to float rounding.
+        again = grid_row(job, lr, study, source)
+        if again.status != "ok":
+            raise RuntimeError(f"{chosen.key}: retraining the chosen rate to score it diverged ({again.error}); "
+                               f"its stored dev loss was {dev[lr]:.4f}")
+        drift = abs(again.dev_loss - dev[lr])
+        if drift > 1e-3 * max(abs(dev[lr]), 1.0):
+            raise RuntimeError(f"{chosen.key}: retrained to score it, the chosen run's dev loss is "
+                               f"{again.dev_loss:.4f}, not the stored {dev[lr]:.4f}: the recipe changed since "
+                               f"the grid ran; start the study under a new --name")
+        row = dataclasses.replace(row, wall_s=row.wall_s + again.wall_s)
     loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
     return dataclasses.replace(row, dev_loss=dev[lr], val_loss=loss, val_loss_se=se, val_bpb=loss / math.log(2),
                                val_accuracy=acc, val_tokens=n_val * s.train.seq_len, train_loss=chosen.train_loss,

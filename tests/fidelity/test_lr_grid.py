@@ -162,3 +162,40 @@ def test_a_further_ladder_rung_trains_at_the_rate_chosen_at_the_main_budget(tmp_
     main = truth[(truth["layout"] == "MA") & (truth["tokens"] <= 1024)].iloc[0]
     assert row["layout"] == "MA" and row["lr"] == main["lr"] and row["lr_source"] == f"chosen on {main['key']}"
     assert list(grid[grid["cell"] == row["key"]]["lr"]) == [row["lr"]]  # one run at that rate, no grid
+
+
+def test_a_cell_whose_run_folders_are_gone_retrains_its_chosen_rate_and_refuses_a_changed_recipe(tmp_path):
+    """A fresh clone restores a study's tables but not its run folders: a cell whose grid is complete
+    but whose validation score was never taken trains its chosen rate again and scores that run, the
+    same to float rounding as the original; if the retrained dev loss disagrees with the stored one
+    (the recipe changed), the study stops with an error that names the fix and writes no row."""
+    import shutil
+
+    from search.fidelity.plan import FidelitySettings, jobs
+    from search.fidelity.truth_study import StudyRequest, run_study
+
+    settings = FidelitySettings.of(scale="proxy", batch_size=4, seq_len=64, val_windows=8, dev_windows=8,
+                                   lrs=(1e-3, 1e-2), lr_extend=0)
+    run_dir = tmp_path / "s"
+    req = StudyRequest(run_dir=run_dir, settings=settings, layouts=["AM", "MA"], jobs=jobs(["AM", "MA"], (0,), 1024),
+                       proxy_seeds=(), compute_proxy=False, progress=False)
+    run_study(req)
+    truth, grid = (pd.read_parquet(run_dir / f) for f in ("fidelity.parquet", "lr_grid.parquet"))
+    original = truth.set_index("layout").loc["MA"]
+    shutil.rmtree(run_dir / "train")  # what a fresh clone lacks
+    truth[truth["layout"] != "MA"].to_parquet(run_dir / "fidelity.parquet")  # MA's score not yet taken
+
+    chosen = (grid["layout"] == "MA") & (grid["lr"] == original["lr"])
+    grid.loc[chosen, "dev_loss"] -= 0.5  # as if the grid had run under another recipe
+    grid.to_parquet(run_dir / "lr_grid.parquet")
+    with pytest.raises(RuntimeError, match="recipe changed"):
+        run_study(req)
+    assert set(pd.read_parquet(run_dir / "fidelity.parquet")["layout"]) == {"AM"}
+
+    grid.loc[chosen, "dev_loss"] += 0.5
+    grid.to_parquet(run_dir / "lr_grid.parquet")
+    run_study(req)
+    again = pd.read_parquet(run_dir / "fidelity.parquet").set_index("layout").loc["MA"]
+    assert again["lr"] == original["lr"] and again["dev_loss"] == original["dev_loss"]
+    np.testing.assert_allclose(again["val_loss"], original["val_loss"], rtol=1e-4)
+    assert len(pd.read_parquet(run_dir / "lr_grid.parquet")) == len(grid)  # the grid is not rerun
