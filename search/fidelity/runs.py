@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import sys
 import time
 from typing import TYPE_CHECKING, TypeVar
 
@@ -186,6 +187,10 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
     if not finished_run(config):
         # The tables travel (a fresh clone restores them from the committed study), the run folders do
         # not: the chosen rate is trained again, same seed and recipe, so the same run to float rounding.
+        if study.progress:
+            print(f"composer fidelity: {job.key}: the chosen rate {lr:g}'s run folder is not here (a fresh "
+                  "clone keeps the tables only): training it again to score it on validation",
+                  file=sys.stderr, flush=True)
         again = grid_row(job, lr, study, source)
         if again.status != "ok":
             raise RuntimeError(f"{chosen.key}: retraining the chosen rate to score it diverged ({again.error}); "
