@@ -13,7 +13,6 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import sys
 import time
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from composer.train import TrainResult
 
 __all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_folder", "grid_row", "grid_rows_packed",
-           "chosen_row", "now"]
+           "chosen_row", "run_is_here", "rerun", "now"]
 
 R = TypeVar("R", TruthRow, GridRow)
 """Both kinds of run share the training fields ``_fit`` fills in."""
@@ -164,11 +163,34 @@ def grid_rows_packed(job: Job, lrs: list[float], study, source) -> list[GridRow]
     return rows
 
 
+def run_is_here(job: Job, lr: float, study) -> bool:
+    """Whether the grid run of ``job`` at ``lr`` has its final checkpoint in this study's folder (the
+    tables travel with a committed study, the run folders do not)."""
+    from composer.train import finished_run
+
+    config = study.settings.train_config(job.tokens, seed=job.seed, lr=lr)
+    return finished_run(config.replace(out_dir=str(study.run_dir / "train" / grid_folder(job, lr))))
+
+
+def rerun(job: Job, lr: float, study, source, stored_dev: float) -> GridRow:
+    """Train the grid run of ``job`` at ``lr`` again (same seed and recipe: the same run to float
+    rounding); raises when it diverges or its dev loss is not ``stored_dev`` (the recipe changed)."""
+    again = grid_row(job, lr, study, source)
+    if again.status != "ok":
+        raise RuntimeError(f"{again.key}: trained again, it diverged ({again.error}); "
+                           f"its stored dev loss was {stored_dev:.4f}")
+    if abs(again.dev_loss - stored_dev) > 1e-3 * max(abs(stored_dev), 1.0):
+        raise RuntimeError(f"{again.key}: trained again, its dev loss is {again.dev_loss:.4f}, not the stored "
+                           f"{stored_dev:.4f}: the recipe changed since the grid ran; "
+                           "start the study under a new --name")
+    return again
+
+
 def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
                grid_rows: list[GridRow]) -> TruthRow:
     """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
     from composer import lr_grid
-    from composer.train import evaluate_run, finished_run
+    from composer.train import evaluate_run
 
     s = study.settings
     ext = extrapolated(job.layout, s)
@@ -184,23 +206,6 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
     chosen = next(r for r in grid_rows if float(r.lr) == lr)
     eval_batches, n_val = validation_batches(s, source)
     config = config.replace(out_dir=str(study.run_dir / "train" / chosen.folder), eval_batches=eval_batches)
-    if not finished_run(config):
-        # The tables travel (a fresh clone restores them from the committed study), the run folders do
-        # not: the chosen rate is trained again, same seed and recipe, so the same run to float rounding.
-        if study.progress:
-            print(f"composer fidelity: {job.key}: the chosen rate {lr:g}'s run folder is not here (a fresh "
-                  "clone keeps the tables only): training it again to score it on validation",
-                  file=sys.stderr, flush=True)
-        again = grid_row(job, lr, study, source)
-        if again.status != "ok":
-            raise RuntimeError(f"{chosen.key}: retraining the chosen rate to score it diverged ({again.error}); "
-                               f"its stored dev loss was {dev[lr]:.4f}")
-        drift = abs(again.dev_loss - dev[lr])
-        if drift > 1e-3 * max(abs(dev[lr]), 1.0):
-            raise RuntimeError(f"{chosen.key}: retrained to score it, the chosen run's dev loss is "
-                               f"{again.dev_loss:.4f}, not the stored {dev[lr]:.4f}: the recipe changed since "
-                               f"the grid ran; start the study under a new --name")
-        row = dataclasses.replace(row, wall_s=row.wall_s + again.wall_s)
     loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
     return dataclasses.replace(row, dev_loss=dev[lr], val_loss=loss, val_loss_se=se, val_bpb=loss / math.log(2),
                                val_accuracy=acc, val_tokens=n_val * s.train.seq_len, train_loss=chosen.train_loss,

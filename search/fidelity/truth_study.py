@@ -232,6 +232,17 @@ def _tuned_cell(job: Job, req: StudyRequest, tables: StudyTables, source, budget
             budget.walls.append(row.wall_s)
             tables.add_grid(row)
     rows = [r for r in tables.grid if r.cell == job.key]
+    lr = lr_grid.choose(dev)
+    if lr is not None and not runs.run_is_here(job, lr, req):
+        # A fresh clone restores the tables, not the run folders: the chosen run is trained again to be
+        # scored on validation (a run like any other: counted, shown, stoppable).
+        if budget.spent():
+            return False
+        budget.start(f"{job.layout} seed {job.seed} ({job.tokens:,} tokens) at lr {lr:g} again (its run folder "
+                     "is not here) to score it on validation")
+        again = runs.rerun(job, lr, req, source, dev[lr])
+        budget.walls.append(again.wall_s)
+        rows.append(again)  # its wall time counts in the cell's row
     tables.add_truth(runs.chosen_row(job, req, source, dev, source_note, rows))
     _write_report(req, tables)
     return True
