@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 __all__ = ["render_markdown", "clean_json"]
 
 
+def _borrowed(pooled: dict, tokens: int) -> str:
+    """Where a pair's pooled SD comes from when its own budget has no layout on two seeds."""
+    at = pooled.get("sd_tokens", tokens)  # a summary from before the field: its own budget
+    if at == tokens:
+        return ""
+    return "; no seed pairs at any budget up to here" if at is None else f"; SD pooled at {at:,} tokens"
+
+
 def render_markdown(summary: FidelitySummary) -> str:
     s = summary
     main = s.main_tokens
@@ -105,7 +113,8 @@ def render_markdown(summary: FidelitySummary) -> str:
             d, q = p.paired, p.pooled
             lines.append(f"| {p.a} - {p.b} | {p.tokens:,} | {d['n_seeds']} | {_f(d['mean'], '{:+.4f}')} | "
                          f"[{_f(d['lo'], '{:+.4f}')}, {_f(d['hi'], '{:+.4f}')}] ({max(d['n_seeds'] - 1, 0)}) | "
-                         f"[{_f(q['lo'], '{:+.4f}')}, {_f(q['hi'], '{:+.4f}')}] ({_f(q['pooled_sd'])}, {q['df']}) |")
+                         f"[{_f(q['lo'], '{:+.4f}')}, {_f(q['hi'], '{:+.4f}')}] ({_f(q['pooled_sd'])}, {q['df']}"
+                         f"{_borrowed(q, p.tokens)}) |")
     w = s.winner_vs_llama
     if w:
         lines += ["", f"## Winner `{w.winner}` vs Llama layout `{w.llama}` (paired by seed; t interval)", ""]

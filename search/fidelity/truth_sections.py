@@ -120,7 +120,9 @@ class WinnerVsLlama:
 
 @dataclasses.dataclass(frozen=True)
 class PairBlock:
-    """The loss of ``a`` minus that of ``b`` at one budget: paired by seed, and with the pooled seed SD."""
+    """The loss of ``a`` minus that of ``b`` at one budget: paired by seed, and with the pooled seed SD
+    (``pooled["sd_tokens"]``: the budget that SD was pooled at, a shorter one where this budget has no
+    layout on two seeds; ``None``: no budget had one)."""
 
     a: str
     b: str

@@ -148,3 +148,36 @@ def test_pooled_sd_by_hand():
     d = pooled_difference({0: 1.0, 1: 3.0}, {0: 2.0}, sd, df)
     assert d["mean"] == 0.0 and d["se"] == pytest.approx(sd * (1 / 2 + 1) ** 0.5)
     assert pooled_sd([[1.0]]) [1] == 0
+
+
+def test_a_rung_of_one_seed_per_layout_borrows_the_pooled_sd_of_the_longest_shorter_budget():
+    """1M and 4M on two seeds, 16M on one: the 16M pair gets 4M's pooled SD (not 1M's, not none) and the
+    report says where it came from; budgets with seed pairs of their own keep their own SD."""
+    from search.fidelity.truth_markdown import render_markdown
+    from search.fidelity.truth_report import build_summary
+    from search.fidelity.truth_rows import TruthRow
+    from search.stats import pooled_sd
+
+    def row(layout, seed, tokens, loss):
+        return TruthRow(key=f"{layout}/s{seed}/t{tokens}", layout=layout, seed=seed, tokens=tokens, status="ok",
+                        val_loss=loss, val_loss_se=0.01, target_pattern=layout, non_embedding_params=1)
+
+    m1, m4 = {"AM": (2.00, 2.06), "MA": (2.10, 2.02)}, {"AM": (1.50, 1.51), "MA": (1.55, 1.57)}
+    rows = [row(p, s, 100, v[s]) for p, v in m1.items() for s in (0, 1)]
+    rows += [row(p, s, 400, v[s]) for p, v in m4.items() for s in (0, 1)]
+    rows += [row("AM", 0, 1600, 1.20), row("MA", 0, 1600, 1.23), row("MM", 0, 100, 3.0), row("MM", 1, 100, 3.0)]
+    s = build_summary(rows, [], n_boot=50, pairs=[("MA", "AM")])
+    by_tokens = {p.tokens: p.pooled for p in s.pairs}
+    sd1, df1 = pooled_sd([m1["AM"], m1["MA"], (3.0, 3.0)])
+    sd4, df4 = pooled_sd(m4.values())
+    assert (by_tokens[100]["pooled_sd"], by_tokens[100]["df"], by_tokens[100]["sd_tokens"]) == (sd1, df1, 100)
+    assert (by_tokens[400]["pooled_sd"], by_tokens[400]["df"], by_tokens[400]["sd_tokens"]) == (sd4, df4, 400)
+    p16 = by_tokens[1600]
+    assert (p16["pooled_sd"], p16["df"], p16["sd_tokens"]) == (sd4, df4, 400) and sd4 < sd1
+    assert p16["mean"] == pytest.approx(0.03) and p16["lo"] < 0.03 < p16["hi"]
+    assert p16["se"] == pytest.approx(sd4 * 2 ** 0.5)
+    assert [p.tokens for p in s.pairs] == [100, 400, 1600]
+    md = render_markdown(s)
+    line = next(x for x in md.splitlines() if x.startswith("| MA - AM | 1,600 "))
+    assert "SD pooled at 400 tokens" in line
+    assert "SD pooled at" not in next(x for x in md.splitlines() if x.startswith("| MA - AM | 400 "))
