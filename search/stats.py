@@ -14,7 +14,8 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["paired_difference", "welch_difference", "margin", "mean_se", "pooled_sd", "pooled_difference"]
+__all__ = ["paired_difference", "welch_difference", "margin", "mean_se", "pooled_sd", "pooled_difference",
+           "pooled_mean_interval"]
 
 
 def mean_se(values) -> tuple[float, float]:
@@ -106,3 +107,13 @@ def pooled_difference(a: dict[int, float], b: dict[int, float], sd: float, df: i
     out["se"] = float(sd * math.sqrt(1 / len(a) + 1 / len(b))) if math.isfinite(sd) else math.nan
     out["lo"], out["hi"] = _interval(out["mean"], out["se"], df, level)
     return _with_significance(out)
+
+
+def pooled_mean_interval(values, sd: float, df: int, *, level: float = 0.95) -> tuple[float, float]:
+    """A Student-t interval for ``mean(values)`` with the pooled seed SD (``pooled_sd``) of the study:
+    ``sd / sqrt(n)`` on ``df`` degrees of freedom, so a layout run on one seed still gets one."""
+    v = np.asarray(list(values), float)
+    if not v.size:
+        return math.nan, math.nan
+    se = sd / math.sqrt(v.size) if math.isfinite(sd) else math.nan
+    return _interval(float(v.mean()), se, df, level)

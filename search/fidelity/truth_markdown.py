@@ -44,7 +44,8 @@ def render_markdown(summary: FidelitySummary) -> str:
               f"held-out books. Proxy: {', '.join(s.proxy_protocols) or 'none'}. "
               f"Runs ok: {s.runs.ok}, failed: {s.runs.failed}.", ""]
     lines += ["| layout | #A | target pattern | non-emb params (/ Llama) | lr (seeds) | proxy score (± SE, seeds) | "
-              "val loss nats/byte (± SE, seeds) | bpb | window SE | rank proxy | rank truth |", "|---" * 11 + "|"]
+              "val loss nats/byte (± SE, seeds) | pooled 95 % CI | bpb | window SE | rank proxy | rank truth |",
+              "|---" * 12 + "|"]
     lay = s.layouts
     both = [x for x in lay if lay[x].proxy_seeds and lay[x].truth_seeds]
     rp = {x: i + 1 for i, x in enumerate(sorted(both, key=lambda x: -lay[x].proxy_mean))}
@@ -58,7 +59,8 @@ def render_markdown(summary: FidelitySummary) -> str:
                      f"{_f(v.non_embedding_params, '{:,}')} ({_f(v.param_ratio, '{:.3f}')}) | "
                      f"{rates}{edge} | {_f(v.proxy_mean)} ± "
                      f"{_f(v.proxy_se)} ({len(v.proxy_seeds)}) | {_f(v.val_loss_mean)} ± "
-                     f"{_f(v.val_loss_se)} ({len(v.truth_seeds)}) | {_f(v.val_bpb_mean)} | "
+                     f"{_f(v.val_loss_se)} ({len(v.truth_seeds)}) | [{_f(v.val_loss_pooled_ci[0])}, "
+                     f"{_f(v.val_loss_pooled_ci[1])}] | {_f(v.val_bpb_mean)} | "
                      f"{_f(v.window_se)} | {rp.get(x, '-')} | {rt.get(x, '-')} |")
     lines += ["", "## Rank agreement (proxy score vs negated validation loss; bootstrap 95 % CI over layouts "
               "and seeds)", "", "| layouts | n | Spearman | Kendall |", "|---|---|---|---|"]

@@ -32,7 +32,7 @@ from search.fidelity.truth_sections import (
     TruthNoise,
     WinnerVsLlama,
 )
-from search.stats import mean_se, pooled_difference, pooled_sd
+from search.stats import mean_se, pooled_difference, pooled_mean_interval, pooled_sd
 
 if TYPE_CHECKING:
     from search.fidelity.plan import FidelitySettings
@@ -189,9 +189,11 @@ def _num(v) -> float:
     return float(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else math.nan
 
 
-def _layout_summary(x: str, proxy: SeedValues, truth: SeedValues, rows_x: list[TruthRow]) -> LayoutSummary:
-    """Layout ``x``: its proxy and truth over seeds, and from its main-budget rows ``rows_x`` the chosen
-    rates (seed -> rate), whether any sits on a grid edge, its grids and its size ratios."""
+def _layout_summary(x: str, proxy: SeedValues, truth: SeedValues, rows_x: list[TruthRow],
+                    noise: tuple[float, int]) -> LayoutSummary:
+    """Layout ``x``: its proxy and truth over seeds (and the truth's interval on the study's pooled seed
+    SD ``noise``), and from its main-budget rows ``rows_x`` the chosen rates (seed -> rate), whether any
+    sits on a grid edge, its grids and its size ratios."""
     pm, ps = mean_se(list(proxy.get(x, {}).values()))
     tm, ts = mean_se(list(truth.get(x, {}).values()))
     grid = {int(r.seed): json.loads(r.lr_grid_json) for r in rows_x if r.lr_source == "grid" and r.lr_grid_json}
@@ -206,7 +208,8 @@ def _layout_summary(x: str, proxy: SeedValues, truth: SeedValues, rows_x: list[T
         lr_at_edge=any(bool(r.lr_at_edge) for r in rows_x if r.lr_at_edge is not None),
         dev_losses=grid,
         param_ratio=_num(rows_x[0].param_ratio) if rows_x else math.nan,
-        flops_ratio=_num(rows_x[0].flops_ratio) if rows_x else math.nan)
+        flops_ratio=_num(rows_x[0].flops_ratio) if rows_x else math.nan,
+        val_loss_pooled_ci=pooled_mean_interval(truth.get(x, {}).values(), *noise))
 
 
 def _fill_legacy(layouts: dict[str, LayoutSummary], settings: FidelitySettings | None) -> dict[str, LayoutSummary]:
@@ -249,8 +252,9 @@ def build_summary(truth_rows: Sequence[TruthRow], proxy_rows: Sequence[ProxyScor
     both = [x for x in truth if x in proxy]
     if winner is None and both:
         winner = max(both, key=lambda x: np.mean(list(proxy[x].values())))
-    per_layout = {x: _layout_summary(x, proxy, truth, [r for r in ok if r.layout == x and int(r.tokens) == main])
-                  for x in dict.fromkeys(list(truth) + list(proxy))}
+    noise = pooled_sd(list(v.values()) for v in truth.values())
+    per_layout = {x: _layout_summary(x, proxy, truth, [r for r in ok if r.layout == x and int(r.tokens) == main],
+                                     noise) for x in dict.fromkeys(list(truth) + list(proxy))}
     decision = [x for x in both if x.count("A") >= MIN_ATTENTION]
     failed = [r for r in truth_rows if r.status not in ("ok", None)]
     region = f"ge{MIN_ATTENTION}A"

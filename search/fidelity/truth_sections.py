@@ -10,6 +10,7 @@ The intervals inside (``bootstrap_rank_ci``, ``search.stats.paired_difference`` 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING
 
 from composer.jsontypes import JSONObject, Record
@@ -47,6 +48,9 @@ class LayoutSummary:
     """Seed -> ``{rate: dev loss or None}`` of the grids this layout ran itself."""
     param_ratio: float
     flops_ratio: float
+    val_loss_pooled_ci: tuple[float, float] = (math.nan, math.nan)
+    """95 % Student-t interval of ``val_loss_mean`` on the seed SD pooled over every layout at the main
+    budget (``sd / sqrt(seeds)``, df of the pool): defined for a layout run on one seed too."""
 
     def to_dict(self) -> JSONObject:
         return {"n_attention": self.n_attention, "proxy_mean": self.proxy_mean, "proxy_se": self.proxy_se,
@@ -56,7 +60,8 @@ class LayoutSummary:
                 "target_pattern": self.target_pattern, "non_embedding_params": self.non_embedding_params,
                 "lr": {str(k): v for k, v in self.lr.items()}, "lr_at_edge": self.lr_at_edge,
                 "dev_losses": {str(k): dict(v) for k, v in self.dev_losses.items()},
-                "param_ratio": self.param_ratio, "flops_ratio": self.flops_ratio}
+                "param_ratio": self.param_ratio, "flops_ratio": self.flops_ratio,
+                "val_loss_pooled_ci": list(self.val_loss_pooled_ci)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -181,3 +181,25 @@ def test_a_rung_of_one_seed_per_layout_borrows_the_pooled_sd_of_the_longest_shor
     line = next(x for x in md.splitlines() if x.startswith("| MA - AM | 1,600 "))
     assert "SD pooled at 400 tokens" in line
     assert "SD pooled at" not in next(x for x in md.splitlines() if x.startswith("| MA - AM | 400 "))
+
+
+def test_every_layout_gets_a_loss_interval_on_the_pooled_seed_sd_even_on_one_seed():
+    from search.fidelity.truth_markdown import render_markdown
+    from search.fidelity.truth_report import build_summary
+    from search.fidelity.truth_rows import TruthRow
+    from search.stats import pooled_mean_interval, pooled_sd
+
+    losses = {"AM": (2.00, 2.04), "MA": (2.10, 2.16), "MM": (3.0,)}
+    rows = [TruthRow(key=f"{p}/s{s}/t100", layout=p, seed=s, tokens=100, status="ok", val_loss=v,
+                     val_loss_se=0.01, target_pattern=p, non_embedding_params=1)
+            for p, vs in losses.items() for s, v in enumerate(vs)]
+    sd, df = pooled_sd(losses.values())
+    assert df == 2 and sd == pytest.approx(((0.02 ** 2 * 2 + 0.03 ** 2 * 2) / 2) ** 0.5)
+    lay = build_summary(rows, [], n_boot=20).layouts
+    half = sps.t.ppf(0.975, 2) * sd
+    assert lay["MM"].val_loss_pooled_ci == pytest.approx((3.0 - half, 3.0 + half))
+    assert lay["AM"].val_loss_pooled_ci == pytest.approx((2.02 - half / 2 ** 0.5, 2.02 + half / 2 ** 0.5))
+    assert lay["AM"].val_loss_pooled_ci == pooled_mean_interval(losses["AM"], sd, df)
+    assert all(math.isnan(x) for x in pooled_mean_interval([1.0], sd, 0))  # no pooled df: no interval
+    line = next(x for x in render_markdown(build_summary(rows, [], n_boot=20)).splitlines() if x.startswith("| MM |"))
+    assert f"[{3.0 - half:.4f}, {3.0 + half:.4f}]" in line

@@ -71,7 +71,8 @@ def test_summary_sections_serialise_in_the_stored_order():
     d = build_summary(rows, proxy, winner="MA", n_boot=20).to_dict()
     assert list(d) == ["settings", "main_tokens", "other_tokens", "runs", "proxy_protocols", "layouts", "correlation",
                        "per_task", "truth_noise", "budget_agreement", "winner_vs_llama", "pairs"]
-    assert list(d["layouts"]["AM"])[-5:] == ["lr", "lr_at_edge", "dev_losses", "param_ratio", "flops_ratio"]
+    assert list(d["layouts"]["AM"])[-6:] == ["lr", "lr_at_edge", "dev_losses", "param_ratio", "flops_ratio",
+                                             "val_loss_pooled_ci"]  # a newer field goes last
     assert math.isnan(d["layouts"]["AM"]["lr"]["0"])  # seed keys as JSON writes them; no rate stored
     assert list(d["winner_vs_llama"]) == ["winner", "llama", "val_loss_difference", "val_loss_difference_pooled",
                                           "proxy_difference"]
