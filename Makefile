@@ -48,7 +48,8 @@ data: $(STAMP)
 # training books, sizes matched to the small scale's Llama shape (non-embedding parameters, +-2 %),
 # 2 seeds at 1M tokens (the grid on seed 0, seed 1 at its rate), then the six closest contenders at
 # 4M tokens on both seeds, then the one pair whose order turned between 1M and 4M (MMMMAA, AAMMMM)
-# at 16M (--ladder; about 70-75 minutes a run here); contender pairs reported with pooled intervals.
+# at 16M on seed 0 (--ladder; about 75 minutes a run here; its pair's interval takes the pooled seed SD
+# of the 4M rung, which has both seeds); contender pairs reported with pooled intervals.
 # The contenders come first so a study stopped part-way has the decisive pairs. MMMMMA is the winner
 # of `make search` under the capacity proxy. Resumable: run it again to continue; a fresh clone continues from the
 # committed tables. Its report is copied to experiments/results/fidelity_fair.* whenever it stops.
@@ -58,7 +59,7 @@ FIDELITY_ARGS ?= --name fidelity-fair --scale small --tokens 1M --seeds 2 \
 	--patterns $(FIDELITY_CONTENDERS),GMGMAM,AAAMMM,MAAMMM,AMMAMM,AAAAAA,AMMMMM,MMMMMM \
 	--winner MMMMMA --proxy-from experiments/results/proxy_capacity.jsonl --proxy-protocol capacity --proxy-seeds 3 \
 	--long-patterns $(FIDELITY_CONTENDERS) --long-tokens 4M --long-seeds 2 \
-	--ladder 16M:AAMMMM,MMMMAA:2 \
+	--ladder 16M:AAMMMM,MMMMAA:1 \
 	--pairs MAMAMA:AMAMAM,MMMMAA:AAMMMM,MMMMMA:AMAMAM,SMSMAM:AMAMAM
 fidelity: $(STAMP)
 	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-fair experiments/results/fidelity_fair
