@@ -23,7 +23,8 @@ from search.results.parquet import read_parquet
 RESULTS = Path(__file__).resolve().parent / "results"
 PROXIES = {  # protocol label -> committed file of its scores (6-layer layouts, 2-3 seeds)
     "capacity": "proxy_capacity.jsonl",
-    "cpu": "mad_discrimination.jsonl",
+    "cpu": "proxy_cpu.jsonl",  # rescored 2026-12-04 (13 layouts x 2 seeds): the older mad_discrimination.jsonl
+    # scores came from an earlier cpu code and do not reproduce
     "text": "proxy_text.jsonl",
     "mix": "proxy_mix.jsonl",
     "capacity-lr": "proxy_capacity_lr.jsonl",
