@@ -27,6 +27,12 @@ def _fair_pair(a: str) -> str:
     return _ci(pair["pooled"])
 
 
+def _fair_16m() -> str:
+    summary = _json(RESULTS / "fidelity_fair_summary.json")
+    (pair,) = [p for p in summary["pairs"] if p["tokens"] == 16_003_072]
+    return f"`{pair['a']} - {pair['b']}` is {_ci(pair['pooled'])}"
+
+
 def _fair_proxy(protocol: str) -> str:
     rho = _json(RESULTS / "fidelity_fair_proxies.json")[protocol]["correlation"]["all"]["spearman"]
     return f"{rho['value']:+.2f} [{rho['lo']:+.2f}, {rho['hi']:+.2f}]"
@@ -84,6 +90,8 @@ EXPECTED = {
     "FAIR_CAP": lambda: _fair_proxy("capacity"),
     "FAIR_MIX": lambda: _fair_proxy("mix"),
     "FAIR_TEXT": lambda: _fair_proxy("text"),
+    "FAIR_CPU": lambda: _fair_proxy("cpu"),
+    "FAIR_16M": _fair_16m,
     "PUB_CAPACITY": lambda: _published("capacity"),
     "PUB_TEXT": lambda: _published("text"),
     "PUB_MIX": lambda: _published("mix"),
