@@ -159,29 +159,31 @@ def _winner_vs_llama(winner: str | None, proxy: SeedValues, truth: SeedValues) -
                          proxy_difference=proxy_diff)
 
 
-def _pairs(ok: Sequence[TruthRow], pairs: list[tuple[str, str]], budgets: list[int]) -> list[PairBlock]:
-    """Each pair's loss difference (first - second) at every budget both ran: paired by seed, and with
-    the seed SD pooled over every layout at that budget (the interval the report relies on).
-
-    A budget where no layout has two seeds (a rung of one seed per layout) has no noise estimate of its
-    own; its pairs take the pooled SD of the longest shorter budget that has one, and say so
-    (``sd_tokens``). Seed noise has fallen with tokens in the committed studies (0.023 nats/byte at 1M,
-    0.009 at 4M), so a shorter budget's SD errs on the wide side."""
-    out, noise = [], {}
+def _noise(ok: Sequence[TruthRow], budgets: list[int]) -> dict[int, tuple[float, int, int | None]]:
+    """Budget -> (pooled seed SD, df, the budget it was pooled at). A budget with no layout on two seeds
+    takes the noise of the longest shorter budget that has one: seed noise has fallen with tokens here
+    (0.023 nats/byte at 1M, 0.009 at 4M), so a shorter budget's SD errs on the wide side."""
+    out, last = {}, None
     for tokens in sorted(budgets):
+        sd, df = pooled_sd(list(v.values()) for v in losses_at(ok, tokens).values())
+        last = (sd, df, tokens) if df else last
+        out[tokens] = last or (sd, df, None)
+    return out
+
+
+def _pairs(ok: Sequence[TruthRow], pairs: list[tuple[str, str]], budgets: list[int]) -> list[PairBlock]:
+    """Each pair's loss difference (first - second) at every budget both ran: paired by seed, and on the
+    pooled seed SD of ``_noise`` (the interval the report relies on; ``sd_tokens``: pooled at)."""
+    out, noise = [], _noise(ok, budgets)
+    for tokens in budgets:
         truth = losses_at(ok, tokens)
-        sd, df = pooled_sd(list(v.values()) for v in truth.values())
-        if df:
-            noise[tokens] = sd, df
-        own = tokens if df else max((t for t in noise if t < tokens), default=None)
-        sd, df = noise.get(own, (sd, df))
+        sd, df, at = noise[tokens]
         for a, b in pairs:
             if a in truth and b in truth:
                 pooled = pooled_difference(truth[a], truth[b], sd, df)
                 out.append(PairBlock(a=a, b=b, tokens=tokens, paired=paired_difference(truth[a], truth[b]),
-                                     pooled={**pooled, "sd_tokens": own}))
-    order = {t: i for i, t in enumerate(budgets)}  # the caller's order (main budget first)
-    return sorted(out, key=lambda p: order[p.tokens])
+                                     pooled={**pooled, "sd_tokens": at}))
+    return out
 
 
 def _num(v) -> float:
