@@ -1,0 +1,83 @@
+"""experiments/grid_check.py on synthetic tables: the chosen rate against its neighbours at a longer budget."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("grid_check", ROOT / "experiments" / "grid_check.py")
+grid_check = importlib.util.module_from_spec(_spec)
+sys.modules["grid_check"] = grid_check  # dataclasses resolve their module by name
+_spec.loader.exec_module(grid_check)
+
+T = 4_001_792
+
+
+def _fair(rows):
+    return pd.DataFrame([dict(layout=l, tokens=T, seed=0, status="ok", lr=lr, dev_loss=d, val_loss=v)
+                         for l, lr, d, v in rows])
+
+
+def _grid(rows):
+    return pd.DataFrame([dict(layout=l, tokens=T, seed=0, status=s, lr=lr, dev_loss=d)
+                         for l, lr, d, s in rows])
+
+
+def _truth(rows):
+    return pd.DataFrame([dict(layout=l, tokens=T, seed=0, lr=lr, val_loss=v) for l, lr, v in rows],
+                        columns=["layout", "tokens", "seed", "lr", "val_loss"])
+
+
+def test_the_main_rate_still_best_costs_nothing_and_is_bracketed():
+    fair = _fair([("AAMM", 2.5e-4, 1.42, 1.51)])
+    grid = _grid([("AAMM", 1.25e-4, 1.45, "ok"), ("AAMM", 5e-4, 1.43, "ok")])
+    c = grid_check.check_layout(fair, grid, _truth([("AAMM", 5e-4, 1.52)]), "AAMM", T, 0)
+    assert (c.best_rate, c.steps_moved, c.shortcut_cost, c.bracketed) == (2.5e-4, 0.0, 0.0, True)
+    assert c.best_val_loss == 1.51  # the fair study's own run
+
+
+def test_a_neighbour_that_wins_moves_the_rate_and_prices_the_shortcut():
+    fair = _fair([("MMAA", 2e-3, 1.45, 1.55)])
+    grid = _grid([("MMAA", 1e-3, 1.40, "ok"), ("MMAA", 4e-3, 1.60, "ok")])
+    c = grid_check.check_layout(fair, grid, _truth([("MMAA", 1e-3, 1.50)]), "MMAA", T, 0)
+    assert c.best_rate == 1e-3 and c.steps_moved == -1.0
+    assert c.shortcut_cost == pytest.approx(0.05)
+    assert not c.bracketed  # the lowest rate tried: the best may lie further down
+    assert c.best_val_loss == 1.50  # the neighbour study's chosen run
+
+
+def test_a_diverged_or_missing_neighbour_leaves_the_layout_waiting():
+    fair = _fair([("MMAA", 2e-3, 1.45, 1.55)])
+    grid = _grid([("MMAA", 1e-3, math.nan, "diverged")])
+    assert grid_check.check_layout(fair, grid, _truth([]), "MMAA", T, 0) is None
+
+
+def test_the_pair_at_best_rates_uses_the_pooled_sd(tmp_path):
+    a = grid_check.LayoutCheck("A", T, 0, 1e-3, {1e-3: 1.0}, 1e-3, 0.0, 0.0, 1.50, True)
+    b = grid_check.LayoutCheck("B", T, 0, 1e-3, {1e-3: 1.0}, 1e-3, 0.0, 0.0, 1.46, True)
+    p = grid_check.pair_at_best(a, b, 0.01, 6)
+    assert p["mean"] == pytest.approx(0.04)
+    assert p["se"] == pytest.approx(0.01 * math.sqrt(2))
+    assert p["lo"] > 0 and p["significant"]
+
+
+def test_the_script_writes_its_tables_from_committed_prefixes(tmp_path):
+    fair = _fair([("AAMM", 2.5e-4, 1.42, 1.51), ("MMAA", 2e-3, 1.45, 1.55)])
+    fair.to_parquet(tmp_path / "fair.parquet")
+    (tmp_path / "fair_summary.json").write_text(json.dumps({"pairs": [
+        {"tokens": T, "pooled": {"pooled_sd": 0.009, "df": 6}}]}))
+    for layout, rows in {"AAMM": [(1.25e-4, 1.45), (5e-4, 1.43)], "MMAA": [(1e-3, 1.47), (4e-3, 1.52)]}.items():
+        _grid([(layout, lr, d, "ok") for lr, d in rows]).to_parquet(tmp_path / f"g-{layout}_lr_grid.parquet")
+    rc = grid_check.main([str(tmp_path / "fair"), str(tmp_path / "out"), str(tmp_path / "g-AAMM"),
+                          str(tmp_path / "g-MMAA")])
+    assert rc == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    (pair,) = out["pairs"]
+    assert (pair["a"], pair["b"]) == ("MMAA", "AAMM")
+    assert pair["mean"] == pytest.approx(0.04) and pair["df"] == 6
+    assert "MMAA - AAMM = +0.0400" in (tmp_path / "out.md").read_text()
