@@ -80,21 +80,23 @@ fidelity-head: $(STAMP)
 # The grid check of the fair study (docs/fidelity.md): the fair study tunes each layout's rate once, on
 # seed 0 at 1M tokens, and trains later seeds and longer budgets at that rate. This check trains, at
 # 4M tokens on seed 0, the two grid neighbours of each 1M-chosen rate on the contender pair whose order
-# turned between 1M and 4M (AAMMMM: 2.5e-4 -> 1.25e-4, 5e-4; MMMMAA: 2e-3 -> 1e-3, 4e-3), one study per
-# layout, and reads the chosen rate's own 4M run from the fair study (the same run: seed, recipe and dev
-# split). experiments/grid_check.py puts the three rates side by side: is the rate chosen at 1M still
+# turned between 1M and 4M (AAMMMM: 2.5e-4 -> 1.25e-4, 5e-4; MMMMAA: 2e-3 -> 1e-3, 4e-3), and reads the
+# chosen rate's own 4M run from the fair study (the same run: seed, recipe and dev split). A neighbour
+# that wins on the edge of the rates tried gets the next rate out in a study of its own (AAMMMM-up:
+# 1e-3, after 5e-4 beat 2.5e-4). Entries are STUDY:LAYOUT:RATES, one study each (fidelity-grid4m-STUDY);
+# experiments/grid_check.py puts every rate of a layout side by side: is the rate chosen at 1M still
 # the best at 4M, and does the pair keep its order at each layout's best 4M rate?
-GRID_CHECK ?= AAMMMM:0.000125,0.0005 MMMMAA:0.001,0.004
+GRID_CHECK ?= AAMMMM:AAMMMM:0.000125,0.0005 MMMMAA:MMMMAA:0.001,0.004 AAMMMM-up:AAMMMM:0.001
 fidelity-grid: $(STAMP)
-	status=0; for cell in $(GRID_CHECK); do \
-		layout=$${cell%%:*}; lrs=$${cell#*:}; name=fidelity-grid4m-$$layout; \
+	status=0; for entry in $(GRID_CHECK); do \
+		study=$${entry%%:*}; rest=$${entry#*:}; layout=$${rest%%:*}; lrs=$${rest#*:}; name=fidelity-grid4m-$$study; \
 		$(BIN)/python experiments/fidelity_publish.py --restore runs/$$name experiments/results/$$name; \
 		$(BIN)/composer fidelity --name $$name --scale small --tokens 4M --seeds 1 --patterns $$layout \
 			--lrs $$lrs --lr-extend 0 --proxy-seeds 0 || status=$$?; \
 		$(BIN)/python experiments/fidelity_publish.py runs/$$name experiments/results/$$name; \
 	done; \
 	$(BIN)/python experiments/grid_check.py experiments/results/fidelity_fair experiments/results/fidelity_grid4m \
-		$(foreach c,$(GRID_CHECK),experiments/results/fidelity-grid4m-$(firstword $(subst :, ,$(c)))) || status=$$?; \
+		$(foreach e,$(GRID_CHECK),experiments/results/fidelity-grid4m-$(firstword $(subst :, ,$(e)))) || status=$$?; \
 	exit $$status
 
 # The committed published judge (docs/published.md): every protocol on the published sets, proxy layouts

@@ -1,15 +1,17 @@
 """The grid check of the fair study: is the rate chosen at the main budget still the best at a longer one?
 
     python experiments/grid_check.py experiments/results/fidelity_fair experiments/results/fidelity_grid4m \\
-        experiments/results/fidelity-grid4m-AAMMMM experiments/results/fidelity-grid4m-MMMMAA
+        experiments/results/fidelity-grid4m-AAMMMM experiments/results/fidelity-grid4m-MMMMAA \\
+        experiments/results/fidelity-grid4m-AAMMMM-up
 
 The fair study tunes each layout's peak rate once (first seed, main budget) and trains longer budgets
 at that rate. The check trains, at a longer budget and on the first seed, the grid neighbours of a
-layout's chosen rate (one study per layout, ``make fidelity-grid``); the chosen rate's own run at that
-budget is the fair study's (same seed, recipe, dev split and tokens). This script puts the rates side
-by side on the dev split, names each layout's best rate, what training at the main budget's choice
-gives up, and the pair's validation difference at each layout's best rate with the fair study's pooled
-seed SD at that budget. Writes ``<out>.md`` and ``<out>.json``; reads only the committed tables.
+layout's chosen rate (``make fidelity-grid``; a layout's rates may come from several studies); the
+chosen rate's own run at that budget is the fair study's (same seed, recipe, dev split and tokens).
+This script puts the rates side by side on the dev split, names each layout's best rate, what training
+at the main budget's choice gives up, and the pair's validation difference at each layout's best rate
+with the fair study's pooled seed SD at that budget. Writes ``<out>.md`` and ``<out>.json``; reads
+only the committed tables.
 """
 
 from __future__ import annotations
@@ -103,15 +105,20 @@ def main(argv: list[str]) -> int:
     fair_prefix, out = Path(argv[0]), Path(argv[1])
     fair = _rows(fair_prefix, ".parquet")
     summary = json.loads(fair_prefix.with_name(fair_prefix.name + "_summary.json").read_text())
+    import pandas as pd
+
+    # One layout may have its rates in several studies (the neighbours, then a rate further out).
+    grid_rows = pd.concat([_rows(prefix, "_lr_grid.parquet") for prefix in map(Path, argv[2:])], ignore_index=True)
+    truths = [read_parquet(p) for p in (Path(a).with_name(Path(a).name + ".parquet") for a in argv[2:]) if p.exists()]
+    grid_truth = (pd.concat(truths, ignore_index=True) if truths else
+                  pd.DataFrame(columns=["layout", "tokens", "seed", "lr", "val_loss"]))
     checks: list[LayoutCheck] = []
     waiting = []
-    for prefix in map(Path, argv[2:]):
-        grid_rows = _rows(prefix, "_lr_grid.parquet")
-        truth_path = prefix.with_name(prefix.name + ".parquet")
-        grid_truth = read_parquet(truth_path) if truth_path.exists() else grid_rows.iloc[0:0].assign(val_loss=[])
-        for (layout, tokens, seed), _ in grid_rows.groupby(["layout", "tokens", "seed"]):
-            c = check_layout(fair, grid_rows, grid_truth, layout, int(tokens), int(seed))
-            (checks.append(c) if c else waiting.append(f"{layout} seed {seed} at {int(tokens):,}"))
+    order = list(dict.fromkeys(grid_rows.layout))  # first seen first: the Makefile's order
+    for (layout, tokens, seed), _ in sorted(grid_rows.groupby(["layout", "tokens", "seed"]),
+                                            key=lambda g: order.index(g[0][0])):
+        c = check_layout(fair, grid_rows, grid_truth, layout, int(tokens), int(seed))
+        (checks.append(c) if c else waiting.append(f"{layout} seed {seed} at {int(tokens):,}"))
     lines = ["# Grid check: the rate chosen at 1M against its grid neighbours at a longer budget", "",
              f"Dev loss nats/byte on seed {checks[0].seed if checks else 0}; the 1M-chosen rate's run is the fair "
              "study's own; best rate in bold. Shortcut cost: dev loss at the 1M rate minus at the best.", "",

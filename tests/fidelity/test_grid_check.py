@@ -81,3 +81,19 @@ def test_the_script_writes_its_tables_from_committed_prefixes(tmp_path):
     assert (pair["a"], pair["b"]) == ("MMAA", "AAMM")
     assert pair["mean"] == pytest.approx(0.04) and pair["df"] == 6
     assert "MMAA - AAMM = +0.0400" in (tmp_path / "out.md").read_text()
+
+
+def test_a_layouts_rates_from_several_studies_are_read_together(tmp_path):
+    """The neighbours in one study, the next rate out in another: one row with every rate."""
+    _fair([("AAMM", 2.5e-4, 1.42, 1.51)]).to_parquet(tmp_path / "fair.parquet")
+    (tmp_path / "fair_summary.json").write_text(json.dumps({"pairs": []}))
+    _grid([("AAMM", 1.25e-4, 1.50, "ok"), ("AAMM", 5e-4, 1.38, "ok")]).to_parquet(tmp_path / "a_lr_grid.parquet")
+    _truth([("AAMM", 5e-4, 1.47)]).to_parquet(tmp_path / "a.parquet")
+    _grid([("AAMM", 1e-3, 1.39, "ok")]).to_parquet(tmp_path / "up_lr_grid.parquet")
+    _truth([("AAMM", 1e-3, 1.48)]).to_parquet(tmp_path / "up.parquet")
+    assert grid_check.main([str(tmp_path / "fair"), str(tmp_path / "out"), str(tmp_path / "a"),
+                            str(tmp_path / "up")]) == 0
+    (c,) = json.loads((tmp_path / "out.json").read_text())["layouts"]
+    assert sorted(c["dev"]) == ["0.000125", "0.00025", "0.0005", "0.001"]
+    assert (c["best_rate"], c["steps_moved"], c["bracketed"], c["best_val_loss"]) == (5e-4, 1.0, True, 1.47)
+    assert c["shortcut_cost"] == pytest.approx(0.04)
