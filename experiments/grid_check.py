@@ -11,7 +11,8 @@ chosen rate's own run at that budget is the fair study's (same seed, recipe, dev
 This script puts the rates side by side on the dev split, names each layout's best rate, what training
 at the main budget's choice gives up, and the pair's validation difference at each layout's best rate
 with the fair study's pooled seed SD at that budget. Writes ``<out>.md`` and ``<out>.json``; reads
-only the committed tables.
+the committed tables (the study's folder under ``--runs-dir``, default ``runs``, only to score a best
+rate on validation that its study has not scored yet; that number is kept in ``<out>_val.json``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +87,26 @@ def check_layout(fair, grid_rows, grid_truth, layout: str, tokens: int, seed: in
                        bracketed=rates[0] < best < rates[-1])
 
 
+def score_run_on_validation(study_dir: Path, row) -> float:
+    """Validation loss of the finished grid run ``row`` (an ``lr_grid.parquet`` row) of the study in
+    ``study_dir``, scored as the study scores its chosen run (``search.fidelity.runs.chosen_row``).
+
+    A grid whose study has not finished its cell (a rate still queued) has no validation score for
+    its best rate yet; the check needs one for the pair at each layout's best rate."""
+    from composer.data import CorpusSource
+    from composer.train import evaluate_run
+    from search.fidelity import runs
+    from search.fidelity.plan import FidelitySettings
+
+    s = FidelitySettings.from_dict(json.loads((study_dir / "settings.json").read_text()))
+    source = CorpusSource(s.corpus, dev_fraction=s.dev_fraction)
+    eval_batches, _ = runs.validation_batches(s, source)
+    config = s.train_config(int(row.tokens), seed=int(row.seed), lr=float(row.lr)).replace(
+        out_dir=str((study_dir / "train" / row.folder).resolve()), eval_batches=eval_batches)
+    loss, _, _ = evaluate_run(runs.extrapolated(row.layout, s).spec, source, config, "validation")
+    return float(loss)
+
+
 def pair_at_best(a: LayoutCheck, b: LayoutCheck, sd: float, df: int) -> dict:
     """``a`` minus ``b`` in validation loss, each at its best rate, with the pooled seed SD's interval."""
     return stats.pooled_difference({a.seed: a.best_val_loss}, {b.seed: b.best_val_loss}, sd, df)
@@ -99,6 +120,9 @@ def _pooled_at(summary: dict, tokens: int) -> tuple[float, int]:
 
 
 def main(argv: list[str]) -> int:
+    runs_dir = "runs"
+    if argv[:1] == ["--runs-dir"]:
+        runs_dir, argv = argv[1], argv[2:]
     if len(argv) < 3:
         print(__doc__)
         return 2
@@ -108,7 +132,8 @@ def main(argv: list[str]) -> int:
     import pandas as pd
 
     # One layout may have its rates in several studies (the neighbours, then a rate further out).
-    grid_rows = pd.concat([_rows(prefix, "_lr_grid.parquet") for prefix in map(Path, argv[2:])], ignore_index=True)
+    grid_rows = pd.concat([_rows(prefix, "_lr_grid.parquet").assign(study=prefix.name)
+                           for prefix in map(Path, argv[2:])], ignore_index=True)
     truths = [read_parquet(p) for p in (Path(a).with_name(Path(a).name + ".parquet") for a in argv[2:]) if p.exists()]
     grid_truth = (pd.concat(truths, ignore_index=True) if truths else
                   pd.DataFrame(columns=["layout", "tokens", "seed", "lr", "val_loss"]))
@@ -119,6 +144,25 @@ def main(argv: list[str]) -> int:
                                             key=lambda g: order.index(g[0][0])):
         c = check_layout(fair, grid_rows, grid_truth, layout, int(tokens), int(seed))
         (checks.append(c) if c else waiting.append(f"{layout} seed {seed} at {int(tokens):,}"))
+    # Best rates whose study has not scored them on validation (a rate of the cell still queued):
+    # scored here from the run folder when it is in this checkout, and kept in <out>_val.json so a
+    # fresh clone (no run folders) reads the same number.
+    val_path = out.with_name(out.name + "_val.json")
+    stored = json.loads(val_path.read_text()) if val_path.exists() else {}
+    for i, c in enumerate(checks):
+        if math.isfinite(c.best_val_loss):
+            continue
+        hit = grid_rows[(grid_rows.layout == c.layout) & (grid_rows.seed == c.seed) & (grid_rows.lr == c.best_rate)]
+        key = str(hit.iloc[0].key) if len(hit) else None
+        if key and key not in stored:
+            study = Path(runs_dir) / str(hit.iloc[0].study)
+            if (study / "train" / str(hit.iloc[0].folder) / "checkpoints").is_dir():
+                stored[key] = score_run_on_validation(study, hit.iloc[0])
+        if key in stored:
+            checks[i] = replace(c, best_val_loss=float(stored[key]))
+    if stored:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        val_path.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
     lines = ["# Grid check: the rate chosen at 1M against its grid neighbours at a longer budget", "",
              f"Dev loss nats/byte on seed {checks[0].seed if checks else 0}; the 1M-chosen rate's run is the fair "
              "study's own; best rate in bold. Shortcut cost: dev loss at the 1M rate minus at the best.", "",

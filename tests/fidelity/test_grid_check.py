@@ -97,3 +97,23 @@ def test_a_layouts_rates_from_several_studies_are_read_together(tmp_path):
     assert sorted(c["dev"]) == ["0.000125", "0.00025", "0.0005", "0.001"]
     assert (c["best_rate"], c["steps_moved"], c["bracketed"], c["best_val_loss"]) == (5e-4, 1.0, True, 1.47)
     assert c["shortcut_cost"] == pytest.approx(0.04)
+
+
+def test_a_best_rate_its_study_has_not_scored_reads_the_kept_validation_score(tmp_path):
+    """A cell with a rate still queued has no validation row; the score kept in <out>_val.json is used,
+    and a run folder that is not here leaves it unscored instead of failing."""
+    _fair([("MMAA", 2e-3, 1.45, 1.55)]).to_parquet(tmp_path / "fair.parquet")
+    (tmp_path / "fair_summary.json").write_text(json.dumps({"pairs": []}))
+    grid = _grid([("MMAA", 1e-3, 1.44, "ok")]).assign(key="MMAA/s0/t4000000/lr1e-03", folder="MMAA-lr1e-03")
+    grid.to_parquet(tmp_path / "m_lr_grid.parquet")
+    _grid([("MMAA", 5e-4, 1.46, "ok")]).assign(key="MMAA/s0/t4000000/lr5e-04", folder="f").to_parquet(
+        tmp_path / "d_lr_grid.parquet")
+    args = ["--runs-dir", str(tmp_path / "runs"), str(tmp_path / "fair"), str(tmp_path / "out"),
+            str(tmp_path / "m"), str(tmp_path / "d")]
+    assert grid_check.main(args) == 0
+    (c,) = json.loads((tmp_path / "out.json").read_text())["layouts"]
+    assert c["best_rate"] == 1e-3 and math.isnan(c["best_val_loss"])  # no folder, no stored score
+    (tmp_path / "out_val.json").write_text(json.dumps({"MMAA/s0/t4000000/lr1e-03": 1.53}))
+    assert grid_check.main(args) == 0
+    (c,) = json.loads((tmp_path / "out.json").read_text())["layouts"]
+    assert c["best_val_loss"] == 1.53 and c["steps_moved"] == -1.0
