@@ -51,6 +51,29 @@ def _fair_budget_kendall() -> str:
     return f"(Kendall {agree['kendall']:+.2f})"
 
 
+def _grid_layout(layout: str) -> str:
+    (c,) = [c for c in _json(RESULTS / "fidelity_grid4m.json")["layouts"] if c["layout"] == layout]
+    return (f"`{layout}`'s best 4M rate is {c['best_rate']:g}, not {c['main_rate']:g} (dev loss "
+            f"{c['shortcut_cost']:.3f} nats/byte lower)")
+
+
+def _grid_pair() -> str:
+    (pair,) = _json(RESULTS / "fidelity_grid4m.json")["pairs"]
+    return f"`{pair['a']} - {pair['b']}` is {_ci(pair)}"
+
+
+def _head_gap() -> str:
+    summary = _json(RESULTS / "fidelity_head_summary.json")
+    (pair,) = [p for p in summary["pairs"] if p["tokens"] == summary["main_tokens"]]
+    return f"`{pair['a']} - {pair['b']}` is {pair['pooled']['mean']:+.3f}"
+
+
+def _head_cost(layout: str) -> str:
+    untied = _json(RESULTS / "fidelity_head_summary.json")["layouts"][layout]["val_loss_mean"]
+    tied = _json(RESULTS / "fidelity_fair_summary.json")["layouts"][layout]["val_loss_mean"]
+    return f"costs the attention-first layout {untied - tied:.3f}"
+
+
 def _choice(protocol: str, key: str) -> str:
     (c,) = [c for c in _json(RESULTS / "default_choice.json")["selection"]["candidates"] if c["protocol"] == protocol]
     return f"{c[key]:+.2f}" if key == "selection_score" else f"{c[key]:.1f}"
@@ -92,6 +115,11 @@ EXPECTED = {
     "FAIR_TEXT": lambda: _fair_proxy("text"),
     "FAIR_CPU": lambda: _fair_proxy("cpu"),
     "FAIR_16M": _fair_16m,
+    "GRID_AAMMMM": lambda: _grid_layout("AAMMMM"),
+    "GRID_MMMMAA": lambda: _grid_layout("MMMMAA"),
+    "GRID_PAIR": _grid_pair,
+    "HEAD_GAP": _head_gap,
+    "HEAD_COST": lambda: _head_cost("AMAMAM"),
     "PUB_CAPACITY": lambda: _published("capacity"),
     "PUB_TEXT": lambda: _published("text"),
     "PUB_MIX": lambda: _published("mix"),
