@@ -83,7 +83,8 @@ fidelity-head: $(STAMP)
 # turned between 1M and 4M (AAMMMM: 2.5e-4 -> 1.25e-4, 5e-4; MMMMAA: 2e-3 -> 1e-3, 4e-3), and reads the
 # chosen rate's own 4M run from the fair study (the same run: seed, recipe and dev split). A neighbour
 # that wins on the edge of the rates tried gets the next rate out in a study of its own (AAMMMM-up:
-# 1e-3, after 5e-4 beat 2.5e-4; MMMMAA-down: 5e-4, after 1e-3 beat 2e-3). Entries are STUDY:LAYOUT:RATES, one study each (fidelity-grid4m-STUDY);
+# 1e-3, after 5e-4 beat 2.5e-4; MMMMAA-down: 5e-4, after 1e-3 beat 2e-3). Entries are
+# STUDY:LAYOUT:RATES, one study each (fidelity-grid4m-STUDY);
 # experiments/grid_check.py puts every rate of a layout side by side: is the rate chosen at 1M still
 # the best at 4M, and does the pair keep its order at each layout's best 4M rate?
 GRID_CHECK ?= AAMMMM:AAMMMM:0.000125,0.0005 MMMMAA:MMMMAA:0.001,0.004 AAMMMM-up:AAMMMM:0.001 \

@@ -89,22 +89,19 @@ def check_layout(fair, grid_rows, grid_truth, layout: str, tokens: int, seed: in
 
 def score_run_on_validation(study_dir: Path, row) -> float:
     """Validation loss of the finished grid run ``row`` (an ``lr_grid.parquet`` row) of the study in
-    ``study_dir``, scored as the study scores its chosen run (``search.fidelity.runs.chosen_row``).
+    ``study_dir``, scored as the study scores a cell's chosen run (``search.fidelity.runs.validation_score``).
 
     A grid whose study has not finished its cell (a rate still queued) has no validation score for
     its best rate yet; the check needs one for the pair at each layout's best rate."""
     from composer.data import CorpusSource
-    from composer.train import evaluate_run
     from search.fidelity import runs
     from search.fidelity.plan import FidelitySettings
 
     s = FidelitySettings.from_dict(json.loads((study_dir / "settings.json").read_text()))
     source = CorpusSource(s.corpus, dev_fraction=s.dev_fraction)
-    eval_batches, _ = runs.validation_batches(s, source)
-    config = s.train_config(int(row.tokens), seed=int(row.seed), lr=float(row.lr)).replace(
-        out_dir=str((study_dir / "train" / row.folder).resolve()), eval_batches=eval_batches)
-    loss, _, _ = evaluate_run(runs.extrapolated(row.layout, s).spec, source, config, "validation")
-    return float(loss)
+    config = s.train_config(int(row.tokens), seed=int(row.seed), lr=float(row.lr))
+    spec = runs.extrapolated(row.layout, s).spec
+    return float(runs.validation_score(spec, s, source, config, study_dir / "train" / row.folder)[0])
 
 
 def pair_at_best(a: LayoutCheck, b: LayoutCheck, sd: float, df: int) -> dict:
@@ -139,9 +136,7 @@ def main(argv: list[str]) -> int:
                   pd.DataFrame(columns=["layout", "tokens", "seed", "lr", "val_loss"]))
     checks: list[LayoutCheck] = []
     waiting = []
-    order = list(dict.fromkeys(grid_rows.layout))  # first seen first: the Makefile's order
-    for (layout, tokens, seed), _ in sorted(grid_rows.groupby(["layout", "tokens", "seed"]),
-                                            key=lambda g: order.index(g[0][0])):
+    for (layout, tokens, seed), _ in grid_rows.groupby(["layout", "tokens", "seed"], sort=False):  # Makefile order
         c = check_layout(fair, grid_rows, grid_truth, layout, int(tokens), int(seed))
         (checks.append(c) if c else waiting.append(f"{layout} seed {seed} at {int(tokens):,}"))
     # Best rates whose study has not scored them on validation (a rate of the cell still queued):
@@ -160,8 +155,8 @@ def main(argv: list[str]) -> int:
                 stored[key] = score_run_on_validation(study, hit.iloc[0])
         if key in stored:
             checks[i] = replace(c, best_val_loss=float(stored[key]))
+    out.parent.mkdir(parents=True, exist_ok=True)
     if stored:
-        out.parent.mkdir(parents=True, exist_ok=True)
         val_path.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
     lines = ["# Grid check: the rate chosen at 1M against its grid neighbours at a longer budget", "",
              f"Dev loss nats/byte on seed {checks[0].seed if checks else 0}; the 1M-chosen rate's run is the fair "
@@ -185,7 +180,6 @@ def main(argv: list[str]) -> int:
                   f"{sd:.4f} at this budget, df {df}; one seed per layout)."]
     if waiting:
         lines += ["", "Still waiting for runs: " + "; ".join(waiting) + "."]
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_name(out.name + ".md").write_text("\n".join(lines) + "\n")
     payload = {"layouts": [{**asdict(c), "dev": {f"{k:g}": v for k, v in sorted(c.dev.items())}} for c in checks],
                "pairs": pairs, "waiting": waiting}

@@ -20,6 +20,8 @@ from search.fidelity.plan import FidelitySettings, Job
 from search.fidelity.truth_rows import GridRow, TruthRow
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from composer.train import TrainResult
 
 __all__ = ["extrapolated", "validation_batches", "fixed_rate_row", "grid_folder", "grid_row", "grid_rows_packed",
@@ -186,11 +188,20 @@ def rerun(job: Job, lr: float, study, source, stored_dev: float) -> GridRow:
     return again
 
 
+def validation_score(spec, s: FidelitySettings, source, config, run_dir: Path) -> tuple[float, float, float]:
+    """``(loss, accuracy, loss SE)`` on the validation windows of the finished run in ``run_dir``, trained
+    under ``config``: how a cell's chosen run is scored (and a grid run its study has not scored yet)."""
+    from composer.train import evaluate_run
+
+    eval_batches, _ = validation_batches(s, source)
+    config = config.replace(out_dir=str(run_dir), eval_batches=eval_batches)
+    return evaluate_run(spec, source, config, "validation")
+
+
 def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
                grid_rows: list[GridRow]) -> TruthRow:
     """The truth row of a finished cell: the best dev rate's run, now scored on the validation windows."""
     from composer import lr_grid
-    from composer.train import evaluate_run
 
     s = study.settings
     ext = extrapolated(job.layout, s)
@@ -204,9 +215,8 @@ def chosen_row(job: Job, study, source, dev: dict[float, float], lr_source: str,
         return dataclasses.replace(row, status="diverged", error=f"every rate diverged: {sorted(dev)}",
                                    finished_at=now())
     chosen = next(r for r in grid_rows if float(r.lr) == lr)
-    eval_batches, n_val = validation_batches(s, source)
-    config = config.replace(out_dir=str(study.run_dir / "train" / chosen.folder), eval_batches=eval_batches)
-    loss, acc, se = evaluate_run(ext.spec, source, config, "validation")
+    _, n_val = validation_batches(s, source)
+    loss, acc, se = validation_score(ext.spec, s, source, config, study.run_dir / "train" / chosen.folder)
     return dataclasses.replace(row, dev_loss=dev[lr], val_loss=loss, val_loss_se=se, val_bpb=loss / math.log(2),
                                val_accuracy=acc, val_tokens=n_val * s.train.seq_len, train_loss=chosen.train_loss,
                                tokens_per_s=chosen.tokens_per_s, compile_s=chosen.compile_s, status="ok",

@@ -33,6 +33,11 @@ def _truth(rows):
                         columns=["layout", "tokens", "seed", "lr", "val_loss"])
 
 
+def _written(prefix: Path, suffix: str) -> str:
+    """What the script wrote beside its ``<out>`` prefix (``<out>.md``, ``<out>.json``)."""
+    return prefix.with_name(prefix.name + suffix).read_text()
+
+
 def test_the_main_rate_still_best_costs_nothing_and_is_bracketed():
     fair = _fair([("AAMM", 2.5e-4, 1.42, 1.51)])
     grid = _grid([("AAMM", 1.25e-4, 1.45, "ok"), ("AAMM", 5e-4, 1.43, "ok")])
@@ -76,11 +81,11 @@ def test_the_script_writes_its_tables_from_committed_prefixes(tmp_path):
     rc = grid_check.main([str(tmp_path / "fair"), str(tmp_path / "out"), str(tmp_path / "g-AAMM"),
                           str(tmp_path / "g-MMAA")])
     assert rc == 0
-    out = json.loads((tmp_path / "out.json").read_text())
+    out = json.loads(_written(tmp_path / "out", ".json"))
     (pair,) = out["pairs"]
     assert (pair["a"], pair["b"]) == ("MMAA", "AAMM")
     assert pair["mean"] == pytest.approx(0.04) and pair["df"] == 6
-    assert "MMAA - AAMM = +0.0400" in (tmp_path / "out.md").read_text()
+    assert "MMAA - AAMM = +0.0400" in _written(tmp_path / "out", ".md")
 
 
 def test_a_layouts_rates_from_several_studies_are_read_together(tmp_path):
@@ -93,7 +98,7 @@ def test_a_layouts_rates_from_several_studies_are_read_together(tmp_path):
     _truth([("AAMM", 1e-3, 1.48)]).to_parquet(tmp_path / "up.parquet")
     assert grid_check.main([str(tmp_path / "fair"), str(tmp_path / "out"), str(tmp_path / "a"),
                             str(tmp_path / "up")]) == 0
-    (c,) = json.loads((tmp_path / "out.json").read_text())["layouts"]
+    (c,) = json.loads(_written(tmp_path / "out", ".json"))["layouts"]
     assert sorted(c["dev"]) == ["0.000125", "0.00025", "0.0005", "0.001"]
     assert (c["best_rate"], c["steps_moved"], c["bracketed"], c["best_val_loss"]) == (5e-4, 1.0, True, 1.47)
     assert c["shortcut_cost"] == pytest.approx(0.04)
@@ -111,9 +116,9 @@ def test_a_best_rate_its_study_has_not_scored_reads_the_kept_validation_score(tm
     args = ["--runs-dir", str(tmp_path / "runs"), str(tmp_path / "fair"), str(tmp_path / "out"),
             str(tmp_path / "m"), str(tmp_path / "d")]
     assert grid_check.main(args) == 0
-    (c,) = json.loads((tmp_path / "out.json").read_text())["layouts"]
+    (c,) = json.loads(_written(tmp_path / "out", ".json"))["layouts"]
     assert c["best_rate"] == 1e-3 and math.isnan(c["best_val_loss"])  # no folder, no stored score
     (tmp_path / "out_val.json").write_text(json.dumps({"MMAA/s0/t4000000/lr1e-03": 1.53}))
     assert grid_check.main(args) == 0
-    (c,) = json.loads((tmp_path / "out.json").read_text())["layouts"]
+    (c,) = json.loads(_written(tmp_path / "out", ".json"))["layouts"]
     assert c["best_val_loss"] == 1.53 and c["steps_moved"] == -1.0
