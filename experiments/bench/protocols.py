@@ -3,7 +3,8 @@ against ``cpu``, the previous one), and the ``make search`` time it implies.
 
 Both evaluators are built and warmed up (every task run compiled once) first; then each round
 evaluates one six-layer layout under every protocol, in turns, so both see the same machine load.
-Reports the median wall per candidate, the ratio, and ``budget x median`` for ``--budget 200``.
+Reports the median wall per candidate, the ratio of medians and the median of the per-round ratios
+(rounds alternate which protocol goes first), and ``budget x median`` for ``--budget 200``.
 
     .venv/bin/python experiments/bench/protocols.py [--rounds 3] [--protocols capacity,cpu]
 
@@ -43,7 +44,9 @@ def main(argv=None) -> int:
     walls: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.rounds):
         layout = LAYOUTS[r % len(LAYOUTS)]
-        for n, ev in evaluators.items():
+        order = names if r % 2 == 0 else names[::-1]  # alternate who goes first: no protocol always runs warm
+        for n in order:
+            ev = evaluators[n]
             t = time.perf_counter()
             ev(layout, seed=r)
             walls[n].append(time.perf_counter() - t)
@@ -51,6 +54,9 @@ def main(argv=None) -> int:
     med = {n: statistics.median(w) for n, w in walls.items()}
     out = {"rounds": args.rounds, "walls_s": walls, "median_s": med,
            "ratio_to_first": {n: med[n] / med[names[0]] for n in names},
+           # the median of each round's own ratio: both walls of a round saw the same machine load
+           "paired_ratio_median": {n: statistics.median(a / b for a, b in zip(walls[n], walls[names[0]]))
+                                   for n in names},
            f"budget_{args.budget}_estimate_min": {n: args.budget * med[n] / 60 for n in names},
            "load_avg_1m_end": os.getloadavg()[0], "cpus": os.cpu_count()}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,11 @@ another, and records per run: wall seconds, the load average before and after an
 the winner, and the largest score difference from the first run over the evaluations both made
 (same layout, seed and stage): packing changes the wall time, never a score.
 
-    .venv/bin/python experiments/bench/search_packing.py [--packs 1,4] [--budget 200] [--scale 350M]
-        [-- extra composer search flags]
+    .venv/bin/python experiments/bench/search_packing.py [--packs 1,4] [--protocols capacity,text-short]
+        [--budget 200] [--scale 350M] [-- extra composer search flags]
+
+With ``--protocols`` every pack size runs under each protocol in turn (one protocol's searches, then
+the next's), each protocol's first pack size the reference of its others.
 
 Writes ``experiments/bench/results/search_packing.json`` (``--out`` to change) after every run, so an
 interrupted benchmark keeps what it measured. The number decides whether ``--pack`` defaults to on.
@@ -47,6 +50,8 @@ def _scores(run_dir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--packs", default="1,4", help="pack sizes, one search each (first: the reference)")
+    p.add_argument("--protocols", default=None,
+                   help="comma-separated protocols, every pack size under each (default: the search's default)")
     p.add_argument("--budget", type=int, default=200)
     p.add_argument("--scale", default="350M")
     p.add_argument("--out", default=str(RESULTS))
@@ -60,11 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = Path(args.runs_dir or tempfile.mkdtemp(prefix="search-packing-")).resolve()
     payload = {"benchmark": "search_packing", "budget": args.budget, "scale": args.scale, "extra": args.extra,
                "machine": machine(), "runs": []}
+    protocols = args.protocols.split(",") if args.protocols else [None]
     ref = None
-    for k in packs:
-        name = f"pack{k}"
+    for protocol, k in [(pr, k) for pr in protocols for k in packs]:
+        ref = ref if k != packs[0] else None  # each protocol's first pack size is its own reference
+        name = f"pack{k}" if protocol is None else f"{protocol}-pack{k}"
         cmd = [*_composer(), "search", "--budget", str(args.budget), "--scale", args.scale, "--pack", str(k),
                "--name", name, "--runs-dir", str(runs_dir), "--quiet", *args.extra]
+        if protocol is not None:
+            cmd += ["--protocol", protocol]
         load0 = os.getloadavg()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -76,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 loads.append(os.getloadavg()[0])
         stderr = proc.stderr.read()
         wall = time.perf_counter() - t0
-        entry = {"pack": k, "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2), "rc": proc.returncode,
+        entry = {"pack": k, "protocol": protocol, "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2), "rc": proc.returncode,
                  "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
                  "load_1min_median": round(sorted(loads)[len(loads) // 2], 2) if loads else None}
         if proc.returncode != 0:
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry["vs_pack"] = ref[0]
                 entry["common_evaluations"] = len(common)
                 entry["max_abs_score_diff"] = max((abs(ref[1][c] - scores[c]) for c in common), default=None)
-                base = next(r for r in payload["runs"] if r["pack"] == ref[0])
+                base = next(r for r in payload["runs"] if r["pack"] == ref[0] and r["protocol"] == protocol)
                 entry["speedup"] = round(base["wall_s"] / wall, 3)
         payload["runs"].append(entry)
         print(json.dumps(entry), flush=True)
