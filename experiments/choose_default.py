@@ -23,17 +23,21 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 BENCH = ROOT / "bench" / "results"
 CANDIDATES = ("capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "text-lr")
+COST_RUNS = ("protocols.json", "protocols_lr.json", "protocols_text.json", "protocols_idle.json")
+"""The cost benchmark runs in the order they were measured (a later run's ratio replaces an earlier
+one's): the reference run, then ``capacity-lr`` and the text protocols on shared cores (2026-12-02),
+then ``capacity``/``text-short``/``text`` again on an idle machine, 8 alternating rounds (2026-12-06)."""
 
 
 def costs() -> dict[str, float | None]:
     """Seconds per six-layer evaluation on 2 cores, comparable across benchmark runs on a shared machine:
-    each protocol's median relative to ``capacity`` timed beside it in the same run (the last run by
-    file name that timed it), times ``capacity``'s median in the reference run the rule's 17.4 s line was written
+    each protocol's median relative to ``capacity`` timed beside it in the same run (the last run of
+    ``COST_RUNS`` that timed it), times ``capacity``'s median in the reference run the rule's 17.4 s line was written
     against (``protocols.json``). ``mix`` costs a ``capacity`` plus a ``text`` evaluation."""
     ref = json.loads((BENCH / "protocols.json").read_text())["median_s"]["capacity"]
     ratio: dict[str, float] = {}
-    for path in sorted(BENCH.glob("protocols*.json")):  # by name: the reference run first, later runs after
-        med = json.loads(path.read_text()).get("median_s", {})
+    for name in COST_RUNS:
+        med = json.loads((BENCH / name).read_text()).get("median_s", {})
         if "capacity" in med:
             ratio.update({p: v / med["capacity"] for p, v in med.items()})
     out = {p: (ratio[p] * ref if p in ratio else None) for p in CANDIDATES}

@@ -1,7 +1,8 @@
 """Every result number in the README's findings comes from a committed results file: each is computed
 here from its source, formatted as the README writes it, and must appear there verbatim. A number
 that changes in a results file (a study that grew, a benchmark run again) fails this test until the
-README says the same."""
+README says the same. The protocol registry's fidelity lines (``composer protocols``) are held to the
+same files."""
 
 import json
 from pathlib import Path
@@ -142,3 +143,19 @@ def test_the_readme_states_what_its_source_says(name):
     readme = (ROOT / "README.md").read_text()
     value = EXPECTED[name]()
     assert value in readme, f"README should state {value!r} ({name}); update it from its source"
+
+
+@pytest.mark.parametrize("protocol", ["capacity", "cpu", "text", "mix", "capacity-lr", "text-short"])
+def test_the_protocol_registry_states_what_the_judges_say(protocol):
+    """``composer protocols`` prints each protocol's fidelity from the registry: it must be today's."""
+    from search.protocols import PROTOCOLS
+
+    rho = _json(RESULTS / "fidelity_fair_proxies.json")[protocol]["correlation"]["all"]["spearman"]
+    fidelity = PROTOCOLS[protocol].fidelity
+    assert f"Spearman {rho['value']:+.2f} over {rho['n_layouts']} layouts" in fidelity, fidelity
+    judged = [j for j in _json(RESULTS / "published_summary.json")["judgements"] if j["protocol"] == protocol]
+    complete = [j for j in judged if j.get("complete")]
+    if complete:
+        assert f"published: above the rule of thumb on {_published(protocol)} sets" in fidelity, fidelity
+    elif judged:
+        assert "none of them complete" in fidelity, fidelity
