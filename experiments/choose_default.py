@@ -3,7 +3,8 @@
 Reads the published judge's ``published_summary.json``, the fair real-text study's proxy agreement
 (``fidelity_fair_proxies.json``) and the measured cost of one six-layer evaluation per protocol
 (``experiments/bench/results/protocols*.json``, as a ratio to ``capacity`` timed beside it; see
-``costs``), then prints and writes, for every candidate, its selection
+``costs``) and any directly timed ``make search`` (``search_protocols.json``; see ``search_minutes``),
+then prints and writes, for every candidate, its selection
 score, eligibility and held-out numbers, winner or loser:
 
     python experiments/choose_default.py
@@ -46,12 +47,25 @@ def costs() -> dict[str, float | None]:
     return out
 
 
+def search_minutes() -> dict[str, float]:
+    """Minutes of a directly timed ``make search`` per protocol (amendment A1): the runs of
+    ``search_protocols.json`` that finished, counted only when ``capacity`` was timed in the same run."""
+    path = BENCH / "search_protocols.json"
+    if not path.exists():
+        return {}
+    runs = [r for r in json.loads(path.read_text())["runs"] if r.get("rc") == 0 and r.get("protocol")]
+    if not any(r["protocol"] == "capacity" for r in runs):
+        return {}
+    return {r["protocol"]: float(r["wall_min"]) for r in runs}
+
+
 def main() -> int:
     published = json.loads((RESULTS / "published_summary.json").read_text())
     fair = json.loads((RESULTS / "fidelity_fair_proxies.json").read_text())
     scores = scores_from_reports(published, fair)
     cost = costs()
-    sel = choose(scores, cost)
+    timed = search_minutes()
+    sel = choose(scores, cost, search_minutes=timed)
     held = {c.protocol: held_out(scores, c.protocol) for c in sel.candidates}
     lines = [f"chosen: {sel.protocol}", "",
              "| protocol | s per evaluation | selection mean Spearman | heuristics beaten (selection) | eligible "
@@ -75,7 +89,8 @@ def main() -> int:
                 "" if s.heuristic_spearman is None else f" (rule {s.heuristic_spearman:+.2f})"))
         lines.append(f"| `{c.protocol}` | " + " | ".join(cells) + " |")
     print("\n".join(lines))
-    out = {"selection": sel.to_dict(), "held_out": {p: h.to_dict() for p, h in held.items()}, "costs_s": cost}
+    out = {"selection": sel.to_dict(), "held_out": {p: h.to_dict() for p, h in held.items()}, "costs_s": cost,
+           "search_minutes": timed}
     (RESULTS / "default_choice.json").write_text(json.dumps(out, indent=2) + "\n")
     return 0
 

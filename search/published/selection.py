@@ -14,7 +14,11 @@ judges split into two halves, named here once:
 The rule (``choose``):
 
 1. A candidate is **eligible** if it has a score on every selection judge and one evaluation costs at
-   most ``max_eval_s`` seconds on 2 CPU cores (``make search``'s 206 evaluations in an hour).
+   most ``max_eval_s`` seconds on 2 CPU cores (``make search``'s 206 evaluations in an hour). Where
+   ``make search`` itself was timed under the candidate on this machine (``search_minutes``), that
+   replaces the per-evaluation line: eligible if it finished within ``max_search_min`` minutes, the
+   cost target the line stands for (amendment A1, experiments/results/proxy_variants.md: written after
+   the candidates' scores were known, before the timings were).
 2. Its **selection score** is the mean Spearman over the selection judges (point values: the
    intervals of single sets are too wide to rank by, and every candidate faces the same sets).
 3. The candidate with the highest selection score wins; candidates within ``tie`` of the best are
@@ -66,6 +70,8 @@ class SelectionRule:
     max_eval_s: float = 17.4
     """One evaluation's median wall seconds on 2 CPU cores, at most (206 evaluations in an hour)."""
     tie: float = 0.02
+    max_search_min: float = 60.0
+    """A directly timed ``make search`` (``--budget 200 --scale 350M``, packing on), minutes at most."""
 
     def __post_init__(self) -> None:
         if set(self.selection) & set(self.heldout):
@@ -126,9 +132,12 @@ def _index(scores: Iterable[JudgeScore]) -> dict[tuple[str, str], JudgeScore]:
 
 
 def choose(scores: Iterable[JudgeScore], costs: Mapping[str, float | None],
-           rule: SelectionRule = DEFAULT_RULE) -> Selection:
+           rule: SelectionRule = DEFAULT_RULE, search_minutes: Mapping[str, float] | None = None) -> Selection:
     """Apply the rule to every protocol in ``costs`` (protocol -> seconds per evaluation). Only the
-    selection judges' scores are read; held-out scores may be present and change nothing."""
+    selection judges' scores are read; held-out scores may be present and change nothing.
+    ``search_minutes`` (protocol -> minutes of a directly timed ``make search``) replaces the
+    per-evaluation line for the protocols it names."""
+    timed = dict(search_minutes or {})
     by = _index(s for s in scores if s.judge in rule.selection)
     cands = []
     for protocol, eval_s in costs.items():
@@ -138,6 +147,10 @@ def choose(scores: Iterable[JudgeScore], costs: Mapping[str, float | None],
         score = None if missing else sum(g.spearman for g in got) / len(got)
         if missing:
             reason = f"not judged by {', '.join(missing)}"
+        elif protocol in timed:
+            minutes = timed[protocol]
+            reason = ("eligible" if minutes <= rule.max_search_min else
+                      f"make search took {minutes:.1f} min > {rule.max_search_min:g}")
         elif eval_s is None or not math.isfinite(eval_s):
             reason = "cost not measured"
         elif eval_s > rule.max_eval_s:
@@ -148,7 +161,7 @@ def choose(scores: Iterable[JudgeScore], costs: Mapping[str, float | None],
     eligible = [c for c in cands if c.eligible]
     best = max((c.selection_score for c in eligible), default=math.nan)
     tied = sorted((c for c in eligible if c.selection_score >= best - rule.tie),
-                  key=lambda c: (-c.heuristic_wins, c.eval_s, c.protocol))
+                  key=lambda c: (-c.heuristic_wins, c.eval_s if c.eval_s is not None else math.inf, c.protocol))
     rest = sorted((c for c in eligible if c not in tied), key=lambda c: (-c.selection_score, c.protocol))
     refused = sorted((c for c in cands if not c.eligible), key=lambda c: c.protocol)
     ordered = tuple(tied + rest + refused)

@@ -46,6 +46,18 @@ def test_too_slow_or_partly_judged_candidates_are_not_eligible():
     assert choose(_judged("x", (0.5,) * 4), {"x": None}).protocol is None  # cost never measured
 
 
+def test_a_directly_timed_search_replaces_the_per_evaluation_line():
+    scores = _judged("cheap", (0.3,) * 4) + _judged("timed", (0.8,) * 4) + _judged("slow_search", (0.9,) * 4)
+    costs = {"cheap": 10.0, "timed": 18.0, "slow_search": 12.0}
+    assert choose(scores, costs).protocol == "slow_search"  # the line alone: 18 s is over, 12 s under
+    picked = choose(scores, costs, search_minutes={"timed": 41.0, "slow_search": 75.0})
+    assert picked.protocol == "timed"  # 41 min fits the hour although 18 s is over the line
+    why = {c.protocol: c.reason for c in picked.candidates}
+    assert why["slow_search"] == "make search took 75.0 min > 60" and why["cheap"] == "eligible"
+    assert choose(scores, costs, sel.SelectionRule(max_search_min=30.0),
+                  search_minutes={"timed": 41.0, "slow_search": 75.0}).protocol == "cheap"
+
+
 def test_a_tie_goes_to_more_heuristic_wins_then_the_cheaper():
     a = _judged("a", (0.70, 0.70, 0.70, 0.70), heuristic=0.65)   # beats the heuristic on all three sets
     b = _judged("b", (0.71, 0.71, 0.71, 0.71), heuristic=0.75)   # higher mean, inside the tie, beats none
