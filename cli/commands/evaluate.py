@@ -12,11 +12,13 @@ from cli.commands._common import print_json, spec_file_or_none
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from search.protocols import DEFAULT_PROTOCOL
+
     p.add_argument("spec", nargs="?", help="path to an ArchSpec JSON file (its layers are used)")
     p.add_argument("--pattern", help="layout as shorthands, e.g. AAMMMM or 2A4M")
     p.add_argument("--window", type=int, default=None, help="window of sliding-window layers (W)")
     p.add_argument("--protocol", default=None, help="a registered protocol (composer protocols lists them; "
-                   "default capacity, the search's)")
+                   f"default {DEFAULT_PROTOCOL}, the search's)")
     p.add_argument("--tasks", default=None, help="comma-separated MAD task names (default: all of the protocol's)")
     p.add_argument("--steps-scale", type=float, default=None, help="multiply the protocol's training steps, as "
                    "`composer search --steps-scale` does")

@@ -27,6 +27,7 @@ _RECIPE = {  # flag -> (FidelitySettings field, type, help); defaults live in Fi
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from search.fidelity.plan import FidelitySettings
+    from search.protocols import DEFAULT_PROTOCOL
 
     g = p.add_argument_group("layouts")
     g.add_argument("--patterns", help="comma-separated small layouts, e.g. AAAMMM,AMAMAM")
@@ -66,14 +67,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                      "results, a leaderboard parquet or a search run folder")
     x.add_argument("--proxy-seeds", default="3", help="proxy seeds computed for layouts without scores "
                                                      "(a count or a list; 0: compute none)")
-    x.add_argument("--proxy-protocol", default=None, help="MAD protocol of the proxy scores (default: the study's, "
-                                                         "else capacity, the search's default)")
+    x.add_argument("--proxy-protocol", default=None, help="protocol of the proxy scores (default: the study's, "
+                                                         f"else {DEFAULT_PROTOCOL}, the search's default)")
     j = p.add_argument_group("published judge (docs/published.md)")
     j.add_argument("--published", default=None, metavar="SETS",
                    help="judge proxies against published sets instead of training: 'all', set names or set "
                         "files, comma-separated; --seeds are then proxy seeds")
     j.add_argument("--protocol", default=None, help="with --published: protocol(s) judged, comma-separated "
-                                                    "(default capacity)")
+                                                    f"(default {DEFAULT_PROTOCOL})")
     j.add_argument("--workers", type=int, default=None, help="with --published: local worker processes "
                                                             "(default 1)")
     j.add_argument("--steps-scale", type=float, default=None, help="with --published: multiply the protocol's "
