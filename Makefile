@@ -56,11 +56,11 @@ data: $(STAMP)
 # (The earlier study at one rate for all, unmatched, is kept as experiments/results/fidelity_small.*.)
 FIDELITY_CONTENDERS ?= AMAMAM,MAMAMA,MMMMMA,SMSMAM,AAMMMM,MMMMAA
 FIDELITY_ARGS ?= --name fidelity-fair --scale small --tokens 1M --seeds 2 \
-	--patterns $(FIDELITY_CONTENDERS),GMGMAM,AAAMMM,MAAMMM,AMMAMM,AAAAAA,AMMMMM,MMMMMM \
+	--patterns $(FIDELITY_CONTENDERS),GMGMAM,AAAMMM,MAAMMM,AMMAMM,AAAAAA,AMMMMM,MMMMMM,MMMAAA \
 	--winner MMMMMA --proxy-from experiments/results/proxy_capacity.jsonl --proxy-protocol capacity --proxy-seeds 3 \
 	--long-patterns $(FIDELITY_CONTENDERS) --long-tokens 4M --long-seeds 2 \
 	--ladder 16M:AAMMMM,MMMMAA:1 \
-	--pairs MAMAMA:AMAMAM,MMMMAA:AAMMMM,MMMMMA:AMAMAM,SMSMAM:AMAMAM
+	--pairs MAMAMA:AMAMAM,MMMMAA:AAMMMM,MMMMMA:AMAMAM,SMSMAM:AMAMAM,MMMAAA:AMAMAM
 fidelity: $(STAMP)
 	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-fair experiments/results/fidelity_fair
 	$(BIN)/composer fidelity $(FIDELITY_ARGS); status=$$?; \
