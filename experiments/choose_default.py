@@ -59,13 +59,21 @@ def search_minutes() -> dict[str, float]:
     return {r["protocol"]: float(r["wall_min"]) for r in runs}
 
 
-def main() -> int:
+def judge_scores():
     published = json.loads((RESULTS / "published_summary.json").read_text())
     fair = json.loads((RESULTS / "fidelity_fair_proxies.json").read_text())
-    scores = scores_from_reports(published, fair)
-    cost = costs()
-    timed = search_minutes()
-    sel = choose(scores, cost, search_minutes=timed)
+    return scores_from_reports(published, fair)
+
+
+def choose_now():
+    """The rule applied to the committed judges, costs and search timings (what ``main`` writes)."""
+    return choose(judge_scores(), costs(), search_minutes=search_minutes())
+
+
+def main() -> int:
+    scores = judge_scores()
+    cost, timed = costs(), search_minutes()
+    sel = choose_now()
     held = {c.protocol: held_out(scores, c.protocol) for c in sel.candidates}
     lines = [f"chosen: {sel.protocol}", "",
              "| protocol | s per evaluation | selection mean Spearman | heuristics beaten (selection) | eligible "

@@ -149,7 +149,8 @@ def choose(scores: Iterable[JudgeScore], costs: Mapping[str, float | None],
             reason = f"not judged by {', '.join(missing)}"
         elif protocol in timed:
             minutes = timed[protocol]
-            reason = ("eligible" if minutes <= rule.max_search_min else
+            reason = (f"eligible: make search took {minutes:.1f} min <= {rule.max_search_min:g}"
+                      if minutes <= rule.max_search_min else
                       f"make search took {minutes:.1f} min > {rule.max_search_min:g}")
         elif eval_s is None or not math.isfinite(eval_s):
             reason = "cost not measured"
@@ -157,7 +158,7 @@ def choose(scores: Iterable[JudgeScore], costs: Mapping[str, float | None],
             reason = f"{eval_s:.1f} s per evaluation > {rule.max_eval_s:g} s"
         else:
             reason = "eligible"
-        cands.append(Candidate(protocol, eval_s, score, wins, reason == "eligible", reason))
+        cands.append(Candidate(protocol, eval_s, score, wins, reason.startswith("eligible"), reason))
     eligible = [c for c in cands if c.eligible]
     best = max((c.selection_score for c in eligible), default=math.nan)
     tied = sorted((c for c in eligible if c.selection_score >= best - rule.tie),

@@ -25,19 +25,34 @@ def test_real_mad_evaluator_tiny_search(tmp_path, monkeypatch):
     assert summary["proxy"]["score"] is not None and summary["target"]["scale"] == "100M"
 
 
-def test_the_default_protocol_is_graded_memorization(tmp_path, monkeypatch):
-    """``capacity``: one task (memorization of 1,023 facts), the search's default protocol."""
+def test_capacity_is_graded_memorization(tmp_path, monkeypatch):
+    """``capacity``: one task (memorization of 1,023 facts)."""
     from cli.main import main
     from composer.mad.protocol import CAPACITY
 
     monkeypatch.chdir(tmp_path)
     assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.1", "--sampler", "random",
-                 "--final-seeds", "0", "--name", "cap"]) == 0
+                 "--final-seeds", "0", "--protocol", "capacity", "--name", "cap"]) == 0
     df = read_leaderboard(tmp_path / "runs" / "cap")
     assert (df.status == "ok").all() and df.protocol.eq("capacity@steps*0.1").all()
     assert [c for c in df.columns if c.startswith("task_")] == ["task_memorization"]
     assert (df.steps == 15).all() and df.score.between(0, 1).all()
     assert CAPACITY.settings["memorization"].num_facts == 1023
+
+
+def test_the_default_protocol_is_short_real_text(tmp_path, monkeypatch):
+    """The default, ``text-short``: a byte LM of the layout on the real-text corpus after 100 updates,
+    scored ``1 - bpb / 8`` on held-out windows (here a tenth of its updates)."""
+    from cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.1", "--sampler", "random",
+                 "--final-seeds", "0", "--name", "default"]) == 0
+    df = read_leaderboard(tmp_path / "runs" / "default")
+    assert (df.status == "ok").all() and df.protocol.eq("text-short@steps*0.1").all()
+    assert [c for c in df.columns if c.startswith("task_")] == ["task_text_bpb"]
+    assert (df.steps == 10).all() and (df.tokens == 10 * 16 * 128).all()
+    assert (df.score - (1 - df.task_text_bpb / 8)).abs().max() < 1e-9 and df.score.lt(1).all()
 
 
 def _exhaustive(cli, tmp_path, name, *extra):
@@ -104,7 +119,7 @@ def test_a_proxy_that_learned_nothing_says_so(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.05", "--sampler",
-                 "random", "--final-seeds", "0", "--name", "blind"]) == 0
+                 "random", "--final-seeds", "0", "--protocol", "capacity", "--name", "blind"]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(err) == 1 and "at chance level" in err[0] and "--steps-scale 0.05" in err[0]
     learning = json.loads((tmp_path / "runs" / "blind" / "summary.json").read_text())["learning"]

@@ -2,6 +2,7 @@
 reproducing the score a search stored for a layout."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -47,9 +48,25 @@ def test_every_command_refuses_an_unknown_protocol_listing_the_same_names(argv, 
 def test_composer_protocols_lists_the_registry(capsys):
     assert main(["protocols", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["default"] == "capacity"
+    assert out["default"] == protocols.DEFAULT_PROTOCOL
     assert [p["name"] for p in out["protocols"]] == list(protocols.protocol_names())
     assert all(p["kind"] and p["measures"] and p["cost"] for p in out["protocols"])
+
+
+def test_the_default_is_the_protocol_the_selection_rule_chose():
+    """The default is not a matter of taste: it is what ``experiments/choose_default.py`` picked from the
+    committed judges and costs, and the committed choice is what the rule gives on them today."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("choose_default", root / "experiments" / "choose_default.py")
+    choose_default = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(choose_default)
+    committed = json.loads((choose_default.RESULTS / "default_choice.json").read_text())
+    assert committed["selection"]["protocol"] == protocols.DEFAULT_PROTOCOL
+    again = choose_default.choose_now()
+    assert again.protocol == protocols.DEFAULT_PROTOCOL
+    assert [c.protocol for c in again.candidates] == [c["protocol"] for c in committed["selection"]["candidates"]]
 
 
 @pytest.mark.parametrize("protocol", ["capacity", "cpu", "mix"])
