@@ -47,6 +47,18 @@ def _scores(run_dir: Path) -> dict:
     return {(r.phase, r.pattern, int(r.seed)): float(r.score) for r in df.itertuples()}
 
 
+def _margin(summary: dict) -> dict | None:
+    """The winner's proxy margin over Llama on fresh seeds, as ``summary.json`` states it."""
+    m = summary.get("winner_vs_llama")
+    if not m:
+        return None
+    out = {k: m.get(k) for k in ("winner", "llama", "n_seeds", "mean", "lo", "hi", "significant", "claim_on",
+                                 "verdict")}
+    pooled = m.get("pooled") or {}
+    out.update(pooled_lo=pooled.get("lo"), pooled_hi=pooled.get("hi"), pooled_df=pooled.get("df"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--packs", default="1,4", help="pack sizes, one search each (first: the reference)")
@@ -95,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             scores = _scores(runs_dir / name)
             entry["evaluations"] = len(scores)
             entry["winner"] = (summary.get("proxy") or {}).get("pattern")
+            entry["winner_vs_llama"] = _margin(summary)
             if ref is None:
                 ref = (k, scores)
             else:
