@@ -96,9 +96,10 @@ def _default_search(protocol: str) -> dict:
 
 def _default_margin() -> str:
     m = _default_search("text-short")["winner_vs_llama"]
-    return (f"Today it answers `{m['winner']}`; its proxy margin over Llama is {m['mean']:+.3f} on {m['n_seeds']} fresh seeds (paired 95 % "
-            f"CI [{m['lo']:+.3f}, {m['hi']:+.3f}]; with the seed SD pooled over the search's layouts, "
-            f"[{m['pooled_lo']:+.3f}, {m['pooled_hi']:+.3f}])")
+    paired = f"paired 95 % CI [{m['lo']:+.3f}, {m['hi']:+.3f}]"
+    pooled = f"[{m['pooled_lo']:+.3f}, {m['pooled_hi']:+.3f}]"
+    return (f"Today it answers `{m['winner']}`; its proxy margin over Llama is {m['mean']:+.3f} on "
+            f"{m['n_seeds']} fresh seeds ({paired}; with the seed SD pooled over the search's layouts, {pooled})")
 
 
 def _pack4_range() -> str:

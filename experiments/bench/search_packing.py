@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 loads.append(os.getloadavg()[0])
         stderr = proc.stderr.read()
         wall = time.perf_counter() - t0
-        entry = {"pack": k, "protocol": protocol, "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2), "rc": proc.returncode,
+        entry = {"pack": k, "protocol": protocol, "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2),
+                 "rc": proc.returncode,
                  "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
                  "load_1min_median": round(sorted(loads)[len(loads) // 2], 2) if loads else None}
         if proc.returncode != 0:
