@@ -101,7 +101,8 @@ class EvaluatorConfig:
     def label(self) -> str:
         """Protocol label stored in rows; two fidelities never share a dedup key."""
         kind = kind_for_protocol(self.protocol, self.kind)
-        label = self.protocol if kind == "mad" or self.protocol in _PROTOCOL_KINDS else f"{kind}-{self.protocol}"
+        own = _PROTOCOL_KINDS.get(self.protocol, "mad")  # the kind the protocol is registered with
+        label = self.protocol if kind == own else f"{kind}-{self.protocol}"
         if self.tasks:
             label += "[" + ",".join(self.tasks) + "]"
         if self.steps_scale is not None and self.steps_scale != 1.0:
@@ -258,7 +259,10 @@ def _factory(kind: str) -> Callable:
 
 
 def kind_for_protocol(protocol: str, kind: str) -> str:
-    """The evaluator kind that runs ``protocol`` (a protocol may name its own kind)."""
+    """The evaluator kind that runs ``protocol``: the kind it was registered with, unless ``kind`` names
+    another explicitly (anything but the default ``mad``, e.g. the test evaluator ``fake``), which wins."""
+    if kind != "mad":
+        return kind
     return _PROTOCOL_KINDS.get(protocol, kind)
 
 

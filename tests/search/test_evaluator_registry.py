@@ -8,7 +8,7 @@ import pytest
 
 from cli.main import main
 from search import evaluators
-from search.evaluators import Evaluation, EvaluatorConfig, normalize_result, register_evaluator
+from search.evaluators import DEFAULT_PROTOCOL, Evaluation, EvaluatorConfig, normalize_result, register_evaluator
 
 
 def test_evaluation_is_typed_and_refuses_a_non_finite_score():
@@ -54,9 +54,10 @@ def test_a_registered_evaluator_runs_a_search_end_to_end(const_kind, tmp_path, m
     df = pd.read_parquet(tmp_path / "runs" / "c" / "leaderboard.parquet")
     ok = df[df["status"] == "ok"]
     assert (ok["score"] == ok["pattern"].str.count("A") / 3).all()
-    assert set(ok["protocol"]) == {"const-capacity"} and "task_attention_share" in df.columns
+    assert set(ok["protocol"]) == {f"const-{DEFAULT_PROTOCOL}"} and "task_attention_share" in df.columns
     assert (df["status"] == "ok").all() and (df["seed"] >= 10_000).sum() > 0  # rescored on fresh seeds too
-    assert EvaluatorConfig(kind=const_kind).build().protocol == "const-capacity"  # the one default
+    # the one default; an explicit kind wins over the kind the default protocol is registered with
+    assert EvaluatorConfig(kind=const_kind).build().protocol == f"const-{DEFAULT_PROTOCOL}"
 
 
 def test_unknown_evaluator_is_a_usage_error(tmp_path, monkeypatch, capsys):
