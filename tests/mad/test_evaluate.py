@@ -164,7 +164,8 @@ def test_bad_input_is_a_usage_error():
 
 @pytest.mark.parametrize("argv, message", [
     (["--pattern", "AQ"], "unknown primitive"),
-    (["--pattern", "AM", "--tasks", "recall"], "valid tasks"),
+    (["--pattern", "AM", "--protocol", "capacity", "--tasks", "recall"], "valid tasks"),
+    (["--pattern", "AM", "--tasks", "recall"], "has no MAD tasks; drop --tasks"),  # the default is text-short
     (["--pattern", "AM", "--protocol", "tpu"], "registered protocols"),
     ([], "--pattern"),
 ])
