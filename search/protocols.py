@@ -100,6 +100,9 @@ def evaluator_config(protocol: str = DEFAULT_PROTOCOL, *, seed: int = 0, tasks: 
     ``kind`` overrides the registered kind only for the hidden test evaluator (``fake``).
     """
     spec = get_protocol_spec(protocol) if kind in (None, "mad") else None
+    if tasks and spec is not None and spec.kind != "mad":
+        raise UsageError(f"--tasks: protocol {protocol!r} has no MAD tasks; drop --tasks (or name a MAD "
+                         "protocol, e.g. --protocol capacity)")
     return EvaluatorConfig(kind=kind or spec.kind, protocol=protocol, seed=seed, tasks=tasks,
                            steps_scale=steps_scale, space=space)
 

@@ -110,6 +110,8 @@ def _validate(settings: SearchSettings) -> SearchSettings:
             from composer.mad.evaluate import check_tasks
 
             check_tasks(settings.tasks, MAD[settings.protocol])
+        elif settings.tasks:  # refused here, before the run is stored (evaluator_config refuses it too)
+            evaluator_config(settings.protocol, tasks=settings.tasks)
     if settings.evaluator not in EVALUATORS:
         raise UsageError(f"--evaluator: unknown evaluator {settings.evaluator!r}; registered: "
                          f"{', '.join(EVALUATORS)}")

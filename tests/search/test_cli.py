@@ -116,7 +116,8 @@ def test_resume_rules(cli, tmp_path, capsys):
     (["--max-params", "lots"], "--max-params"),
     (["--steps-scale", "0"], "--steps-scale"),
     (["--evaluator", "mad", "--protocol", "nope"], "unknown protocol"),
-    (["--evaluator", "mad", "--tasks", "sudoku"], "unknown task"),
+    (["--evaluator", "mad", "--protocol", "capacity", "--tasks", "sudoku"], "unknown task"),
+    (["--evaluator", "mad", "--tasks", "memorization"], "has no MAD tasks; drop --tasks"),  # text-short
     (["--seed", "-1"], "--seed: must be an integer in [0,"),
     (["--primitives", "A,X"], "--primitives: unknown primitive shorthand"),
     (["--fixed", "0=A", "--depth", "3", "--primitives", "0A,M"], "run of zero layers"),
