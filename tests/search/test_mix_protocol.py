@@ -49,7 +49,7 @@ def test_mix_refuses_a_task_subset(tmp_path, monkeypatch, capsys):
     assert main(["search", "--protocol", "mix", "--tasks", "memorization", "--budget", "2", "--depth", "1",
                  "--scale", "350M", "--quiet", "--name", "m"]) == 2
     err = capsys.readouterr().err
-    assert "--tasks does not apply" in err and "Traceback" not in err
+    assert "--tasks: protocol 'mix' has no MAD tasks; drop --tasks" in err and "Traceback" not in err
 
 
 def test_search_runs_on_the_mix_protocol_from_the_cli(tmp_path, monkeypatch):
