@@ -65,15 +65,16 @@ def judge_scores():
     return scores_from_reports(published, fair)
 
 
-def choose_now():
-    """The rule applied to the committed judges, costs and search timings (what ``main`` writes)."""
-    return choose(judge_scores(), costs(), search_minutes=search_minutes())
+def choose_now(scores=None, cost=None, timed=None):
+    """The rule applied to the committed judges, costs and search timings (what ``main`` writes); each
+    input read from its file unless given."""
+    return choose(judge_scores() if scores is None else scores, costs() if cost is None else cost,
+                  search_minutes=search_minutes() if timed is None else timed)
 
 
 def main() -> int:
-    scores = judge_scores()
-    cost, timed = costs(), search_minutes()
-    sel = choose_now()
+    scores, cost, timed = judge_scores(), costs(), search_minutes()
+    sel = choose_now(scores, cost, timed)
     held = {c.protocol: held_out(scores, c.protocol) for c in sel.candidates}
     lines = [f"chosen: {sel.protocol}", "",
              "| protocol | s per evaluation | selection mean Spearman | heuristics beaten (selection) | eligible "

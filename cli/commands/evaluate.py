@@ -70,11 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if args.steps_scale is not None and args.steps_scale <= 0:
         raise UsageError(f"--steps-scale must be > 0, got {args.steps_scale}")
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
-    if tasks and spec.kind != "mad":
-        raise UsageError(f"--tasks: protocol {protocol!r} has no MAD tasks; drop --tasks")
     if not isinstance(candidate, str) and spec.kind != "mad":
         raise UsageError(f"protocol {protocol!r} scores a pattern: give --pattern (layer options and spec files "
                          "are for the MAD protocols)")
+    # refuses --tasks under a protocol without MAD tasks (the check every command shares)
     config = evaluator_config(protocol, seed=args.seed, tasks=tasks, steps_scale=args.steps_scale)
     try:
         evaluator = config.build()

@@ -145,20 +145,21 @@ def choose(scores: Iterable[JudgeScore], costs: Mapping[str, float | None],
         missing = [j for j, g in zip(rule.selection, got) if g is None]
         wins = sum(1 for g in got if g is not None and g.beats_heuristic)
         score = None if missing else sum(g.spearman for g in got) / len(got)
+        ok = False
         if missing:
             reason = f"not judged by {', '.join(missing)}"
         elif protocol in timed:
             minutes = timed[protocol]
-            reason = (f"eligible: make search took {minutes:.1f} min <= {rule.max_search_min:g}"
-                      if minutes <= rule.max_search_min else
-                      f"make search took {minutes:.1f} min > {rule.max_search_min:g}")
+            ok = minutes <= rule.max_search_min
+            reason = f"{'eligible: ' if ok else ''}make search took {minutes:.1f} min " \
+                     f"{'<=' if ok else '>'} {rule.max_search_min:g}"
         elif eval_s is None or not math.isfinite(eval_s):
             reason = "cost not measured"
         elif eval_s > rule.max_eval_s:
             reason = f"{eval_s:.1f} s per evaluation > {rule.max_eval_s:g} s"
         else:
-            reason = "eligible"
-        cands.append(Candidate(protocol, eval_s, score, wins, reason.startswith("eligible"), reason))
+            ok, reason = True, "eligible"
+        cands.append(Candidate(protocol, eval_s, score, wins, ok, reason))
     eligible = [c for c in cands if c.eligible]
     best = max((c.selection_score for c in eligible), default=math.nan)
     tied = sorted((c for c in eligible if c.selection_score >= best - rule.tie),
