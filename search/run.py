@@ -44,6 +44,7 @@ from search.shared_claims import SharedClaims
 from search.stages import RunContext, choose_winner, final_phase, rescore, search_stages
 from search.storage import default_url, open_storage
 from search.study_attrs import SETTINGS
+from search.worker_choice import resolve_workers
 
 __all__ = ["run_search", "RunContext", "rebuild_tables"]
 
@@ -88,7 +89,7 @@ def _open_run(given: dict[str, Any]) -> tuple[SearchSettings, Path, Any, bool]:
 
 
 def _validate(settings: SearchSettings) -> SearchSettings:
-    """``settings`` checked (a ``UsageError`` naming the flag), with ``--pack 0`` resolved."""
+    """``settings`` checked (a ``UsageError`` naming the flag), with ``--pack 0`` and ``--workers 0`` resolved."""
     from composer.presets import get_scale
     from composer.spec import parse_pattern
     from scaling.extrapolate import RULES
@@ -118,7 +119,8 @@ def _validate(settings: SearchSettings) -> SearchSettings:
     space = methods.stage_space(settings, 0, None)  # constraint errors surface here, as usage errors
     if settings.sampler == "exhaustive" and space.n_feasible is None:
         raise UsageError(f"--sampler exhaustive: the space of {space.size} layouts is too large to enumerate")
-    return dataclasses.replace(settings, pack=resolve_pack(settings, space.n_feasible))
+    return dataclasses.replace(settings, pack=resolve_pack(settings, space.n_feasible),
+                               workers=resolve_workers(settings))
 
 
 def _install_sigterm() -> None:

@@ -66,8 +66,10 @@ class SearchSettings:
     """Run name (folder ``runs/<name>``); default from method, depth, scale and seed."""
     storage: str | None = None
     """SQLAlchemy URL of the Optuna storage (default: SQLite in the run folder)."""
-    workers: int = 1
-    """Evaluations in flight at once."""
+    workers: int = 0
+    """Evaluations in flight at once, each in its own local process (more than 1) or in the driver (1).
+    0 (the default) chooses by device (``search.worker_choice.resolve_workers``): 2 on a CPU host with 2
+    cores or more when the evaluator trains, else 1."""
     pack: int = 0
     """Seeds of one layout trained together in one compiled program (a seed rung's, the fresh seeds'); 1
     turns packing off. 0 (the default) chooses by device (``search.packing_default.auto_pack``): on a CPU
@@ -134,8 +136,8 @@ class SearchSettings:
                              f"got {self.seed!r}")
         if self.final_seeds < 0:
             raise ValueError(f"--final-seeds: must be >= 0, got {self.final_seeds}")
-        if self.workers < 1:
-            raise ValueError(f"--workers: must be >= 1, got {self.workers}")
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 0:
+            raise ValueError(f"--workers: must be an integer >= 0 (0: chosen by device), got {self.workers!r}")
         if not isinstance(self.pack, int) or isinstance(self.pack, bool) or self.pack < 0:
             raise ValueError(f"--pack: must be an integer >= 0 (0: chosen by device, 1: no packing), "
                              f"got {self.pack!r}")

@@ -1,17 +1,20 @@
-"""``make search`` with and without packing: wall time of the whole search, side by side in one run.
+"""``make search`` with and without packing (and with 1 or 2 workers): wall time of the whole search, side by
+side in one run.
 
-Runs ``composer search`` once per pack size (``--packs 1,4``: today's default, then packs of up to four
-seeds of a layout) on the same settings, each in its own fresh process and run folder, one after
-another, and records per run: wall seconds, the load average before and after and the median
-1-minute load sampled every 30 s while it ran (this machine is shared), the number of evaluations,
-the winner, and the largest score difference from the first run over the evaluations both made
-(same layout, seed and stage): packing changes the wall time, never a score.
+Runs ``composer search`` once per pack size (``--packs 1,4``: no packing, then packs of up to four
+seeds of a layout) and, with ``--workers 1,2``, once per worker count under each, on the same settings,
+each in its own fresh process and run folder, one after another, and records per run: wall seconds,
+the load average before and after and the median 1-minute load sampled every 30 s while it ran (this
+machine is shared), the number of evaluations, the winner, and the largest score difference from the
+first run over the evaluations both made (same layout, seed and stage): packing and workers change the
+wall time, never a score (a model-based sampler on a space larger than the budget may propose other
+layouts with more workers).
 
-    .venv/bin/python experiments/bench/search_packing.py [--packs 1,4] [--protocols capacity,text-short]
+    .venv/bin/python experiments/bench/search_packing.py [--packs 1,4] [--workers 0] [--protocols capacity,text]
         [--budget 200] [--scale 350M] [-- extra composer search flags]
 
 With ``--protocols`` every pack size runs under each protocol in turn (one protocol's searches, then
-the next's), each protocol's first pack size the reference of its others.
+the next's), each protocol's first configuration the reference of its others.
 
 Writes ``experiments/bench/results/search_packing.json`` (``--out`` to change) after every run, so an
 interrupted benchmark keeps what it measured. The number decides whether ``--pack`` defaults to on.
@@ -62,6 +65,9 @@ def _margin(summary: dict) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--packs", default="1,4", help="pack sizes, one search each (first: the reference)")
+    p.add_argument("--workers", default="0",
+                   help="worker counts (0: the device's default), every pack size under each; each protocol's "
+                        "first (workers, pack) is the reference of its other searches")
     p.add_argument("--protocols", default=None,
                    help="comma-separated protocols, every pack size under each (default: the search's default)")
     p.add_argument("--budget", type=int, default=200)
@@ -71,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("extra", nargs="*", help="more composer search flags (after --)")
     args = p.parse_args(argv)
     packs = [int(x) for x in args.packs.split(",")]
+    workers = [int(x) for x in args.workers.split(",")]
+    configs = [(w, k) for w in workers for k in packs]
 
     from _timing import machine, write_results
 
@@ -79,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                "machine": machine(), "runs": []}
     protocols = args.protocols.split(",") if args.protocols else [None]
     ref = None
-    for protocol, k in [(pr, k) for pr in protocols for k in packs]:
-        ref = ref if k != packs[0] else None  # each protocol's first pack size is its own reference
-        name = f"pack{k}" if protocol is None else f"{protocol}-pack{k}"
+    for protocol, (w, k) in [(pr, c) for pr in protocols for c in configs]:
+        ref = ref if (w, k) != configs[0] else None  # each protocol's first configuration is its own reference
+        name = (f"pack{k}" if protocol is None else f"{protocol}-pack{k}") + (f"-w{w}" if len(workers) > 1 else "")
         cmd = [*_composer(), "search", "--budget", str(args.budget), "--scale", args.scale, "--pack", str(k),
-               "--name", name, "--runs-dir", str(runs_dir), "--quiet", *args.extra]
+               "--workers", str(w), "--name", name, "--runs-dir", str(runs_dir), "--quiet", *args.extra]
         if protocol is not None:
             cmd += ["--protocol", protocol]
         load0 = os.getloadavg()
@@ -97,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 loads.append(os.getloadavg()[0])
         stderr = proc.stderr.read()
         wall = time.perf_counter() - t0
-        entry = {"pack": k, "protocol": protocol, "wall_s": round(wall, 1), "wall_min": round(wall / 60, 2),
-                 "rc": proc.returncode,
+        entry = {"pack": k, "workers_flag": w, "protocol": protocol, "wall_s": round(wall, 1),
+                 "wall_min": round(wall / 60, 2), "rc": proc.returncode,
                  "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
                  "load_1min_median": round(sorted(loads)[len(loads) // 2], 2) if loads else None}
         if proc.returncode != 0:
@@ -107,16 +115,18 @@ def main(argv: list[str] | None = None) -> int:
             summary = json.loads((runs_dir / name / "summary.json").read_text())
             scores = _scores(runs_dir / name)
             entry["evaluations"] = len(scores)
+            entry["workers"] = (summary.get("settings") or {}).get("workers")
             entry["winner"] = (summary.get("proxy") or {}).get("pattern")
             entry["winner_vs_llama"] = _margin(summary)
             if ref is None:
-                ref = (k, scores)
+                ref = ((w, k), scores)
             else:
                 common = set(ref[1]) & set(scores)
-                entry["vs_pack"] = ref[0]
+                entry["vs_workers_flag"], entry["vs_pack"] = ref[0]
                 entry["common_evaluations"] = len(common)
                 entry["max_abs_score_diff"] = max((abs(ref[1][c] - scores[c]) for c in common), default=None)
-                base = next(r for r in payload["runs"] if r["pack"] == ref[0] and r["protocol"] == protocol)
+                base = next(r for r in payload["runs"] if (r.get("workers_flag", 0), r["pack"]) == ref[0]
+                            and r["protocol"] == protocol)
                 entry["speedup"] = round(base["wall_s"] / wall, 3)
         payload["runs"].append(entry)
         print(json.dumps(entry), flush=True)

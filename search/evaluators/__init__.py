@@ -36,7 +36,11 @@ default-proxy rule picks from the committed judges (``search.published.selection
 
 
 class Evaluator(Protocol):
-    """What the search calls; any object with these members plugs in."""
+    """What the search calls; any object with these members plugs in.
+
+    Optional: ``evaluate_many(pattern, seeds)`` packs seeds (``search.evaluators.packing``), and a class
+    attribute ``cpu_bound = False`` says the evaluator trains nothing, so ``--workers 0`` keeps one
+    worker instead of one per CPU core (``search.worker_choice``)."""
 
     protocol: str
     """Label of the protocol; part of the dedup key and of every leaderboard row."""

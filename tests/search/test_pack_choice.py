@@ -63,4 +63,4 @@ def test_the_stored_settings_record_the_pack_the_run_used(tmp_path):
     settings = SearchSettings(budget=200, runs_dir=str(tmp_path))
     resolved = _validate(settings)
     assert settings.pack == 0 and resolved.pack == resolve_pack(settings, 64)
-    assert dataclasses.replace(resolved, pack=0) == settings
+    assert dataclasses.replace(resolved, pack=0, workers=0) == settings
