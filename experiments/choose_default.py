@@ -3,7 +3,7 @@
 Reads the published judge's ``published_summary.json``, the fair real-text study's proxy agreement
 (``fidelity_fair_proxies.json``) and the measured cost of one six-layer evaluation per protocol
 (``experiments/bench/results/protocols*.json``, as a ratio to ``capacity`` timed beside it; see
-``costs``) and any directly timed ``make search`` (``search_protocols.json``; see ``search_minutes``),
+``costs``) and any directly timed ``make search`` (``SEARCH_RUNS``; see ``search_minutes``),
 then prints and writes, for every candidate, its selection
 score, eligibility and held-out numbers, winner or loser:
 
@@ -47,16 +47,24 @@ def costs() -> dict[str, float | None]:
     return out
 
 
+SEARCH_RUNS = ("search_protocols.json", "search_workers.json")
+"""The ``make search`` timings in the order they were measured (a later run's minutes replace an earlier
+one's): one worker (2026-12-06), then the default of two workers on a CPU (2026-12-07)."""
+
+
 def search_minutes() -> dict[str, float]:
-    """Minutes of a directly timed ``make search`` per protocol (amendment A1): the runs of
-    ``search_protocols.json`` that finished, counted only when ``capacity`` was timed in the same run."""
-    path = BENCH / "search_protocols.json"
-    if not path.exists():
-        return {}
-    runs = [r for r in json.loads(path.read_text())["runs"] if r.get("rc") == 0 and r.get("protocol")]
-    if not any(r["protocol"] == "capacity" for r in runs):
-        return {}
-    return {r["protocol"]: float(r["wall_min"]) for r in runs}
+    """Minutes of a directly timed ``make search`` per protocol (amendment A1): the runs of ``SEARCH_RUNS``
+    that finished, a benchmark run counted only when ``capacity`` was timed in it, the latest run's
+    minutes for each protocol (the search under the defaults of its day)."""
+    out: dict[str, float] = {}
+    for name in SEARCH_RUNS:
+        path = BENCH / name
+        if not path.exists():
+            continue
+        runs = [r for r in json.loads(path.read_text())["runs"] if r.get("rc") == 0 and r.get("protocol")]
+        if any(r["protocol"] == "capacity" for r in runs):
+            out.update({r["protocol"]: float(r["wall_min"]) for r in runs})
+    return out
 
 
 def judge_scores():
