@@ -69,7 +69,7 @@ class SearchSettings:
     workers: int = 0
     """Evaluations in flight at once, each in its own local process (more than 1) or in the driver (1).
     0 (the default) chooses by device (``search.worker_choice.resolve_workers``): 2 on a CPU host with 2
-    cores or more when the evaluator trains, else 1."""
+    cores or more when the evaluator trains (``mad``, ``text``, ``mix``), else 1."""
     pack: int = 0
     """Seeds of one layout trained together in one compiled program (a seed rung's, the fresh seeds'); 1
     turns packing off. 0 (the default) chooses by device (``search.packing_default.auto_pack``): on a CPU

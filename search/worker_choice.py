@@ -6,7 +6,8 @@ runs on one core), so two worker processes each evaluating a layout finished 1.2
 1.58x (``text-short``) and 1.22x (``text``) the evaluations per second of one process, and a
 ``--budget 40`` search under ``text-short`` took 321 s against 420 s with the same scores
 (``experiments/bench/search_packing.py --workers``). So on a CPU host the search evaluates with two
-workers, where the evaluator trains (the ``fake`` test evaluator does not); on an accelerator one
+workers where the evaluator trains and says so (``cpu_bound = True``: ``mad``, ``text``, ``mix``; not
+the ``fake`` test evaluator, nor a user's evaluator that has not opted in); on an accelerator one
 process per device keeps the default of one, and ``--backend ray`` sizes its own pool.
 
 Two workers propose layouts two at a time: on a space the budget enumerates (``make search``'s 64
@@ -28,10 +29,12 @@ elsewhere 1)."""
 
 
 def _trains(settings) -> bool:
-    """Whether the search's evaluator trains models (its class says ``cpu_bound = False`` if not)."""
+    """Whether the search's evaluator opts in (``cpu_bound = True`` on its class: the built-in ``mad``,
+    ``text`` and ``mix``). A user's evaluator keeps one worker unless it opts in: one registered from a
+    running script is unknown to a spawned worker process."""
     from search.evaluators import _factory, kind_for_protocol
 
-    return getattr(_factory(kind_for_protocol(settings.protocol, settings.evaluator)), "cpu_bound", True)
+    return getattr(_factory(kind_for_protocol(settings.protocol, settings.evaluator)), "cpu_bound", False)
 
 
 def resolve_workers(settings, device: str | None = None, cpus: int | None = None) -> int:

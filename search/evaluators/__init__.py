@@ -39,8 +39,9 @@ class Evaluator(Protocol):
     """What the search calls; any object with these members plugs in.
 
     Optional: ``evaluate_many(pattern, seeds)`` packs seeds (``search.evaluators.packing``), and a class
-    attribute ``cpu_bound = False`` says the evaluator trains nothing, so ``--workers 0`` keeps one
-    worker instead of one per CPU core (``search.worker_choice``)."""
+    attribute ``cpu_bound = True`` opts in to two worker processes on a CPU host under ``--workers 0``
+    (``search.worker_choice``): only for an evaluator a spawned process can build, i.e. registered
+    when its module is imported, not from a running script."""
 
     protocol: str
     """Label of the protocol; part of the dedup key and of every leaderboard row."""

@@ -50,9 +50,6 @@ class FakeEvaluator:
     way, two or more solve recall), plus a seeded +-1 % jitter so that scores are distinct.
     """
 
-    cpu_bound = False
-    """Nothing trains: ``--workers 0`` keeps one worker (``search.worker_choice``)."""
-
     def __init__(self, config: EvaluatorConfig | None = None):
         self.config = config = config or EvaluatorConfig(kind="fake")
         self.protocol = config.label

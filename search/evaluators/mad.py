@@ -37,6 +37,9 @@ def _device() -> str:
 class MadEvaluator:
     """The real MAD proxy behind ``search.evaluators.Evaluator``."""
 
+    cpu_bound = True
+    """Trains JAX models that leave 2 CPU cores partly idle: ``--workers 0`` runs two on a CPU host."""
+
     def __init__(self, config: EvaluatorConfig):
         from composer.mad.evaluate import Evaluator, check_tasks
         from composer.mad.protocol import get_protocol

@@ -69,6 +69,9 @@ def mix_tasks(parts: dict[str, tuple[float, dict[str, float]]]) -> dict[str, flo
 class MixEvaluator:
     """Evaluates each part at the same seed and returns their combination as one ``Evaluation``."""
 
+    cpu_bound = True
+    """Trains JAX models that leave 2 CPU cores partly idle: ``--workers 0`` runs two on a CPU host."""
+
     def __init__(self, config: EvaluatorConfig, parts: tuple[MixPart, ...] = MIX_PARTS):
         if config.tasks:
             from composer.errors import UsageError

@@ -90,6 +90,9 @@ def score_from_bpb(bpb: float) -> float:
 class TextEvaluator:
     """Real-text proxy behind ``search.evaluators.Evaluator`` (imports JAX)."""
 
+    cpu_bound = True
+    """Trains JAX models that leave 2 CPU cores partly idle: ``--workers 0`` runs two on a CPU host."""
+
     def __init__(self, config: EvaluatorConfig, protocol: TextProtocol | None = None):
         from composer.data import CorpusSource
 

@@ -37,3 +37,19 @@ def test_the_stored_settings_record_the_workers_the_run_used(tmp_path, monkeypat
     settings = SearchSettings(budget=200, runs_dir=str(tmp_path))
     assert settings.workers == 0 and _validate(settings).workers == resolve_workers(settings)
     assert _validate(SearchSettings(budget=200, runs_dir=str(tmp_path), evaluator="fake")).workers == 1
+
+
+def test_an_evaluator_registered_at_run_time_keeps_one_worker(monkeypatch):
+    """A spawned worker cannot build a kind registered by the running script: only opted-in kinds get two."""
+    from search import evaluators
+
+    monkeypatch.setattr(evaluators, "EVALUATORS", dict(evaluators.EVALUATORS))
+
+    class Mine:
+        def __init__(self, config):
+            self.protocol = config.label
+
+    evaluators.register_evaluator("mine")(Mine)
+    assert resolve_workers(SearchSettings(evaluator="mine"), "cpu", cpus=2) == 1
+    Mine.cpu_bound = True
+    assert resolve_workers(SearchSettings(evaluator="mine"), "cpu", cpus=2) == 2
