@@ -85,7 +85,7 @@ class ProcessBackend:
         self.workers = workers
         self._pool = self._new_pool()
         # Packing needs an evaluator that can pack; the workers' kind decides (``mad`` can, ``text`` not yet).
-        self._packs = pack > 1 and hasattr(_factory_class(config), "evaluate_many")
+        self._packs = pack > 1 and hasattr(config.factory, "evaluate_many")
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
@@ -128,12 +128,6 @@ class _Packable:
 
     evaluate_many = None
 
-
-def _factory_class(config: EvaluatorConfig):
-    """The evaluator class ``config`` builds, without building it (no JAX in the driver)."""
-    from search.evaluators import _factory, kind_for_protocol
-
-    return _factory(kind_for_protocol(config.protocol, config.kind))
 
 
 def make_backend(kind: str, config: EvaluatorConfig, workers: int, evaluator=None, *, address: str | None = None,

@@ -32,9 +32,10 @@ def _trains(settings) -> bool:
     """Whether the search's evaluator opts in (``cpu_bound = True`` on its class: the built-in ``mad``,
     ``text`` and ``mix``). A user's evaluator keeps one worker unless it opts in: one registered from a
     running script is unknown to a spawned worker process."""
-    from search.evaluators import _factory, kind_for_protocol
+    from search.evaluators import EvaluatorConfig
 
-    return getattr(_factory(kind_for_protocol(settings.protocol, settings.evaluator)), "cpu_bound", False)
+    factory = EvaluatorConfig(kind=settings.evaluator, protocol=settings.protocol).factory
+    return getattr(factory, "cpu_bound", False)
 
 
 def resolve_workers(settings, device: str | None = None, cpus: int | None = None) -> int:

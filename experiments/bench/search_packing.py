@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry["vs_workers_flag"], entry["vs_pack"] = ref[0]
                 entry["common_evaluations"] = len(common)
                 entry["max_abs_score_diff"] = max((abs(ref[1][c] - scores[c]) for c in common), default=None)
-                base = next(r for r in payload["runs"] if (r.get("workers_flag", 0), r["pack"]) == ref[0]
+                base = next(r for r in payload["runs"] if (r["workers_flag"], r["pack"]) == ref[0]
                             and r["protocol"] == protocol)
                 entry["speedup"] = round(base["wall_s"] / wall, 3)
         payload["runs"].append(entry)

@@ -114,11 +114,17 @@ class EvaluatorConfig:
             label += f"@steps*{self.steps_scale:g}"
         return label
 
-    def build(self) -> Evaluator:
+    @property
+    def factory(self) -> Callable[[EvaluatorConfig], Evaluator]:
+        """What ``build`` calls (the evaluator's class, for the built-in kinds), found without building
+        it: a driver reads its optional members (``evaluate_many``, ``cpu_bound``) without JAX."""
         kind = kind_for_protocol(self.protocol, self.kind)
         if kind not in EVALUATORS:
             raise ValueError(f"evaluator: unknown kind {kind!r}; valid: {', '.join(EVALUATORS)}")
-        return _factory(kind)(self)
+        return _factory(kind)
+
+    def build(self) -> Evaluator:
+        return self.factory(self)
 
 
 @dataclasses.dataclass
