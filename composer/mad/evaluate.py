@@ -52,7 +52,7 @@ class Evaluator:
 
     def __init__(self, protocol: str | Protocol = "cpu", *, space: Iterable[str | LayerSpec] = (),
                  data_cache: int = 12):
-        from composer.mad.jax_cache import enable_compilation_cache
+        from composer.jax_cache import enable_compilation_cache
 
         self.protocol = get_protocol(protocol)
         self.base_space = tuple(l if isinstance(l, LayerSpec) else LayerSpec(l) for l in space)

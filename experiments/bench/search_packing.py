@@ -11,10 +11,12 @@ wall time, never a score (a model-based sampler on a space larger than the budge
 layouts with more workers).
 
     .venv/bin/python experiments/bench/search_packing.py [--packs 1,4] [--workers 0] [--protocols capacity,text]
-        [--budget 200] [--scale 350M] [-- extra composer search flags]
+        [--budget 200] [--scale 350M] [--cache user|cold|cold,warm] [-- extra composer search flags]
 
 With ``--protocols`` every pack size runs under each protocol in turn (one protocol's searches, then
-the next's), each protocol's first configuration the reference of its others.
+the next's), each protocol's first configuration the reference of its others. ``--cache cold,warm``
+runs each configuration twice: on an empty JAX compilation cache (a user's first search) and again on
+the cache that run filled (a rerun, a resumed search or the next search of the same space).
 
 Writes ``experiments/bench/results/search_packing.json`` (``--out`` to change) after every run, so an
 interrupted benchmark keeps what it measured. The number decides whether ``--pack`` defaults to on.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", default="350M")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--runs-dir", default=None, help="where the runs go (default: a temporary folder)")
+    p.add_argument("--cache", default="user",
+                   help="JAX compilation cache: user (the user's, as it stands), cold (an empty one per run) or "
+                        "cold,warm (each configuration on an empty cache, then rerun on the one it filled)")
     p.add_argument("extra", nargs="*", help="more composer search flags (after --)")
     args = p.parse_args(argv)
     packs = [int(x) for x in args.packs.split(",")]
@@ -86,17 +92,29 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"benchmark": "search_packing", "budget": args.budget, "scale": args.scale, "extra": args.extra,
                "machine": machine(), "runs": []}
     protocols = args.protocols.split(",") if args.protocols else [None]
+    caches = args.cache.split(",")
+    if caches not in (["user"], ["cold"], ["cold", "warm"]):
+        p.error(f"--cache: one of user, cold, cold,warm; got {args.cache!r}")
     ref = None
-    for protocol, (w, k) in [(pr, c) for pr in protocols for c in configs]:
-        ref = ref if (w, k) != configs[0] else None  # each protocol's first configuration is its own reference
+    runs = [(pr, c, cache) for pr in protocols for c in configs for cache in caches]
+    for protocol, (w, k), cache in runs:
+        # each protocol's first configuration (on its first cache state) is its own reference
+        ref = ref if ((w, k), cache) != (configs[0], caches[0]) else None
         name = (f"pack{k}" if protocol is None else f"{protocol}-pack{k}") + (f"-w{w}" if len(workers) > 1 else "")
+        name += "" if cache == "user" else f"-{cache}"
         cmd = [*_composer(), "search", "--budget", str(args.budget), "--scale", args.scale, "--pack", str(k),
                "--workers", str(w), "--name", name, "--runs-dir", str(runs_dir), "--quiet", *args.extra]
         if protocol is not None:
             cmd += ["--protocol", protocol]
+        env = dict(os.environ)
+        if cache != "user":  # cold: an empty folder; warm: the one its cold run (just before) filled
+            folder = runs_dir / "jax-cache" / name.removesuffix(f"-{cache}")
+            if cache == "cold":
+                shutil.rmtree(folder, ignore_errors=True)
+            env["COMPOSER_JAX_CACHE"] = str(folder)
         load0 = os.getloadavg()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         loads = []
         while proc.poll() is None:  # the 1-minute load every 30 s: what else ran beside this search
             try:
@@ -105,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 loads.append(os.getloadavg()[0])
         stderr = proc.stderr.read()
         wall = time.perf_counter() - t0
-        entry = {"pack": k, "workers_flag": w, "protocol": protocol, "wall_s": round(wall, 1),
+        entry = {"pack": k, "workers_flag": w, "protocol": protocol, "cache": cache, "wall_s": round(wall, 1),
                  "wall_min": round(wall / 60, 2), "rc": proc.returncode,
                  "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in os.getloadavg()],
                  "load_1min_median": round(sorted(loads)[len(loads) // 2], 2) if loads else None}
@@ -119,14 +137,13 @@ def main(argv: list[str] | None = None) -> int:
             entry["winner"] = (summary.get("proxy") or {}).get("pattern")
             entry["winner_vs_llama"] = _margin(summary)
             if ref is None:
-                ref = ((w, k), scores)
+                ref = (entry, scores)
             else:
-                common = set(ref[1]) & set(scores)
-                entry["vs_workers_flag"], entry["vs_pack"] = ref[0]
+                base, common = ref[0], set(ref[1]) & set(scores)
+                entry["vs_workers_flag"], entry["vs_pack"], entry["vs_cache"] = (base["workers_flag"], base["pack"],
+                                                                                  base["cache"])
                 entry["common_evaluations"] = len(common)
                 entry["max_abs_score_diff"] = max((abs(ref[1][c] - scores[c]) for c in common), default=None)
-                base = next(r for r in payload["runs"] if (r["workers_flag"], r["pack"]) == ref[0]
-                            and r["protocol"] == protocol)
                 entry["speedup"] = round(base["wall_s"] / wall, 3)
         payload["runs"].append(entry)
         print(json.dumps(entry), flush=True)

@@ -95,6 +95,7 @@ class TextEvaluator:
 
     def __init__(self, config: EvaluatorConfig, protocol: TextProtocol | None = None):
         from composer.data import CorpusSource
+        from composer.jax_cache import enable_compilation_cache
 
         self.config = config
         self.protocol = config.label
@@ -106,6 +107,9 @@ class TextEvaluator:
         self.recipe = dataclasses.replace(protocol, train=protocol.train.replace(steps=steps))
         dev = self.recipe.dev_fraction if self.recipe.lrs else 0.0
         self.source = CorpusSource(self.recipe.corpus, dev_fraction=dev)
+        # A layout's packed step compiles in about 2.5 s of a 7-25 s evaluation; the other worker, a
+        # resumed search and the next search load it from disk instead (experiments/bench/search_packing.py).
+        self.cache_dir = enable_compilation_cache()
 
     def spec(self, pattern: str) -> Any:
         from composer.presets import spec_from_pattern
