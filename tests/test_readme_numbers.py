@@ -100,6 +100,20 @@ def _two_workers(protocol: str) -> str:
     return f"{run['wall_min']:.1f} minutes with"
 
 
+def _cache_run(protocol: str, cache: str) -> dict:
+    """``make search`` with two workers from an empty compilation cache (``cold``) or rerun on it (``warm``)."""
+    runs = _json(ROOT / "experiments" / "bench" / "results" / "search_cache.json")["runs"]
+    (run,) = [r for r in runs if r["protocol"] == protocol and r["cache"] == cache and r["rc"] == 0]
+    return run
+
+
+def _cache_timing() -> str:
+    cold, warm = _cache_run("text-short", "cold"), _cache_run("text-short", "warm")
+    assert warm["max_abs_score_diff"] == 0.0 and warm["winner"] == cold["winner"]
+    return (f"**{cold['wall_min']:.1f} minutes** on 2 cores from an empty compilation cache (a first search) "
+            f"and {warm['wall_min']:.1f} minutes when run again on the cache it filled ({warm['speedup']:.2f}x)")
+
+
 def _default_margin() -> str:
     m = _default_search("text-short")["winner_vs_llama"]
     paired = f"paired 95 % CI [{m['lo']:+.3f}, {m['hi']:+.3f}]"
@@ -151,11 +165,13 @@ EXPECTED = {
     "PUB_TEXT_SHORT": lambda: _published("text-short"),
     "SEARCH_TIMING": _search_timing,
     "PACK4_RANGE": _pack4_range,
-    "DEFAULT_SEARCH_MIN": lambda: f"**{_default_search('text-short')['wall_min']:.1f} minutes**",
+    "DEFAULT_SEARCH_MIN": lambda: f"with one worker it took {_default_search('text-short')['wall_min']:.1f} minutes",
     "CAPACITY_SEARCH_MIN": lambda: f"{_default_search('capacity')['wall_min']:.1f} minutes",
     "DEFAULT_MARGIN": _default_margin,
     "WORKERS_CAPACITY_MIN": lambda: _two_workers("capacity"),
     "WORKERS_TEXT_MIN": lambda: _two_workers("text"),
+    "DEFAULT_SEARCH_CACHE": _cache_timing,
+    "CAPACITY_SEARCH_COLD": lambda: f"{_cache_run('capacity', 'cold')['wall_min']:.1f} minutes from an empty cache",
 }
 """What the README states -> how it is computed from the committed files."""
 
