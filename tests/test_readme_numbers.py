@@ -140,6 +140,7 @@ EXPECTED = {
     "DEMO_TIMING": _demo_timing,
     "FAIR_MMMMMA": lambda: _fair_pair("MMMMMA"),
     "FAIR_MMMAAA": lambda: _fair_pair("MMMAAA"),
+    "FAIR_MMAAAM": lambda: _fair_pair("MMAAAM"),
     "FAIR_MAMAMA": lambda: _fair_pair("MAMAMA"),
     "FAIR_SMSMAM": lambda: _fair_pair("SMSMAM"),
     "FAIR_KENDALL_4M": _fair_budget_kendall,
