@@ -84,7 +84,7 @@ class ProcessBackend:
         self._config, self._workers, self.pack = config, workers, pack
         self.workers = workers
         self._pool = self._new_pool()
-        # Packing needs an evaluator that can pack; the workers' kind decides (``mad`` can, ``text`` not yet).
+        # Packing needs an evaluator that can pack (``evaluate_many``); the workers' kind decides.
         self._packs = pack > 1 and hasattr(config.factory, "evaluate_many")
 
     def _new_pool(self) -> ProcessPoolExecutor:

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
+BENCH = ROOT / "experiments" / "bench" / "results"
 
 
 def _json(path: Path):
@@ -81,30 +82,32 @@ def _choice(protocol: str, key: str) -> str:
 
 
 def _search_timing() -> str:
-    bench = _json(ROOT / "experiments" / "bench" / "results" / "search_packing.json")
+    bench = _json(BENCH / "search_packing.json")
     runs = {r["pack"]: r for r in bench["runs"] if r["rc"] == 0}
     one, four = runs[1], runs[4]
     return (f"**{one['wall_min']:.1f} minutes** unpacked and **{four['wall_min']:.1f} minutes** with `--pack 4` "
             f"({four['speedup']:.2f}x)")
 
 
-def _default_search(protocol: str) -> dict:
-    runs = _json(ROOT / "experiments" / "bench" / "results" / "search_protocols.json")["runs"]
-    (run,) = [r for r in runs if r["protocol"] == protocol and r["rc"] == 0]
+def _search_run(results: str, protocol: str, **match) -> dict:
+    """The one finished ``make search`` of ``protocol`` in a ``search_packing`` results file whose entry
+    has every ``match`` field (e.g. ``workers=2``, ``cache="cold"``)."""
+    (run,) = [r for r in _json(BENCH / results)["runs"] if r["protocol"] == protocol and r["rc"] == 0
+              and all(r.get(k) == v for k, v in match.items())]
     return run
 
 
+def _default_search(protocol: str) -> dict:
+    return _search_run("search_protocols.json", protocol)
+
+
 def _two_workers(protocol: str) -> str:
-    runs = _json(ROOT / "experiments" / "bench" / "results" / "search_workers.json")["runs"]
-    (run,) = [r for r in runs if r["protocol"] == protocol and r["rc"] == 0 and r["workers"] == 2]
-    return f"{run['wall_min']:.1f} minutes with"
+    return f"{_search_run('search_workers.json', protocol, workers=2)['wall_min']:.1f} minutes with"
 
 
 def _cache_run(protocol: str, cache: str) -> dict:
     """``make search`` with two workers from an empty compilation cache (``cold``) or rerun on it (``warm``)."""
-    runs = _json(ROOT / "experiments" / "bench" / "results" / "search_cache.json")["runs"]
-    (run,) = [r for r in runs if r["protocol"] == protocol and r["cache"] == cache and r["rc"] == 0]
-    return run
+    return _search_run("search_cache.json", protocol, cache=cache)
 
 
 def _cache_timing() -> str:
@@ -123,14 +126,14 @@ def _default_margin() -> str:
 
 
 def _pack4_range() -> str:
-    rows = _json(ROOT / "experiments" / "bench" / "results" / "packing.json")["rows"]
+    rows = _json(BENCH / "packing.json")["rows"]
     sp = [r["speedup_packed_over_sequential"] for r in rows
           if r.get("protocol") == "capacity" and r.get("k") == 4 and "speedup_packed_over_sequential" in r]
     return f"{min(sp):.2f}x" if len(sp) == 1 else f"{min(sp):.2f}-{max(sp):.2f}x"
 
 
 def _demo_timing() -> str:
-    bench = _json(ROOT / "experiments" / "bench" / "results" / "demo.json")
+    bench = _json(BENCH / "demo.json")
     learning = bench["learning"]
     return (f"{bench['wall_s']:.0f} seconds on 2 idle cores from a cold compilation cache; best mean score "
             f"{learning['best_score']:.3f} against chance {learning['chance']:.3f}")
