@@ -143,7 +143,7 @@ def test_causal_mask_and_blocks_default():
     q = jax.random.normal(jax.random.key(2), (1, 1, 2, 300, 4))
     kk = jax.random.normal(jax.random.key(3), (1, 1, 300, 4))
     want = _attend_reference(q, kk, kk, causal_mask(jnp.arange(300), jnp.arange(300), None), jnp.float32)
-    got = attend_causal_blocks(q, kk, kk, None, jnp.float32)  # the default block: 128, 128, 44 queries
+    got = attend_causal_blocks(q, kk, kk, None, jnp.float32)  # the default block: 4 of 64 queries and one of 44
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
 
 

@@ -1,0 +1,109 @@
+"""Query-block size of the CPU attention core, timed on the ``text`` proxy's training step.
+
+``primitives.attention_core.attend_causal_blocks`` splits the causal score matrix into query blocks,
+each against only the keys it can see. This times one packed training step of the ``text`` proxy
+(the ``proxy`` widths, 16 sequences of 128 bytes, the optimiser of ``composer train``) under every
+block size of ``--blocks`` for a few layouts and pack sizes. Rounds alternate the order of the block
+sizes, so each sees the same machine load; each round times ``--steps`` steps after a warm-up step.
+
+    .venv/bin/python experiments/bench/attention_block.py [--blocks 128,64,32] [--rounds 3]
+
+Prints per (layout, pack, block) the median seconds per step and its ratio to the first block size
+(the median of each round's own ratio), and writes ``experiments/bench/results/attention_block.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "attention_block.json"
+
+
+def _step_for(spec, config, pack: int, block: int):
+    """A fresh jitted packed step whose attention uses query blocks of ``block`` (traced anew)."""
+    import numpy as np
+
+    import jax
+    import primitives.attention as attention
+    from composer.packed_train import _packed_step, _stack
+    from composer.train import init_params
+
+    original = attention.attend_causal_blocks
+    attention.attend_causal_blocks = lambda q, k, v, w, d, b=None: original(q, k, v, w, d, block)
+    try:
+        inits = [init_params(spec, config.replace(seed=s)) for s in range(pack)]
+        graphdef, params = inits[0][0], _stack([p for _, p in inits])
+        tx, vstep = _packed_step.__wrapped__(graphdef, config.optimizer_view())
+        opt_state = jax.vmap(tx.init)(params)
+        ratio = jax.numpy.ones((pack,), jax.numpy.float32)
+        tokens = np.random.default_rng(0).integers(0, 256, (pack, config.batch_size, config.seq_len + 1),
+                                                   dtype=np.int32)
+        t0 = time.perf_counter()
+        params, opt_state, m = vstep(params, opt_state, tokens, ratio)  # compiles (traced under ``block``)
+        jax.block_until_ready(m)
+        compile_s = time.perf_counter() - t0
+    finally:
+        attention.attend_causal_blocks = original
+    return compile_s, [vstep, params, opt_state, tokens, ratio]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--blocks", default="128,64,32")
+    p.add_argument("--layouts", default="AMAMAM,MMMAAA,AAAAAA,MMMMMA")
+    p.add_argument("--packs", default="1,4")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--scale", default="proxy", help="model widths (``proxy``: the text proxy's)")
+    p.add_argument("--seq-len", type=int, default=None, help="tokens per sequence (default: the text proxy's)")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    import jax
+
+    from _timing import machine
+    from composer.atomic import write_text
+    from composer.presets import spec_from_pattern
+    from search.evaluators.text import TEXT_PROTOCOLS
+
+    config = TEXT_PROTOCOLS["text"]().train
+    if args.seq_len:
+        config = config.replace(seq_len=args.seq_len)
+    blocks = [int(b) for b in args.blocks.split(",")]
+    rows = []
+    for layout in args.layouts.split(","):
+        spec = spec_from_pattern(layout, args.scale)
+        for pack in (int(k) for k in args.packs.split(",")):
+            compiled = {b: _step_for(spec, config, pack, b) for b in blocks}
+            steps = {b: c[1] for b, c in compiled.items()}
+            times: dict[int, list[float]] = {b: [] for b in blocks}
+            for r in range(args.rounds):
+                for b in (blocks if r % 2 == 0 else blocks[::-1]):
+                    vstep, params, opt_state, tokens, ratio = steps[b]
+                    t0 = time.perf_counter()
+                    for _ in range(args.steps):
+                        params, opt_state, m = vstep(params, opt_state, tokens, ratio)
+                    jax.block_until_ready(m)
+                    times[b].append((time.perf_counter() - t0) / args.steps)
+                    steps[b] = (vstep, params, opt_state, tokens, ratio)
+            for b in blocks:
+                row = {"layout": layout, "pack": pack, "block": b, "compile_s": compiled[b][0],
+                       "median_s_per_step": statistics.median(times[b]),
+                       "s_per_step": times[b],
+                       "paired_ratio_median": statistics.median(x / y for x, y in zip(times[b], times[blocks[0]]))}
+                rows.append(row)
+                print(f"{layout} pack {pack} block {b:4d}: {1e3 * row['median_s_per_step']:7.1f} ms/step "
+                      f"({row['paired_ratio_median']:.3f}x block {blocks[0]}), compile {row['compile_s']:.1f} s", file=sys.stderr)
+    out = {"benchmark": "attention_block", "seq_len": config.seq_len, "batch_size": config.batch_size,
+           "scale": args.scale, "rounds": args.rounds, "steps": args.steps, "machine": machine(), "rows": rows}
+    write_text(args.out, __import__("json").dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    raise SystemExit(main())
