@@ -15,6 +15,7 @@ Prints per (layout, pack, block) the median seconds per step and its ratio to th
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -25,9 +26,9 @@ RESULTS = Path(__file__).parent / "results" / "attention_block.json"
 
 def _step_for(spec, config, pack: int, block: int):
     """A fresh jitted packed step whose attention uses query blocks of ``block`` (traced anew)."""
+    import jax
     import numpy as np
 
-    import jax
     import primitives.attention as attention
     from composer.packed_train import _packed_step, _stack
     from composer.train import init_params
@@ -63,8 +64,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     import jax
-
     from _timing import machine
+
     from composer.atomic import write_text
     from composer.presets import spec_from_pattern
     from search.evaluators.text import TEXT_PROTOCOLS
@@ -96,10 +97,11 @@ def main(argv=None) -> int:
                        "paired_ratio_median": statistics.median(x / y for x, y in zip(times[b], times[blocks[0]]))}
                 rows.append(row)
                 print(f"{layout} pack {pack} block {b:4d}: {1e3 * row['median_s_per_step']:7.1f} ms/step "
-                      f"({row['paired_ratio_median']:.3f}x block {blocks[0]}), compile {row['compile_s']:.1f} s", file=sys.stderr)
+                      f"({row['paired_ratio_median']:.3f}x block {blocks[0]}), compile {row['compile_s']:.1f} s",
+                      file=sys.stderr)
     out = {"benchmark": "attention_block", "seq_len": config.seq_len, "batch_size": config.batch_size,
            "scale": args.scale, "rounds": args.rounds, "steps": args.steps, "machine": machine(), "rows": rows}
-    write_text(args.out, __import__("json").dumps(out, indent=2) + "\n")
+    write_text(args.out, json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
