@@ -10,6 +10,10 @@ sizes, so each sees the same machine load; each round times ``--steps`` steps af
 
 Prints per (layout, pack, block) the median seconds per step and its ratio to the first block size
 (the median of each round's own ratio), and writes ``experiments/bench/results/attention_block.json``.
+
+``--scores PROTOCOL`` instead scores every layout at ``--seeds`` under that text protocol once per
+block size (a search's evaluation at pack 1) and reports how far each score moves from the first
+block size's: the block size changes the rounding of every step, and training carries it on.
 """
 
 from __future__ import annotations
@@ -52,6 +56,41 @@ def _step_for(spec, config, pack: int, block: int):
     return compile_s, [vstep, params, opt_state, tokens, ratio]
 
 
+def _scores(protocol: str, layouts: list[str], seeds: list[int], blocks: list[int]) -> list[dict]:
+    """``protocol``'s score of every layout and seed under each block size, fresh programs for each."""
+    import os
+
+    os.environ["COMPOSER_JAX_CACHE"] = "off"  # every program compiled from its own trace
+    import jax
+
+    import composer.packed_train as packed
+    import primitives.attention as attention
+    from search.protocols import evaluator_config
+
+    evaluator = evaluator_config(protocol, seed=0).build()
+    original = attention.attend_causal_blocks
+    rows = []
+    for layout in layouts:
+        for seed in seeds:
+            got = {}
+            for b in blocks:
+                packed._packed_step.cache_clear()
+                packed._packed_eval.cache_clear()
+                jax.clear_caches()
+                attention.attend_causal_blocks = lambda q, k, v, w, d, _b=None, b=b: original(q, k, v, w, d, b)
+                try:
+                    (ev,) = evaluator.evaluate_many(layout, [seed])
+                finally:
+                    attention.attend_causal_blocks = original
+                got[b] = ev.score
+            ref = got[blocks[0]]
+            rows.append({"layout": layout, "seed": seed, "scores": {str(b): v for b, v in got.items()},
+                         "max_abs_diff": max(abs(v - ref) for v in got.values())})
+            print(f"{layout} seed {seed}: " + ", ".join(f"block {b} {v:.6f}" for b, v in got.items())
+                  + f" (max |diff| {rows[-1]['max_abs_diff']:.2e})", file=sys.stderr)
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--blocks", default="128,64,32")
@@ -61,8 +100,22 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--scale", default="proxy", help="model widths (``proxy``: the text proxy's)")
     p.add_argument("--seq-len", type=int, default=None, help="tokens per sequence (default: the text proxy's)")
+    p.add_argument("--scores", metavar="PROTOCOL", help="score layouts under this text protocol per block instead")
+    p.add_argument("--seeds", default="0", help="with --scores: the seeds of every layout")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    if args.scores:
+        from _timing import machine
+
+        from composer.atomic import write_text
+
+        blocks = [int(b) for b in args.blocks.split(",")]
+        rows = _scores(args.scores, args.layouts.split(","), [int(s) for s in args.seeds.split(",")], blocks)
+        out = {"benchmark": "attention_block_scores", "protocol": args.scores, "blocks": blocks,
+               "machine": machine(), "rows": rows}
+        write_text(args.out, json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)
+        return 0
     import jax
     from _timing import machine
 
