@@ -47,10 +47,11 @@ def costs() -> dict[str, float | None]:
     return out
 
 
-SEARCH_RUNS = ("search_protocols.json", "search_workers.json", "search_cache.json")
+SEARCH_RUNS = ("search_protocols.json", "search_workers.json", "search_cache.json", "search_block64.json")
 """The ``make search`` timings in the order they were measured (a later run's minutes replace an earlier
 one's): one worker (2026-12-06), then the default of two workers on a CPU (2026-12-07), then two
-workers from an empty compilation cache (2026-12-07, ``--cache cold,warm``)."""
+workers from an empty compilation cache (2026-12-07, ``--cache cold,warm``), then the same with the CPU
+attention in query blocks of 64 (2026-12-07, ``text`` and ``capacity``)."""
 
 
 def search_minutes() -> dict[str, float]:
