@@ -31,11 +31,12 @@ lint: $(STAMP)
 search: $(STAMP)
 	$(BIN)/composer search --budget 200 --scale 350M
 
-# The five-minute quick start (README): every 4-layer A/M layout under the default proxy at its full
-# steps (fewer steps learn nothing: a search at chance level says so), a few seed rungs, two fresh
-# seeds for the winner and Llama; then the commands that read a run.
+# The five-minute quick start (README): every 4-layer A/M layout under text-short (the default proxy
+# text at a third of its updates, so the quick start stays within minutes; fewer steps learn nothing: a
+# search at chance level says so), a few seed rungs, two fresh seeds for the winner and Llama; then the
+# commands that read a run.
 demo: $(STAMP)
-	$(BIN)/composer search --name demo --depth 4 --budget 24 --final-seeds 2 --scale 350M
+	$(BIN)/composer search --name demo --depth 4 --budget 24 --final-seeds 2 --scale 350M --protocol text-short
 	$(BIN)/composer leaderboard demo --top 5
 	$(BIN)/composer report demo
 	$(BIN)/composer export demo --top 1 --format nemotron-h
@@ -51,16 +52,17 @@ data: $(STAMP)
 # at 16M on seed 0 (--ladder; about 75 minutes a run here; its pair's interval takes the pooled seed SD
 # of the 4M rung, which has both seeds); contender pairs reported with pooled intervals.
 # The contenders come first so a study stopped part-way has the decisive pairs. MMMMMA is the winner
-# of `make search` under the capacity proxy, MMMAAA under text-short, MMAAAM under text. Resumable: run it again to continue; a fresh clone continues from the
+# of `make search` under the capacity proxy, MMMAAA under text-short, MMAAAM under text (attention in
+# query blocks of 128) and AMAAAM under text (blocks of 64). Resumable: run it again to continue; a fresh clone continues from the
 # committed tables. Its report is copied to experiments/results/fidelity_fair.* whenever it stops.
 # (The earlier study at one rate for all, unmatched, is kept as experiments/results/fidelity_small.*.)
 FIDELITY_CONTENDERS ?= AMAMAM,MAMAMA,MMMMMA,SMSMAM,AAMMMM,MMMMAA
 FIDELITY_ARGS ?= --name fidelity-fair --scale small --tokens 1M --seeds 2 \
-	--patterns $(FIDELITY_CONTENDERS),GMGMAM,AAAMMM,MAAMMM,AMMAMM,AAAAAA,AMMMMM,MMMMMM,MMMAAA,MMAAAM \
+	--patterns $(FIDELITY_CONTENDERS),GMGMAM,AAAMMM,MAAMMM,AMMAMM,AAAAAA,AMMMMM,MMMMMM,MMMAAA,MMAAAM,AMAAAM \
 	--winner MMMMMA --proxy-from experiments/results/proxy_capacity.jsonl --proxy-protocol capacity --proxy-seeds 3 \
 	--long-patterns $(FIDELITY_CONTENDERS) --long-tokens 4M --long-seeds 2 \
 	--ladder 16M:AAMMMM,MMMMAA:1 \
-	--pairs MAMAMA:AMAMAM,MMMMAA:AAMMMM,MMMMMA:AMAMAM,SMSMAM:AMAMAM,MMMAAA:AMAMAM,MMAAAM:AMAMAM
+	--pairs MAMAMA:AMAMAM,MMMMAA:AAMMMM,MMMMMA:AMAMAM,SMSMAM:AMAMAM,MMMAAA:AMAMAM,MMAAAM:AMAMAM,AMAAAM:AMAMAM
 fidelity: $(STAMP)
 	$(BIN)/python experiments/fidelity_publish.py --restore runs/fidelity-fair experiments/results/fidelity_fair
 	$(BIN)/composer fidelity $(FIDELITY_ARGS); status=$$?; \

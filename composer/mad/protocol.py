@@ -5,7 +5,7 @@ Three presets (docs/mad_tasks.md §1.5, §11 and §12):
 * ``paper``: MAD's baseline settings for GPUs (width 128, batch 128, 200 epochs over a fixed training
   set, the 3 x 2 (lr, wd) grid with the best run kept, per-epoch cosine to 1e-6, the checkpoint with
   the lowest test loss, early stop at 0.999 test accuracy, macro accuracy).
-* ``capacity`` (the search's default until the selection rule chose the real-text ``text-short``,
+* ``capacity`` (the search's default until the selection rule chose the real-text ``text-short``, then ``text``,
   docs/search.md): one graded task, memorization of 1,023 facts in 150 steps at the ``cpu`` widths;
   chosen then because it ordered layouts the way a one-rate real-text study did (see ``CAPACITY``).
 * ``cpu``: the reduced proxy measured on 2 CPU cores (cpu-v1 task settings, d=64, batch 32, one pass

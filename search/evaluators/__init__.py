@@ -28,7 +28,7 @@ __all__ = ["Evaluator", "EvaluatorConfig", "EvalOutcome", "Evaluation", "normali
            "register_evaluator", "EVALUATORS", "kind_for_protocol",
            "transient_outcome", "is_transient", "TRANSIENT_ERRORS", "DEFAULT_PROTOCOL"]
 
-DEFAULT_PROTOCOL = "text-short"
+DEFAULT_PROTOCOL = "text"
 """The default protocol of every command, defined once (``search.protocols`` lists them all): the one the
 default-proxy rule picks from the committed judges (``search.published.selection``,
 ``experiments/choose_default.py``; a test holds the two together)."""

@@ -165,7 +165,7 @@ def test_bad_input_is_a_usage_error():
 @pytest.mark.parametrize("argv, message", [
     (["--pattern", "AQ"], "unknown primitive"),
     (["--pattern", "AM", "--protocol", "capacity", "--tasks", "recall"], "valid tasks"),
-    (["--pattern", "AM", "--tasks", "recall"], "has no MAD tasks; drop --tasks"),  # the default is text-short
+    (["--pattern", "AM", "--tasks", "recall"], "has no MAD tasks; drop --tasks"),  # the default is text
     (["--pattern", "AM", "--protocol", "tpu"], "registered protocols"),
     ([], "--pattern"),
 ])

@@ -31,7 +31,7 @@ def test_capacity_is_graded_memorization(tmp_path, monkeypatch):
     from composer.mad.protocol import CAPACITY
 
     monkeypatch.chdir(tmp_path)
-    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.1", "--sampler", "random",
+    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.034", "--sampler", "random",
                  "--final-seeds", "0", "--protocol", "capacity", "--name", "cap"]) == 0
     df = read_leaderboard(tmp_path / "runs" / "cap")
     assert (df.status == "ok").all() and df.protocol.eq("capacity@steps*0.1").all()
@@ -40,16 +40,16 @@ def test_capacity_is_graded_memorization(tmp_path, monkeypatch):
     assert CAPACITY.settings["memorization"].num_facts == 1023
 
 
-def test_the_default_protocol_is_short_real_text(tmp_path, monkeypatch):
-    """The default, ``text-short``: a byte LM of the layout on the real-text corpus after 100 updates,
-    scored ``1 - bpb / 8`` on held-out windows (here a tenth of its updates)."""
+def test_the_default_protocol_is_real_text(tmp_path, monkeypatch):
+    """The default, ``text``: a byte LM of the layout on the real-text corpus after 300 updates,
+    scored ``1 - bpb / 8`` on held-out windows (here 10 of its updates)."""
     from cli.main import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.1", "--sampler", "random",
                  "--final-seeds", "0", "--name", "default"]) == 0
     df = read_leaderboard(tmp_path / "runs" / "default")
-    assert (df.status == "ok").all() and df.protocol.eq("text-short@steps*0.1").all()
+    assert (df.status == "ok").all() and df.protocol.eq("text@steps*0.034").all()
     assert [c for c in df.columns if c.startswith("task_")] == ["task_text_bpb"]
     assert (df.steps == 10).all() and (df.tokens == 10 * 16 * 128).all()
     assert (df.score - (1 - df.task_text_bpb / 8)).abs().max() < 1e-9 and df.score.lt(1).all()
