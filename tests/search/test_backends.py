@@ -31,7 +31,7 @@ def test_capacity_is_graded_memorization(tmp_path, monkeypatch):
     from composer.mad.protocol import CAPACITY
 
     monkeypatch.chdir(tmp_path)
-    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.034", "--sampler", "random",
+    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.1", "--sampler", "random",
                  "--final-seeds", "0", "--protocol", "capacity", "--name", "cap"]) == 0
     df = read_leaderboard(tmp_path / "runs" / "cap")
     assert (df.status == "ok").all() and df.protocol.eq("capacity@steps*0.1").all()
@@ -46,7 +46,7 @@ def test_the_default_protocol_is_real_text(tmp_path, monkeypatch):
     from cli.main import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.1", "--sampler", "random",
+    assert main(["search", "--quiet", "--depth", "2", "--budget", "2", "--steps-scale", "0.034", "--sampler", "random",
                  "--final-seeds", "0", "--name", "default"]) == 0
     df = read_leaderboard(tmp_path / "runs" / "default")
     assert (df.status == "ok").all() and df.protocol.eq("text@steps*0.034").all()
