@@ -171,7 +171,6 @@ EXPECTED = {
     "FAIR_KENDALL_4M": _fair_budget_kendall,
     "SEL_CAPACITY": lambda: _choice("capacity", "selection_score"),
     "SEL_TEXT_SHORT": lambda: _choice("text-short", "selection_score"),
-    "COST_TEXT_SHORT": lambda: _choice("text-short", "eval_s"),
     "FAIR_CAP": lambda: _fair_proxy("capacity"),
     "FAIR_TEXT_SHORT": lambda: _fair_proxy("text-short"),
     "SEL_TEXT": lambda: _choice("text", "selection_score"),
