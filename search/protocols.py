@@ -133,7 +133,8 @@ for _spec in (
     ProtocolSpec("text", "text", "1 - bits per byte of a byte LM at the proxy widths after 300 steps on "
                  "real text",
                  "3.05x capacity timed beside it (17.8 vs 5.8 s per six-layer evaluation, idle); 110 s median "
-                 "at 12 layers; make search 54.2 min with two workers on 2 cores", "fair real text: Spearman +0.87 over 13 layouts; published: above the rule "
+                 "at 12 layers; make search 54.2 min with two workers on 2 cores",
+                 "fair real text: Spearman +0.87 over 13 layouts; published: above the rule "
                  "of thumb on 4 of 8 sets", chance=0.0),
     ProtocolSpec("text-lr", "text", "text, with the learning rate chosen per layout from 1e-3, 3e-3, 1e-2 on "
                  "a dev split", "about 3x text", chance=0.0),
