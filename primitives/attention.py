@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+import primitives.attention_core as attention_core
 from primitives.attention_core import attend, attend_causal_blocks
 from primitives.base import Dims, Primitive, dense_init, register
 from primitives.rope import apply_rope
@@ -37,10 +38,11 @@ def _attend_causal(q, k, v, window: int | None, dtype):
     On CPU the library's implementation is the reference's einsums in the ``[b, t, heads, k]`` layout,
     whose layout copies cost ~12 % of a d256 training step (profiled per op: copy fusions 218 -> 357
     ms/step, plus 52 ms of transposes), so CPU keeps the head-major cores, over causal query blocks;
-    ``LIBRARY_ON_CPU`` switches it over.
+    ``LIBRARY_ON_CPU`` switches it over. The block size is read when the step is traced
+    (``attention_core.QUERY_BLOCK``), so a benchmark can trace steps at other sizes.
     """
     if jax.default_backend() == "cpu" and not LIBRARY_ON_CPU:
-        return attend_causal_blocks(q, k, v, window, dtype)
+        return attend_causal_blocks(q, k, v, window, dtype, attention_core.QUERY_BLOCK)
     return _attend_library(q, k, v, window, dtype)
 
 

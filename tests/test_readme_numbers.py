@@ -22,11 +22,15 @@ def _ci(block) -> str:
     return f"{block['mean']:+.3f} [{block['lo']:+.3f}, {block['hi']:+.3f}]"
 
 
-def _fair_pair(a: str) -> str:
+def _fair_pooled(a: str) -> dict:
+    """The pooled interval of ``a - AMAMAM`` at the fair study's main budget."""
     summary = _json(RESULTS / "fidelity_fair_summary.json")
-    pair = next(p for p in summary["pairs"] if p["a"] == a and p["b"] == "AMAMAM"
-                and p["tokens"] == summary["main_tokens"])
-    return _ci(pair["pooled"])
+    return next(p for p in summary["pairs"] if p["a"] == a and p["b"] == "AMAMAM"
+                and p["tokens"] == summary["main_tokens"])["pooled"]
+
+
+def _fair_pair(a: str) -> str:
+    return _ci(_fair_pooled(a))
 
 
 def _fair_16m() -> str:
@@ -124,9 +128,7 @@ def _block64_run(protocol: str) -> dict:
 
 def _fair_verdict(a: str) -> str:
     """What the pooled interval of ``a - AMAMAM`` at the main budget says, in the README's words."""
-    summary = _json(RESULTS / "fidelity_fair_summary.json")
-    pooled = next(p for p in summary["pairs"] if p["a"] == a and p["b"] == "AMAMAM"
-                  and p["tokens"] == summary["main_tokens"])["pooled"]
+    pooled = _fair_pooled(a)
     return "worse than Llama" if pooled["lo"] > 0 else "better than Llama" if pooled["hi"] < 0 else "no difference"
 
 

@@ -19,6 +19,7 @@ block size's: the block size changes the rounding of every step, and training ca
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -28,18 +29,27 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results" / "attention_block.json"
 
 
+@contextlib.contextmanager
+def _query_block(block: int):
+    """Steps traced inside use query blocks of ``block`` (``attention_core.QUERY_BLOCK``, read at trace time)."""
+    import primitives.attention_core as core
+
+    saved, core.QUERY_BLOCK = core.QUERY_BLOCK, block
+    try:
+        yield
+    finally:
+        core.QUERY_BLOCK = saved
+
+
 def _step_for(spec, config, pack: int, block: int):
     """A fresh jitted packed step whose attention uses query blocks of ``block`` (traced anew)."""
     import jax
     import numpy as np
 
-    import primitives.attention as attention
     from composer.packed_train import _packed_step, _stack
     from composer.train import init_params
 
-    original = attention.attend_causal_blocks
-    attention.attend_causal_blocks = lambda q, k, v, w, d, b=None: original(q, k, v, w, d, block)
-    try:
+    with _query_block(block):
         inits = [init_params(spec, config.replace(seed=s)) for s in range(pack)]
         graphdef, params = inits[0][0], _stack([p for _, p in inits])
         tx, vstep = _packed_step.__wrapped__(graphdef, config.optimizer_view())
@@ -51,8 +61,6 @@ def _step_for(spec, config, pack: int, block: int):
         params, opt_state, m = vstep(params, opt_state, tokens, ratio)  # compiles (traced under ``block``)
         jax.block_until_ready(m)
         compile_s = time.perf_counter() - t0
-    finally:
-        attention.attend_causal_blocks = original
     return compile_s, [vstep, params, opt_state, tokens, ratio]
 
 
@@ -64,24 +72,19 @@ def _scores(protocol: str, layouts: list[str], seeds: list[int], blocks: list[in
     import jax
 
     import composer.packed_train as packed
-    import primitives.attention as attention
     from search.protocols import evaluator_config
 
     evaluator = evaluator_config(protocol, seed=0).build()
-    original = attention.attend_causal_blocks
     rows = []
     for layout in layouts:
         for seed in seeds:
             got = {}
             for b in blocks:
-                packed._packed_step.cache_clear()
+                packed._packed_step.cache_clear()  # traced again under this block size
                 packed._packed_eval.cache_clear()
                 jax.clear_caches()
-                attention.attend_causal_blocks = lambda q, k, v, w, d, _b=None, b=b: original(q, k, v, w, d, b)
-                try:
+                with _query_block(b):
                     (ev,) = evaluator.evaluate_many(layout, [seed])
-                finally:
-                    attention.attend_causal_blocks = original
                 got[b] = ev.score
             ref = got[blocks[0]]
             rows.append({"layout": layout, "seed": seed, "scores": {str(b): v for b, v in got.items()},
@@ -104,12 +107,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="0", help="with --scores: the seeds of every layout")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    from _timing import machine
+
+    from composer.atomic import write_text
+
+    blocks = [int(b) for b in args.blocks.split(",")]
     if args.scores:
-        from _timing import machine
-
-        from composer.atomic import write_text
-
-        blocks = [int(b) for b in args.blocks.split(",")]
         rows = _scores(args.scores, args.layouts.split(","), [int(s) for s in args.seeds.split(",")], blocks)
         out = {"benchmark": "attention_block_scores", "protocol": args.scores, "blocks": blocks,
                "machine": machine(), "rows": rows}
@@ -117,16 +120,13 @@ def main(argv=None) -> int:
         print(f"wrote {args.out}", file=sys.stderr)
         return 0
     import jax
-    from _timing import machine
 
-    from composer.atomic import write_text
     from composer.presets import spec_from_pattern
     from search.evaluators.text import TEXT_PROTOCOLS
 
     config = TEXT_PROTOCOLS["text"]().train
     if args.seq_len:
         config = config.replace(seq_len=args.seq_len)
-    blocks = [int(b) for b in args.blocks.split(",")]
     rows = []
     for layout in args.layouts.split(","):
         spec = spec_from_pattern(layout, args.scale)

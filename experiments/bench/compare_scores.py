@@ -16,16 +16,20 @@ import sys
 from pathlib import Path
 
 
+def scores(frame) -> dict[tuple[str, str, int], float]:
+    """A leaderboard's finished scores by ``(phase, pattern, seed)``."""
+    return {(r.phase, r.pattern, int(r.seed)): float(r.score) for r in frame[frame.status == "ok"].itertuples()}
+
+
 def compare(a: Path, b: Path) -> dict:
     from scipy.stats import kendalltau
 
     from search.results.leaderboard import read_leaderboard
 
     frames = [read_leaderboard(p) for p in (a, b)]
-    scores = [{(r.phase, r.pattern, int(r.seed)): float(r.score) for r in df[df.status == "ok"].itertuples()}
-              for df in frames]
-    common = sorted(set(scores[0]) & set(scores[1]))
-    diffs = [abs(scores[0][k] - scores[1][k]) for k in common]
+    scores_ = [scores(df) for df in frames]
+    common = sorted(set(scores_[0]) & set(scores_[1]))
+    diffs = [abs(scores_[0][k] - scores_[1][k]) for k in common]
     first = [df[(df.status == "ok") & (df.phase == "search")] for df in frames]
     seed0 = [dict(zip(f.pattern, f.score)) for f in (x[x.seed == x.seed.min()] for x in first)]
     layouts = sorted(set(seed0[0]) & set(seed0[1]))

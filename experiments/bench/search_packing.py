@@ -46,11 +46,11 @@ def _composer() -> list[str]:
 
 
 def _scores(run_dir: Path) -> dict:
+    from compare_scores import scores
+
     from search.results.leaderboard import read_leaderboard
 
-    df = read_leaderboard(run_dir)
-    df = df[df.status == "ok"]
-    return {(r.phase, r.pattern, int(r.seed)): float(r.score) for r in df.itertuples()}
+    return scores(read_leaderboard(run_dir))
 
 
 def _margin(summary: dict) -> dict | None:
