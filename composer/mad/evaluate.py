@@ -81,10 +81,10 @@ class Evaluator:
         Training choices (head tying, init) belong to the protocol, so for ``cpu`` this is exactly
         ``spec_from_pattern(pattern, "proxy")`` and shares its ``arch_id``.
         """
-        p = self.protocol
-        return ArchSpec(layers=_layers(candidate), d_model=p.d_model, n_heads=p.n_heads,
-                        n_kv_heads=p.n_kv_heads, head_dim=p.head_dim, d_ffn=p.d_ffn, vocab_size=256,
-                        max_seq_len=self.max_seq_len, rope_theta=p.rope_theta)
+        d = self.protocol.dims
+        return ArchSpec(layers=_layers(candidate), d_model=d.d_model, n_heads=d.n_heads, n_kv_heads=d.n_kv_heads,
+                        head_dim=d.head_dim, d_ffn=d.d_ffn, vocab_size=256, max_seq_len=self.max_seq_len,
+                        rope_theta=d.rope_theta)
 
     def evaluate(self, candidate: str | ArchSpec, *, seed: int = 0, tasks: Iterable[str] | str | None = None,
                  progress: Progress | None = None) -> EvalResult:

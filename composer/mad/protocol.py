@@ -33,6 +33,7 @@ from composer.mad.tasks import (
     PAPER_SWEEPS,
     TASKS,
 )
+from primitives import Dims
 
 __all__ = ["Protocol", "CPU", "CAPACITY", "PAPER", "PAPER_FULL", "PROTOCOLS", "get_protocol",
            "CURVE_TASKS"]
@@ -53,16 +54,9 @@ class Protocol:
     """Label stored with every result."""
     settings: Mapping[str, Any]
     """Task name -> one task config, or a tuple of configs whose task score is their mean (MAD §1.6)."""
-    d_model: int
-    """Proxy residual width."""
-    n_heads: int
-    """Query heads of attention-like primitives."""
-    n_kv_heads: int
-    """Key/value heads."""
-    head_dim: int
-    """Per-head width."""
-    d_ffn: int
-    """SwiGLU inner width."""
+    dims: Dims
+    """The proxy's widths and RoPE base (the primitives' own ``Dims``); its ``max_seq_len`` is replaced per
+    evaluation by the longest input of the protocol's tasks."""
     batch_size: int
     """Training batch size (sequences)."""
     lrs: tuple[float, ...]
@@ -112,8 +106,6 @@ class Protocol:
     own init. 0.02 suits widths of about 2,500; at d=64 it left multi-query recall stuck on its plateau."""
     embed_std: float = 0.02
     """Standard deviation of the token embedding (MAD: 0.02)."""
-    rope_theta: float = 10_000.0
-    """RoPE base of the proxy model."""
     tie_embeddings: bool = True
     """Share the embedding with the LM head (the project's ``LM`` default); untied heads are N(0, 1/d)."""
     choose_on: Literal["test", "dev"] = "test"
@@ -167,18 +159,11 @@ class Protocol:
     def selection_for(self, task: str) -> str:
         return (self.selection or {}).get(task, "final")
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["settings"] = {k: [dataclasses.asdict(c) for c in self.configs(k)] for k in self.settings}
-        for key in ("steps", "eval_every", "selection"):
-            d[key] = dict(d[key]) if d[key] is not None else None
-        return d
-
 
 CPU = Protocol(
     name="cpu",
     settings=dict(CPU_SETTINGS),
-    d_model=64, n_heads=4, n_kv_heads=4, head_dim=16, d_ffn=176,
+    dims=Dims(d_model=64, n_heads=4, n_kv_heads=4, head_dim=16, d_ffn=176, rope_theta=10_000.0),
     batch_size=32, lrs=(1e-3,), weight_decays=(0.0,),
     data="stream", steps={**CPU_STEPS, "noisy_in_context_recall": 400},
     eval_every={t: 50 for t in CURVE_TASKS},
@@ -218,7 +203,7 @@ test by the chosen rate's rerun (``choose_on``). A candidate protocol of the def
 PAPER = Protocol(
     name="paper",
     settings=dict(PAPER_SETTINGS),
-    d_model=128, n_heads=16, n_kv_heads=16, head_dim=8, d_ffn=352,
+    dims=Dims(d_model=128, n_heads=16, n_kv_heads=16, head_dim=8, d_ffn=352, rope_theta=10_000.0),
     batch_size=128, lrs=(1e-4, 5e-4, 1e-3), weight_decays=(0.0, 0.1),
     data="epochs", epochs=200,
     schedule="epoch_cosine", min_lr=1e-6,

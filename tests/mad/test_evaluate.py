@@ -24,7 +24,7 @@ from composer.spec import LayerSpec
 
 # A protocol small enough to compile and train every task in seconds (widths and steps shrunk).
 TINY = dataclasses.replace(
-    CPU, name="tiny", d_model=32, n_heads=2, n_kv_heads=2, head_dim=16, d_ffn=64,
+    CPU, name="tiny", dims=dataclasses.replace(CPU.dims, d_model=32, n_heads=2, n_kv_heads=2, d_ffn=64),
     steps={t: 4 for t in CPU.steps}, eval_every={t: 2 for t in CPU.steps}, num_test=32, eval_batch=32)
 
 
@@ -139,7 +139,7 @@ def test_same_seed_same_result(evaluator):
 
 def test_paper_protocol_runs_its_sweep_with_one_compile():
     tiny_paper = dataclasses.replace(
-        PAPER, d_model=32, n_heads=4, n_kv_heads=4, head_dim=8, d_ffn=64, epochs=2, num_test=64, eval_batch=32,
+        PAPER, dims=dataclasses.replace(PAPER.dims, d_model=32, d_ffn=64), epochs=2, num_test=64, eval_batch=32,
         settings={"memorization": dataclasses.replace(PAPER.settings["memorization"], num_train_examples=200)})
     ev = Evaluator(tiny_paper)
     result = ev.evaluate("AM", tasks="memorization")
