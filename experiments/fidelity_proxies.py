@@ -29,6 +29,7 @@ PROXIES = {  # protocol label -> committed file of its scores (6-layer layouts, 
     "mix": "proxy_mix.jsonl",
     "capacity-lr": "proxy_capacity_lr.jsonl",
     "text-short": "proxy_text_short.jsonl",
+    "text-lr": "proxy_text_lr.jsonl",  # judged 2026-12-07 (proxy_variants.md, predictions L1-L5)
 }
 
 

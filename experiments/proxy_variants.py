@@ -36,6 +36,8 @@ def _evaluate(protocol: str, layouts: list[str], seeds: list[int], out: Path, st
             e = normalize_result(evaluator(layout), evaluator.protocol)
             rec = {"pattern": layout, "seed": seed, "protocol": e.protocol, "score": e.score, "tasks": e.tasks,
                    "wall_s": e.wall_s, "tokens": e.tokens}
+            # a per-layout rate grid (``text-lr``): which rate it chose and the dev losses it chose on
+            rec.update({k: e.details[k] for k in ("lr", "lr_at_edge", "dev_loss") if k in (e.details or {})})
             with open(out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             print(f"{e.protocol} {layout} seed {seed}: score {e.score:.4f} ({e.wall_s:.0f} s)", file=sys.stderr)
