@@ -142,6 +142,8 @@ for _spec in (
                  "windows", "1.11x capacity timed beside it (6.5 vs 5.8 s per six-layer evaluation, idle)",
                  "fair real text: Spearman +0.50 over 13 layouts; published: above the rule of thumb on 4 of 7 "
                  "sets", chance=0.0),
+    ProtocolSpec("text-noconv", "text", "text, with the 4-tap short convolution of every Mamba-2 and Gated "
+                 "DeltaNet layer cut to one tap in the proxy model", "about text's"),
     ProtocolSpec("mix", "mix", "capacity and text, each standardised, averaged", "capacity + text",
                  "fair real text: Spearman +0.59 over 13 layouts; published: above the rule of thumb on 0 of 8 "
                  "sets"),
