@@ -137,7 +137,9 @@ for _spec in (
                  "fair real text: Spearman +0.87 over 13 layouts; published: above the rule "
                  "of thumb on 4 of 8 sets", chance=0.0),
     ProtocolSpec("text-lr", "text", "text, with the learning rate chosen per layout from 1e-3, 3e-3, 1e-2 on "
-                 "a dev split", "about 3x text", chance=0.0),
+                 "a dev split", "249 s median at 12 layers on Kimi Linear's set (text: 77 s on the same layouts, "
+                 "timed on another day)", "fair real text: Spearman +0.90 over 13 layouts; published: above the rule "
+                 "of thumb on 0 of 2 sets", chance=0.0),
     ProtocolSpec("text-short", "text", "text after 100 updates (a third of text's), scored on 128 validation "
                  "windows", "1.11x capacity timed beside it (6.5 vs 5.8 s per six-layer evaluation, idle)",
                  "fair real text: Spearman +0.50 over 13 layouts; published: above the rule of thumb on 4 of 7 "

@@ -223,7 +223,7 @@ def test_no_placeholder_is_left_unfilled():
     assert not [name for name in EXPECTED if name in readme]
 
 
-@pytest.mark.parametrize("protocol", ["capacity", "cpu", "text", "mix", "capacity-lr", "text-short"])
+@pytest.mark.parametrize("protocol", ["capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "text-lr"])
 def test_the_protocol_registry_states_what_the_judges_say(protocol):
     """``composer protocols`` prints each protocol's fidelity from the registry: it must be today's."""
     from search.protocols import PROTOCOLS
