@@ -109,6 +109,21 @@ def test_text_lr_protocol_chooses_the_rate_on_dev_and_scores_it_on_validation(mo
     assert out.score == pytest.approx(score_from_bpb(out.tasks["text_bpb"]))
 
 
+def test_text_noconv_cuts_the_short_convolution_of_recurrent_layers_only():
+    """``--protocol text-noconv`` trains the proxy model with every Mamba-2 and Gated DeltaNet layer at a
+    one-tap convolution and leaves attention and MLP layers as they are; the model really changes (its
+    architecture id, its parameters and its score differ from ``text``'s on the same seed)."""
+    noconv = EvaluatorConfig(protocol="text-noconv", seed=0, steps_scale=0.02).build()
+    text = EvaluatorConfig(protocol="text", seed=0, steps_scale=0.02).build()
+    spec = noconv.spec("SMGMAM")
+    assert [dict(layer.options).get("d_conv") for layer in spec.layers] == [1, None, 1, None, None, None]
+    assert text.spec("AMAM") == noconv.spec("AMAM")  # no recurrent layer: the same model
+    a, b = noconv("SMAM"), text("SMAM")
+    assert a.arch_id != b.arch_id and a.score != b.score
+    assert a.details["recipe"]["layer_options"] == {"S": {"d_conv": 1}, "G": {"d_conv": 1}}
+    assert "layer_options" not in b.details["recipe"]
+
+
 def test_a_diverging_text_run_is_an_error_row_naming_the_step():
     """An absurd learning rate makes the text model's loss non-finite for real; the evaluation stops at
     that step and becomes an error row (not retried: the layout, not the worker, failed)."""
