@@ -115,6 +115,8 @@ PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438
 # `text-lr` (a candidate judged 2026-12-07) on the sets it was run on: the held-out sets where `text`
 # falls short of the rule of thumb, and Samba's position set (docs/published.md).
 PUBLISHED_TEXT_LR ?= kimi2025_ratio,samba2025_position,mamba2_2024_num_attention
+# `text-noconv` (a candidate judged 2026-12-07): the two held-out sets `text` misses, then Samba's three.
+PUBLISHED_TEXT_NOCONV ?= kimi2025_ratio,mamba2_2024_num_attention,samba2025_position,samba2025_layers_1.3b,samba2025_layers_438m
 PUBLISHED_ARGS ?= --seeds 2 --depth 12 --workers 2 --name published --no-progress
 published: $(STAMP)
 	mkdir -p runs/published
@@ -122,7 +124,8 @@ published: $(STAMP)
 	test -f runs/published/plan.json || cp experiments/results/published_plan.json runs/published/plan.json 2>/dev/null || true
 	$(BIN)/composer fidelity --published $(PUBLISHED_SETS) --protocol capacity $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_FEW) --protocol text,mix,cpu $(PUBLISHED_ARGS) && \
-	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_LR) --protocol text-lr $(PUBLISHED_ARGS); status=$$?; \
+	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_LR) --protocol text-lr $(PUBLISHED_ARGS) && \
+	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_NOCONV) --protocol text-noconv $(PUBLISHED_ARGS); status=$$?; \
 	cp runs/published/published.parquet runs/published/published.md runs/published/published-*.png \
 		experiments/results/; \
 	cp runs/published/plan.json experiments/results/published_plan.json; \

@@ -30,6 +30,7 @@ PROXIES = {  # protocol label -> committed file of its scores (6-layer layouts, 
     "capacity-lr": "proxy_capacity_lr.jsonl",
     "text-short": "proxy_text_short.jsonl",
     "text-lr": "proxy_text_lr.jsonl",  # judged 2026-12-07 (proxy_variants.md, predictions L1-L5)
+    "text-noconv": "proxy_text_noconv.jsonl",  # judged 2026-12-07 (predictions N1-N5)
 }
 
 
