@@ -240,6 +240,9 @@ class JudgementResult(JudgementKey):
     beats_heuristic: bool | None = None
     seed_agreement: float | None = None
     """Spearman between the proxy's first two seeds; ``None`` without two seeds on three layouts."""
+    mapping_ceiling: float | None = None
+    """The most Spearman any proxy can reach at this depth, where published layouts share an evaluated
+    one (``set_agreement.mapping_ceiling``); 1 when none do."""
 
     @property
     def spearman(self) -> RankInterval | None:
@@ -254,7 +257,7 @@ class JudgementResult(JudgementKey):
             **self.key_dict(), "n_layouts": self.n_layouts, "n_scored": self.n_scored,
             "n_evaluated_layouts": self.n_evaluated_layouts, "complete": self.complete,
             "heuristic": self.heuristic.to_dict(), "ceiling": self.ceiling.to_dict(),
-            "cost": self.cost.to_dict()}
+            "cost": self.cost.to_dict(), "mapping_ceiling": self.mapping_ceiling}
         if self.agreement is not None:
             out.update(self.agreement.to_dict())
             out.update(vs_heuristic=None if self.vs_heuristic is None else self.vs_heuristic.to_dict(),

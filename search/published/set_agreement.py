@@ -13,11 +13,12 @@ import math
 from typing import Sequence
 
 import numpy as np
+from scipy import stats as sps
 
 from search.fidelity.rank_agreement import bootstrap_rank_ci, spearman
 from search.published.judge_records import Agreement, CrossScale, RankInterval
 
-__all__ = ["agreement", "paired_difference_ci", "seed_agreement", "replicate_ceiling", "cross_scale"]
+__all__ = ["agreement", "paired_difference_ci", "seed_agreement", "replicate_ceiling", "cross_scale", "mapping_ceiling"]
 
 
 def _truth(values: Sequence[float], direction: str) -> list[list[float]]:
@@ -98,3 +99,23 @@ def cross_scale(a: dict[str, float], b: dict[str, float]) -> CrossScale | None:
         return None
     value = float(spearman(np.array([a[k] for k in common]), np.array([b[k] for k in common])))
     return CrossScale(value, len(common))
+
+
+def mapping_ceiling(values: Sequence[float], evaluated: Sequence[str]) -> float:
+    """An upper bound on the Spearman any proxy can reach on a set whose published layouts are mapped to
+    ``evaluated`` layouts: a proxy scores each evaluated layout once, so its ranks are constant over the
+    published layouts that share one, and no vector constant on those groups correlates with the
+    published ranks better than the ranks' own group means (their projection onto such vectors). The
+    bound is ``sqrt(between-group / total sum of squares)`` of the published ranks: 1 when no two
+    published layouts share an evaluated one. A rule of thumb scores the published layouts themselves,
+    so it is not bound by it."""
+    t = sps.rankdata(np.asarray(values, float))
+    t = t - t.mean()
+    total = float((t * t).sum())
+    if total == 0.0:
+        return math.nan
+    groups: dict[str, list[float]] = {}
+    for v, e in zip(t, evaluated, strict=True):
+        groups.setdefault(e, []).append(float(v))
+    between = sum(len(g) * (sum(g) / len(g)) ** 2 for g in groups.values())
+    return math.sqrt(between / total)
