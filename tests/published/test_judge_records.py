@@ -73,8 +73,8 @@ def test_a_judgement_reports_its_statistics_only_once_four_layouts_are_scored():
     assert "spearman" not in few and few["heuristic"] == {"name": s.heuristic} and few["n_scored"] == 3
     full = judge(s, j, rows).to_dict()
     assert list(full) == ["set", "protocol", "depth", "seeds", "n_layouts", "n_scored", "n_evaluated_layouts",
-                          "complete", "heuristic", "ceiling", "cost", "mapping_ceiling", "spearman", "kendall", "vs_heuristic",
-                          "beats_heuristic", "seed_agreement", "layouts"]
+                          "complete", "heuristic", "ceiling", "cost", "mapping_ceiling", "spearman", "kendall",
+                          "vs_heuristic", "beats_heuristic", "seed_agreement", "layouts"]
     assert full["spearman"]["value"] == pytest.approx(1.0) and full["seed_agreement"] is None
     assert full["layouts"][0]["scores"] == {"0": -s.layouts[0].value}  # JSON keys: the seed as a string
     assert json.loads(json.dumps(full)) == full
