@@ -115,8 +115,8 @@ PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438
 # `text-lr` (a candidate judged 2026-12-07) on the sets it was run on: the held-out sets where `text`
 # falls short of the rule of thumb, and Samba's position set (docs/published.md).
 PUBLISHED_TEXT_LR ?= kimi2025_ratio,samba2025_position,mamba2_2024_num_attention
-# `text-noconv` (a candidate judged 2026-12-07): the two held-out sets `text` misses, then Samba's three.
-PUBLISHED_TEXT_NOCONV ?= kimi2025_ratio,mamba2_2024_num_attention,samba2025_position,samba2025_layers_1.3b,samba2025_layers_438m
+# `text-noconv` (a candidate judged 2026-12-07): the two held-out sets `text` misses, then Samba's and Bae et al.'s.
+PUBLISHED_TEXT_NOCONV ?= kimi2025_ratio,mamba2_2024_num_attention,samba2025_position,samba2025_layers_1.3b,samba2025_layers_438m,bae2025_1b,bae2025_350m
 PUBLISHED_ARGS ?= --seeds 2 --depth 12 --workers 2 --name published --no-progress
 published: $(STAMP)
 	mkdir -p runs/published
