@@ -160,6 +160,13 @@ def _demo_timing() -> str:
             f"{learning['best_score']:.3f} against chance {learning['chance']:.3f}")
 
 
+def _mapping_m2() -> str:
+    # the most any proxy can reach on Mamba-2's attention-count set at the judge's 12 layers, and its rule
+    (j,) = [j for j in _json(RESULTS / "published_summary.json")["judgements"]
+            if j["set"] == "mamba2_2024_num_attention" and j["protocol"] == "text"]
+    return f"+{j['mapping_ceiling']:.2f}, where the rule of thumb has +{j['heuristic']['spearman']['value']:.2f}"
+
+
 EXPECTED = {
     "DEMO_TIMING": _demo_timing,
     "FAIR_MMMMMA": lambda: _fair_pair("MMMMMA"),
@@ -178,7 +185,10 @@ EXPECTED = {
     "SEL_TEXT": lambda: _choice("text", "selection_score"),
     "COST_TEXT": lambda: _choice("text", "eval_s"),
     "FAIR_MIX": lambda: _fair_proxy("mix"),
+    "FAIR_TEXT_LR": lambda: _fair_proxy("text-lr"),  # before FAIR_TEXT (names are replaced as substrings)
+    "FAIR_TEXT_NOCONV": lambda: _fair_proxy("text-noconv"),
     "FAIR_TEXT": lambda: _fair_proxy("text"),
+    "MAPPING_M2": _mapping_m2,
     "FAIR_CPU": lambda: _fair_proxy("cpu"),
     "FAIR_16M": _fair_16m,
     "GRID_AAMMMM": lambda: _grid_layout("AAMMMM"),
@@ -187,6 +197,7 @@ EXPECTED = {
     "HEAD_GAP": _head_gap,
     "HEAD_COST": lambda: _head_cost("AMAMAM"),
     "PUB_CAPACITY": lambda: _published("capacity"),
+    "PUB_TEXT_NOCONV": lambda: f"rule of thumb on {_published('text-noconv')} published",
     "PUB_TEXT_SHORT": lambda: _published("text-short"),  # before PUB_TEXT: fill() replaces names as substrings
     "PUB_TEXT": lambda: _published("text"),
     "PUB_MIX": lambda: _published("mix"),
@@ -223,7 +234,8 @@ def test_no_placeholder_is_left_unfilled():
     assert not [name for name in EXPECTED if name in readme]
 
 
-@pytest.mark.parametrize("protocol", ["capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "text-lr"])
+@pytest.mark.parametrize("protocol", ["capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "text-lr",
+                                      "text-noconv"])
 def test_the_protocol_registry_states_what_the_judges_say(protocol):
     """``composer protocols`` prints each protocol's fidelity from the registry: it must be today's."""
     from search.protocols import PROTOCOLS
