@@ -8,7 +8,6 @@ import pytest
 from search.published.set_agreement import (
     agreement,
     cross_scale,
-    mapping_ceiling,
     paired_difference_ci,
     replicate_ceiling,
     seed_agreement,
@@ -88,6 +87,7 @@ def test_mapping_ceiling_bounds_every_proxy_that_scores_shared_layouts_once():
     import itertools
 
     from search.fidelity.rank_agreement import spearman
+    from search.published.set_agreement import mapping_ceiling
 
     values = [8.6, 8.38, 8.32, 8.29, 8.29, 8.28, 8.26, 8.27, 8.28, 8.3, 8.34, 8.5, 8.68]
     evaluated = ["s0", "s1", "s2", "s1", "s3", "s1", "s3", "s1", "s4", "s4", "s5", "s6", "t"]
