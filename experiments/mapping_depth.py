@@ -1,0 +1,54 @@
+"""How deep the published judge must map a set for a proxy to be able to beat its rule of thumb.
+
+For each published set and mapped depth, the distinct layouts evaluated and the most Spearman any proxy
+can reach there (``search.published.set_agreement.mapping_ceiling``: published layouts that map to one
+evaluated layout share its score), beside the set's rule of thumb. Builds specs only, trains nothing::
+
+    python experiments/mapping_depth.py [--depths 12,16,24,48]
+
+writes ``experiments/results/mapping_depth.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from search.published.heuristics import heuristic_score
+from search.published.judge import _build, _params_fn, plan_layouts
+from search.published.set_agreement import agreement, mapping_ceiling
+from search.published.sets import SETS_DIR, load_set
+
+SETS = ("bae2025_1b", "bae2025_350m", "kimi2025_ratio", "mamba2_2024_num_attention", "samba2025_layers_1.3b",
+        "samba2025_layers_438m", "samba2025_position")
+OUT = Path(__file__).resolve().parent / "results" / "mapping_depth.json"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--depths", default="12,16,24,48")
+    args = p.parse_args(argv)
+    depths = [int(d) for d in args.depths.split(",")]
+    evaluator = _build("text", None)  # matched parameters as the judge maps them for the text proxies
+    params = _params_fn(evaluator)
+    out = {}
+    for name in SETS:
+        s = load_set(SETS_DIR / f"{name}.json")
+        values = [row.value for row in s.layouts]
+        rule = agreement([[heuristic_score(s.heuristic, row.layout)] for row in s.layouts], values, s.direction,
+                         n_boot=1).spearman.value
+        out[name] = {"rule_of_thumb": rule, "depths": {}}
+        for depth in depths:
+            layouts = plan_layouts(s, depth, evaluator, params)
+            bound = mapping_ceiling(values, layouts)
+            out[name]["depths"][str(depth)] = {"evaluated": len(set(layouts)), "mapping_ceiling": bound}
+            print(f"{name:28s} depth {depth:2d}: {len(set(layouts)):2d} of {len(values):2d} evaluated, "
+                  f"most a proxy can reach {bound:+.2f} (rule of thumb {rule:+.2f})")
+    OUT.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
