@@ -11,16 +11,16 @@ score and its wall time (experiments/results/proxy_variants.md, 2026-12-07 fourt
 import sys
 import time
 
-from composer.presets import spec_from_pattern
 from search.evaluators import EvaluatorConfig, normalize_result
+from search.evaluators.text import TextEvaluator, TextProtocol
 
 
 def main(layouts: list[str], widths: list[int], seed: int) -> None:
-    ev = EvaluatorConfig(protocol="text", seed=seed).build()
-    for pattern in layouts:
-        for width in widths:
-            opts = {"S": {"d_conv": width}, "G": {"d_conv": width}}
-            ev.spec = lambda p, o=opts: spec_from_pattern(p, "proxy", layer_options=o)  # noqa: E731
+    config = EvaluatorConfig(protocol="text", seed=seed)
+    for width in widths:
+        ev = TextEvaluator(config, TextProtocol(layer_options=(("S", (("d_conv", width),)),
+                                                               ("G", (("d_conv", width),)))))
+        for pattern in layouts:
             t = time.time()
             e = normalize_result(ev(pattern, seed), ev.protocol)
             print(f"{pattern} d_conv={width} seed={seed} score={e.score:.4f} {time.time() - t:.0f}s", flush=True)

@@ -16,9 +16,14 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from scaling.counting import non_embedding_params
+from search.fidelity.rank_agreement import spearman
+from search.protocols import evaluator_config
 from search.published.heuristics import heuristic_score
-from search.published.judge import _build, _params_fn, plan_layouts
-from search.published.set_agreement import agreement, mapping_ceiling
+from search.published.judge import plan_layouts
+from search.published.set_agreement import mapping_ceiling
 from search.published.sets import SETS_DIR, load_set
 
 SETS = ("bae2025_1b", "bae2025_350m", "kimi2025_ratio", "mamba2_2024_num_attention", "samba2025_layers_1.3b",
@@ -31,14 +36,17 @@ def main(argv=None) -> int:
     p.add_argument("--depths", default="12,16,24,48")
     args = p.parse_args(argv)
     depths = [int(d) for d in args.depths.split(",")]
-    evaluator = _build("text", None)  # matched parameters as the judge maps them for the text proxies
-    params = _params_fn(evaluator)
+    evaluator = evaluator_config("text", seed=0).build()  # matched parameters as the judge maps them for text
+
+    def params(pattern: str) -> int:
+        return non_embedding_params(evaluator.spec(pattern))
+
     out = {}
     for name in SETS:
         s = load_set(SETS_DIR / f"{name}.json")
         values = [row.value for row in s.layouts]
-        rule = agreement([[heuristic_score(s.heuristic, row.layout)] for row in s.layouts], values, s.direction,
-                         n_boot=1).spearman.value
+        truth = -np.asarray(values) if s.direction == "lower" else np.asarray(values)
+        rule = float(spearman(np.array([heuristic_score(s.heuristic, row.layout) for row in s.layouts]), truth))
         out[name] = {"rule_of_thumb": rule, "depths": {}}
         for depth in depths:
             layouts = plan_layouts(s, depth, evaluator, params)

@@ -60,6 +60,11 @@ class TextProtocol:
     model (``composer.presets.spec_from_pattern``'s ``layer_options``); empty: the primitives' defaults."""
 
     @property
+    def layer_option_map(self) -> dict[str, dict[str, Any]]:
+        """``layer_options`` as ``spec_from_pattern`` takes them: shorthand -> options."""
+        return {k: dict(v) for k, v in self.layer_options}
+
+    @property
     def val_windows(self) -> int:
         return self.train.eval_batches * self.train.batch_size
 
@@ -69,7 +74,7 @@ class TextProtocol:
         return {"scale": self.scale, "steps": t.steps, "batch_size": t.batch_size, "seq_len": t.seq_len, "lr": t.lr,
                 "val_windows": self.val_windows, "corpus": self.corpus, "lrs": list(self.lrs),
                 "lr_extend": self.lr_extend, "dev_fraction": self.dev_fraction, "pack_lrs": self.pack_lrs,
-                **({"layer_options": {k: dict(v) for k, v in self.layer_options}} if self.layer_options else {})}
+                **({"layer_options": self.layer_option_map} if self.layer_options else {})}
 
 
 def _text_short():
@@ -128,8 +133,7 @@ class TextEvaluator:
     def spec(self, pattern: str) -> Any:
         from composer.presets import spec_from_pattern
 
-        return spec_from_pattern(pattern, self.recipe.scale,
-                                 layer_options={k: dict(v) for k, v in self.recipe.layer_options})
+        return spec_from_pattern(pattern, self.recipe.scale, layer_options=self.recipe.layer_option_map)
 
     def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         from composer.train import train

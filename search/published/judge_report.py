@@ -144,7 +144,10 @@ def _summary_table(results: list[JudgementResult]) -> list[str]:
             cells.append("-" if r is None else _ci(r.spearman) + ("" if r.complete else " (partial)"))
         h, c = first.heuristic, first.ceiling
         ceil = "n/a" if c.value is None else f"{c.value:+.2f} ({c.kind.replace('_', ' ')})"
-        reach = "n/a" if first.mapping_ceiling is None else f"{first.mapping_ceiling:+.2f}"
+        # each protocol maps the set at its own matched parameters, so the bound can differ between them
+        bounds = [r.mapping_ceiling for r in results if r.set == name and r.mapping_ceiling is not None]
+        lo, hi = (f"{min(bounds):+.2f}", f"{max(bounds):+.2f}") if bounds else ("n/a", "n/a")
+        reach = lo if lo == hi else f"{lo} to {hi}"
         lines.append(f"| `{name}` ({first.n_layouts}) | " + " | ".join(cells)
                      + f" | `{h.name}` {_ci(h.spearman)} | {ceil} | {reach} |")
     wins, walls = [], []
