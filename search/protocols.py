@@ -149,6 +149,9 @@ for _spec in (
                  "as text (79 vs 77 s median at 12 layers on Kimi Linear's set, timed on different days)",
                  "fair real text: Spearman +0.89 over 13 layouts; published: above the rule of thumb on 1 of 5 sets",
                  chance=0.0),
+    ProtocolSpec("text-long", "text",
+                 "text on windows of 1,024 bytes, 2 per update (the same bytes per update and validation bytes)",
+                 "not yet measured", "not yet judged", chance=0.0),
     ProtocolSpec("mix", "mix", "capacity and text, each standardised, averaged", "capacity + text",
                  "fair real text: Spearman +0.59 over 13 layouts; published: above the rule of thumb on 0 of 8 "
                  "sets"),

@@ -281,6 +281,6 @@ def kind_for_protocol(protocol: str, kind: str) -> str:
 # import for the types) never imports them back, and JAX loads only when an evaluator is built.
 register_evaluator("mad", "search.evaluators.mad:MadEvaluator")
 register_evaluator("text", "search.evaluators.text:TextEvaluator",
-                   protocols=("text", "text-lr", "text-short", "text-noconv"))
+                   protocols=("text", "text-lr", "text-short", "text-noconv", "text-long"))
 register_evaluator("mix", "search.evaluators.mix:MixEvaluator", protocols=("mix",))
 register_evaluator("fake", "search.evaluators.fake:FakeEvaluator")

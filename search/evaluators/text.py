@@ -87,8 +87,13 @@ def _text_noconv():
     return TextProtocol(layer_options=(("S", (("d_conv", 1),)), ("G", (("d_conv", 1),))))
 
 
+def _text_long():
+    """``text`` on windows of 1,024 bytes, 2 per update: the same bytes per update and validation bytes."""
+    return TextProtocol(train=dataclasses.replace(_text_train(), batch_size=2, seq_len=1024))
+
+
 TEXT_PROTOCOLS = {"text": TextProtocol, "text-lr": lambda: TextProtocol(lrs=(1e-3, 3e-3, 1e-2)),
-                  "text-short": _text_short, "text-noconv": _text_noconv}
+                  "text-short": _text_short, "text-noconv": _text_noconv, "text-long": _text_long}
 """Registered ``text`` recipes by protocol name (built on use: a recipe holds a ``TrainConfig``, which
 imports JAX); ``text-lr``'s grid brackets the default 3e-3 by 3x. ``text-short`` was the candidate of
 the default-proxy selection that fitted the selection rule's cost line (``search.published.selection``)
@@ -98,7 +103,9 @@ were fixed here before they were judged. ``text-noconv`` (a candidate of 2026-12
 judged) asks whether ``text`` rewards Mamba-2 and Gated DeltaNet layers for their 4-tap short
 convolution, a large help to a small byte-level model and a small one at scale: the proxy model keeps
 one tap (a per-channel scale, no mixing over time), so those layers mix the sequence only through their
-recurrence, as attention and GLA mix it only through theirs."""
+recurrence, as attention and GLA mix it only through theirs. ``text-long`` (a candidate of 2026-12-07, fixed before it
+was judged) asks whether ``text``'s 128-byte windows, about 30 words, hide what attention does at the
+published models' 2K-8K tokens: retrieving what was said far back, which a fixed state cannot."""
 
 
 def score_from_bpb(bpb: float) -> float:
@@ -133,7 +140,9 @@ class TextEvaluator:
     def spec(self, pattern: str) -> Any:
         from composer.presets import spec_from_pattern
 
-        return spec_from_pattern(pattern, self.recipe.scale, layer_options=self.recipe.layer_option_map)
+        spec = spec_from_pattern(pattern, self.recipe.scale, layer_options=self.recipe.layer_option_map)
+        # windows longer than the scale's (``text-long``) need a model built for them; no parameter changes
+        return spec.replace(max_seq_len=max(spec.max_seq_len, self.recipe.train.seq_len))
 
     def __call__(self, pattern: str, seed: int | None = None) -> Evaluation:
         from composer.train import train

@@ -124,6 +124,19 @@ def test_text_noconv_cuts_the_short_convolution_of_recurrent_layers_only():
     assert "layer_options" not in b.details["recipe"]
 
 
+def test_text_long_trains_and_scores_on_longer_windows_with_the_same_bytes():
+    """``--protocol text-long`` is ``text`` on 1,024-byte windows, 2 per update: the same bytes per update
+    and validation bytes, stored in the recipe; the longer context really changes the run's score."""
+    long, text = (EvaluatorConfig(protocol=p, seed=0, steps_scale=0.02).build() for p in ("text-long", "text"))
+    a, b = long("AMAM"), text("AMAM")
+    ra, rb = a.details["recipe"], b.details["recipe"]
+    assert (ra["seq_len"], ra["batch_size"]) == (1024, 2) and (rb["seq_len"], rb["batch_size"]) == (128, 16)
+    assert ra["seq_len"] * ra["batch_size"] == rb["seq_len"] * rb["batch_size"]
+    assert ra["val_windows"] * ra["seq_len"] == rb["val_windows"] * rb["seq_len"]
+    assert long.spec("AMAM").replace(max_seq_len=256) == text.spec("AMAM")  # only built for longer windows
+    assert a.score != b.score
+
+
 def test_a_diverging_text_run_is_an_error_row_naming_the_step():
     """An absurd learning rate makes the text model's loss non-finite for real; the evaluation stops at
     that step and becomes an error row (not retried: the layout, not the worker, failed)."""
