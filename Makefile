@@ -117,6 +117,8 @@ PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438
 PUBLISHED_TEXT_LR ?= kimi2025_ratio,samba2025_position,mamba2_2024_num_attention
 # `text-noconv` (a candidate judged 2026-12-07): the two held-out sets `text` misses, then Samba's and Bae et al.'s.
 PUBLISHED_TEXT_NOCONV ?= kimi2025_ratio,mamba2_2024_num_attention,samba2025_position,samba2025_layers_1.3b,samba2025_layers_438m,bae2025_1b,bae2025_350m
+# `text-long` (a candidate judged 2026-12-07): Kimi Linear's set, where its judgement stopped by its rule.
+PUBLISHED_TEXT_LONG ?= kimi2025_ratio
 PUBLISHED_ARGS ?= --seeds 2 --depth 12 --workers 2 --name published --no-progress
 published: $(STAMP)
 	mkdir -p runs/published
@@ -125,7 +127,8 @@ published: $(STAMP)
 	$(BIN)/composer fidelity --published $(PUBLISHED_SETS) --protocol capacity $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_FEW) --protocol text,mix,cpu $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_LR) --protocol text-lr $(PUBLISHED_ARGS) && \
-	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_NOCONV) --protocol text-noconv $(PUBLISHED_ARGS); status=$$?; \
+	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_NOCONV) --protocol text-noconv $(PUBLISHED_ARGS) && \
+	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_LONG) --protocol text-long $(PUBLISHED_ARGS); status=$$?; \
 	cp runs/published/published.parquet runs/published/published.md runs/published/published-*.png \
 		experiments/results/; \
 	cp runs/published/plan.json experiments/results/published_plan.json; \

@@ -23,7 +23,7 @@ from search.published.selection import DEFAULT_RULE, choose, held_out, scores_fr
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 BENCH = ROOT / "bench" / "results"
-CANDIDATES = ("capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "text-lr", "text-noconv")
+CANDIDATES = ("capacity", "cpu", "text", "mix", "capacity-lr", "text-short", "text-lr", "text-noconv", "text-long")
 COST_RUNS = ("protocols.json", "protocols_lr.json", "protocols_text.json", "protocols_idle.json")
 """The cost benchmark runs in the order they were measured (a later run's ratio replaces an earlier
 one's): the reference run, then ``capacity-lr`` and the text protocols on shared cores (2026-12-02),
