@@ -14,7 +14,8 @@ RANGE = {"mix": (-math.inf, math.inf)}  # a sum of standardised parts; the other
 
 
 def test_every_cpu_protocol_is_covered():
-    assert {"capacity", "cpu", "capacity-lr", "text", "text-lr", "text-short", "text-noconv", "text-long", "mix"} <= set(ON_CPU)
+    assert {"capacity", "cpu", "capacity-lr", "text", "text-lr", "text-short", "text-noconv", "text-long",
+            "mix"} <= set(ON_CPU)
 
 
 @pytest.mark.parametrize("protocol", ON_CPU)
