@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
 export XLA_PYTHON_CLIENT_PREALLOCATE ?= false
 
-.PHONY: install test test-slow lint search demo bench clean data fidelity fidelity-head fidelity-grid published
+.PHONY: install test test-slow lint search demo bench clean data fidelity fidelity-head fidelity-grid published published-d24
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -133,6 +133,21 @@ published: $(STAMP)
 		experiments/results/; \
 	cp runs/published/plan.json experiments/results/published_plan.json; \
 	cp runs/published/summary.json experiments/results/published_summary.json; exit $$status
+
+# `text` on Mamba-2's attention-count set mapped to 24 layers, where the 12-layer mapping's bound (+0.84)
+# no longer keeps a proxy below the rule of thumb (+0.93): is the held-out miss the judge's depth or the proxy?
+published-d24: $(STAMP)
+	mkdir -p runs/published-d24
+	test -f runs/published-d24/published.parquet || cp experiments/results/published_d24.parquet \
+		runs/published-d24/published.parquet 2>/dev/null || true
+	test -f runs/published-d24/plan.json || cp experiments/results/published_d24_plan.json \
+		runs/published-d24/plan.json 2>/dev/null || true
+	$(BIN)/composer fidelity --published mamba2_2024_num_attention --protocol text --seeds 2 --depth 24 \
+		--workers 2 --name published-d24 --no-progress; status=$$?; \
+	cp runs/published-d24/published.parquet experiments/results/published_d24.parquet; \
+	cp runs/published-d24/published.md experiments/results/published_d24.md; \
+	cp runs/published-d24/plan.json experiments/results/published_d24_plan.json; \
+	cp runs/published-d24/summary.json experiments/results/published_d24_summary.json; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/train_throughput.py

@@ -103,9 +103,10 @@ were fixed here before they were judged. ``text-noconv`` (a candidate of 2026-12
 judged) asks whether ``text`` rewards Mamba-2 and Gated DeltaNet layers for their 4-tap short
 convolution, a large help to a small byte-level model and a small one at scale: the proxy model keeps
 one tap (a per-channel scale, no mixing over time), so those layers mix the sequence only through their
-recurrence, as attention and GLA mix it only through theirs. ``text-long`` (a candidate of 2026-12-07, fixed before it
-was judged) asks whether ``text``'s 128-byte windows, about 30 words, hide what attention does at the
-published models' 2K-8K tokens: retrieving what was said far back, which a fixed state cannot."""
+recurrence, as attention and GLA mix it only through theirs. ``text-long`` (a candidate of 2026-12-07,
+fixed before it was judged) asks whether ``text``'s 128-byte windows, about 30 words, hide what
+attention does at the published models' 2K-8K tokens: retrieving what was said far back, which a
+fixed state cannot. Neither is a default (docs/published.md)."""
 
 
 def score_from_bpb(bpb: float) -> float:
