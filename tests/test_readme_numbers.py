@@ -59,6 +59,12 @@ def _text_long_kimi() -> str:
     return f"on Kimi Linear's ratio it {word} the rule of thumb ({rho:+.2f})"
 
 
+def _d24_mamba2() -> str:
+    (j,) = _json(RESULTS / "published_d24_summary.json")["judgements"]
+    assert j["depth"] == 24 and j["complete"]
+    return f"where the bound is {j['mapping_ceiling']:+.2f}, `text` scores {j['spearman']['value']:+.2f} on that set"
+
+
 def _fair_budget_kendall() -> str:
     # the 1M -> 4M agreement over the six contenders (a later rung of one pair has its own entry)
     (agree,) = [b for b in _json(RESULTS / "fidelity_fair_summary.json")["budget_agreement"]
@@ -207,6 +213,7 @@ EXPECTED = {
     "HEAD_COST": lambda: _head_cost("AMAMAM"),
     "PUB_CAPACITY": lambda: _published("capacity"),
     "PUB_TEXT_LONG_KIMI": _text_long_kimi,
+    "PUB_D24_MAMBA2": _d24_mamba2,
     "PUB_TEXT_NOCONV": lambda: f"rule of thumb on {_published('text-noconv')} published",
     "PUB_TEXT_SHORT": lambda: _published("text-short"),  # before PUB_TEXT: fill() replaces names as substrings
     "PUB_TEXT": lambda: _published("text"),
