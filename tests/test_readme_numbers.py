@@ -50,17 +50,22 @@ def _published(protocol: str) -> str:
     return f"{sum(bool(j['beats_heuristic']) for j in judged)} of {len(judged)}"
 
 
+def _judgement(set_name: str, protocol: str, summary: str = "published_summary.json") -> dict:
+    """The one judgement of ``set_name`` by ``protocol`` in a committed published-judge summary."""
+    (j,) = [j for j in _json(RESULTS / summary)["judgements"] if j["set"] == set_name and j["protocol"] == protocol]
+    return j
+
+
 def _text_long_kimi() -> str:
     """``text-long`` on Kimi Linear's set, said as a tie with the rule of thumb only while it is one."""
-    (j,) = [j for j in _json(RESULTS / "published_summary.json")["judgements"]
-            if j["protocol"] == "text-long" and j["set"] == "kimi2025_ratio"]
+    j = _judgement("kimi2025_ratio", "text-long")
     rho, rule = j["spearman"]["value"], j["heuristic"]["spearman"]["value"]
     word = "only ties" if round(rho, 2) == round(rule, 2) else ("beats" if rho > rule else "falls below")
     return f"on Kimi Linear's ratio it {word} the rule of thumb ({rho:+.2f})"
 
 
 def _d24_mamba2() -> str:
-    (j,) = _json(RESULTS / "published_d24_summary.json")["judgements"]
+    j = _judgement("mamba2_2024_num_attention", "text", "published_d24_summary.json")
     assert j["depth"] == 24 and j["complete"]
     return f"where the bound is {j['mapping_ceiling']:+.2f}, `text` scores {j['spearman']['value']:+.2f} on that set"
 
@@ -177,8 +182,7 @@ def _demo_timing() -> str:
 
 def _mapping_m2() -> str:
     # the most any proxy can reach on Mamba-2's attention-count set at the judge's 12 layers, and its rule
-    (j,) = [j for j in _json(RESULTS / "published_summary.json")["judgements"]
-            if j["set"] == "mamba2_2024_num_attention" and j["protocol"] == "text"]
+    j = _judgement("mamba2_2024_num_attention", "text")
     return f"+{j['mapping_ceiling']:.2f}, where the rule of thumb has +{j['heuristic']['spearman']['value']:.2f}"
 
 
