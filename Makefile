@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
 export XLA_PYTHON_CLIENT_PREALLOCATE ?= false
 
-.PHONY: install test test-slow lint search demo bench clean data fidelity fidelity-head fidelity-grid published published-d24
+.PHONY: install test test-slow lint search demo bench clean data fidelity fidelity-head fidelity-grid published published-d24 published-steps
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -148,6 +148,21 @@ published-d24: $(STAMP)
 	cp runs/published-d24/published.md experiments/results/published_d24.md; \
 	cp runs/published-d24/plan.json experiments/results/published_d24_plan.json; \
 	cp runs/published-d24/summary.json experiments/results/published_d24_summary.json; exit $$status
+
+# Pilots, not candidates: `text` at 3x and 9x its updates on Kimi Linear's set (docs/published.md, "Longer
+# training"), each a study of its own, resumable from the committed rows.
+PUBLISHED_STEPS ?= 3 9
+published-steps: $(STAMP)
+	status=0; for k in $(PUBLISHED_STEPS); do \
+		name=published-steps$$k; res=experiments/results/published_steps$$k; mkdir -p runs/$$name; \
+		test -f runs/$$name/published.parquet || cp $$res.parquet runs/$$name/published.parquet 2>/dev/null || true; \
+		test -f runs/$$name/plan.json || cp $${res}_plan.json runs/$$name/plan.json 2>/dev/null || true; \
+		$(BIN)/composer fidelity --published kimi2025_ratio --protocol text --steps-scale $$k --seeds 2 --depth 12 \
+			--workers 2 --name $$name --no-progress || status=$$?; \
+		cp runs/$$name/published.parquet $$res.parquet; cp runs/$$name/published.md $$res.md; \
+		cp runs/$$name/plan.json $${res}_plan.json; cp runs/$$name/summary.json $${res}_summary.json; \
+		cp runs/$$name/published-text_steps_$$k.png $$res-text.png 2>/dev/null || true; \
+	done; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench/train_throughput.py

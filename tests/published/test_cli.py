@@ -152,3 +152,22 @@ def test_mix_rows_come_from_stored_parts(tmp_path):
         part = {p: df[(df["protocol"] == f"{p}@steps*0.02") & (df["layout"] == row["layout"])]["score"].item()
                 for p in ("capacity", "text")}
         assert row["score"] == pytest.approx(combine(part))
+
+
+def test_gpu_script_dry_run_needs_neither_optuna_nor_ray(tmp_path):
+    """``experiments/published_gpu.sh`` in its CPU dry mode, on an image where Optuna and Ray do not import."""
+    shim = tmp_path / "shim"
+    for name in ("optuna", "ray"):
+        (shim / name).mkdir(parents=True)
+        (shim / name / "__init__.py").write_text(f"raise ImportError('{name} is not on the device image')\n")
+    from composer.corpus import cache_root
+
+    env = {**os.environ, "PUBLISHED_GPU_DRY": "1", "OUT": str(tmp_path / "out"), "PYTHON": sys.executable,
+           "COMPOSER_DATA_DIR": str(cache_root()),
+           "PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "published_gpu.sh")
+    out = subprocess.run(["bash", script], capture_output=True, text=True, timeout=900, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    df = pd.read_parquet(tmp_path / "out" / "published-gpu-steps0.02" / "published.parquet")
+    assert (df["status"] == "ok").all() and len(df) == 4 == df["layout"].nunique()  # 5 published -> 4 evaluated
+    assert "GMAMGMGMGMAM" in out.stdout  # the table printed at the end
