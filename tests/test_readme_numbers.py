@@ -70,6 +70,15 @@ def _d24_mamba2() -> str:
     return f"where the bound is {j['mapping_ceiling']:+.2f}, `text` scores {j['spearman']['value']:+.2f} on that set"
 
 
+def _steps_kimi() -> str:
+    """``text`` at 9x its updates on Kimi Linear's set: pure attention's deficit and Spearman, from the pilot."""
+    j = _judgement("kimi2025_ratio", "text@steps*9", "published_steps9_summary.json")
+    assert j["complete"] and j["seeds"] == [0, 1]
+    mean = {row["evaluated"]: sum(row["scores"].values()) / len(row["scores"]) for row in j["layouts"]}
+    gap = max(v for k, v in mean.items() if "G" in k) - mean["AMAMAMAMAMAM"]
+    return f"to {gap:.4f} at 9x its updates, where Spearman is {j['spearman']['value']:+.2f}"
+
+
 def _fair_budget_kendall() -> str:
     # the 1M -> 4M agreement over the six contenders (a later rung of one pair has its own entry)
     (agree,) = [b for b in _json(RESULTS / "fidelity_fair_summary.json")["budget_agreement"]
@@ -218,6 +227,7 @@ EXPECTED = {
     "PUB_CAPACITY": lambda: _published("capacity"),
     "PUB_TEXT_LONG_KIMI": _text_long_kimi,
     "PUB_D24_MAMBA2": _d24_mamba2,
+    "PUB_STEPS_KIMI": _steps_kimi,
     "PUB_TEXT_NOCONV": lambda: f"rule of thumb on {_published('text-noconv')} published",
     "PUB_TEXT_SHORT": lambda: _published("text-short"),  # before PUB_TEXT: fill() replaces names as substrings
     "PUB_TEXT": lambda: _published("text"),
