@@ -79,6 +79,14 @@ def _steps_kimi() -> str:
     return f"to {gap:.4f} at 9x its updates, where Spearman is {j['spearman']['value']:+.2f}"
 
 
+def _steps27_kimi() -> str:
+    """Pure attention's deficit to Kimi Linear's 3:1 hybrid at 27x ``text``'s updates, seed 0."""
+    rows = {r["pattern"]: r for r in map(json.loads, (RESULTS / "published_steps27_seed0.jsonl").read_text().splitlines())}
+    assert {r["protocol"] for r in rows.values()} == {"text@steps*27"} and {r["seed"] for r in rows.values()} == {0}
+    gap = rows["GMAMGMGMGMAM"]["score"] - rows["AMAMAMAMAMAM"]["score"]
+    return f"to {gap:.4f} at 27x (one seed)"
+
+
 def _fair_budget_kendall() -> str:
     # the 1M -> 4M agreement over the six contenders (a later rung of one pair has its own entry)
     (agree,) = [b for b in _json(RESULTS / "fidelity_fair_summary.json")["budget_agreement"]
@@ -228,6 +236,7 @@ EXPECTED = {
     "PUB_TEXT_LONG_KIMI": _text_long_kimi,
     "PUB_D24_MAMBA2": _d24_mamba2,
     "PUB_STEPS_KIMI": _steps_kimi,
+    "PUB_STEPS27_KIMI": _steps27_kimi,
     "PUB_TEXT_NOCONV": lambda: f"rule of thumb on {_published('text-noconv')} published",
     "PUB_TEXT_SHORT": lambda: _published("text-short"),  # before PUB_TEXT: fill() replaces names as substrings
     "PUB_TEXT": lambda: _published("text"),
