@@ -81,7 +81,8 @@ def _steps_kimi() -> str:
 
 def _steps27_kimi() -> str:
     """Pure attention's deficit to Kimi Linear's 3:1 hybrid at 27x ``text``'s updates, seed 0."""
-    rows = {r["pattern"]: r for r in map(json.loads, (RESULTS / "published_steps27_seed0.jsonl").read_text().splitlines())}
+    lines = (RESULTS / "published_steps27_seed0.jsonl").read_text().splitlines()
+    rows = {r["pattern"]: r for r in map(json.loads, lines)}
     assert {r["protocol"] for r in rows.values()} == {"text@steps*27"} and {r["seed"] for r in rows.values()} == {0}
     gap = rows["GMAMGMGMGMAM"]["score"] - rows["AMAMAMAMAMAM"]["score"]
     return f"to {gap:.4f} at 27x (one seed)"
