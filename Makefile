@@ -134,34 +134,32 @@ published: $(STAMP)
 	cp runs/published/plan.json experiments/results/published_plan.json; \
 	cp runs/published/summary.json experiments/results/published_summary.json; exit $$status
 
+# A published-judge study of its own, resumable from its committed rows: $(1) the study's name under
+# runs/, $(2) its prefix under experiments/results/, $(3) the `composer fidelity` arguments. The report
+# is copied back to the results whenever the study stops; `status` keeps the judge's exit code.
+define published_study
+mkdir -p runs/$(1); \
+test -f runs/$(1)/published.parquet || cp $(2).parquet runs/$(1)/published.parquet 2>/dev/null || true; \
+test -f runs/$(1)/plan.json || cp $(2)_plan.json runs/$(1)/plan.json 2>/dev/null || true; \
+$(BIN)/composer fidelity $(3) --workers 2 --name $(1) --no-progress || status=$$?; \
+cp runs/$(1)/published.parquet $(2).parquet; cp runs/$(1)/published.md $(2).md; \
+cp runs/$(1)/plan.json $(2)_plan.json; cp runs/$(1)/summary.json $(2)_summary.json; \
+for png in runs/$(1)/published-*.png; do cp $$png $(2)-text.png; done
+endef
+
 # `text` on Mamba-2's attention-count set mapped to 24 layers, where the 12-layer mapping's bound (+0.84)
 # no longer keeps a proxy below the rule of thumb (+0.93): is the held-out miss the judge's depth or the proxy?
 published-d24: $(STAMP)
-	mkdir -p runs/published-d24
-	test -f runs/published-d24/published.parquet || cp experiments/results/published_d24.parquet \
-		runs/published-d24/published.parquet 2>/dev/null || true
-	test -f runs/published-d24/plan.json || cp experiments/results/published_d24_plan.json \
-		runs/published-d24/plan.json 2>/dev/null || true
-	$(BIN)/composer fidelity --published mamba2_2024_num_attention --protocol text --seeds 2 --depth 24 \
-		--workers 2 --name published-d24 --no-progress; status=$$?; \
-	cp runs/published-d24/published.parquet experiments/results/published_d24.parquet; \
-	cp runs/published-d24/published.md experiments/results/published_d24.md; \
-	cp runs/published-d24/plan.json experiments/results/published_d24_plan.json; \
-	cp runs/published-d24/summary.json experiments/results/published_d24_summary.json; exit $$status
+	status=0; $(call published_study,published-d24,experiments/results/published_d24,--published \
+		mamba2_2024_num_attention --protocol text --seeds 2 --depth 24); exit $$status
 
 # Pilots, not candidates: `text` at 3x and 9x its updates on Kimi Linear's set (docs/published.md, "Longer
-# training"), each a study of its own, resumable from the committed rows.
+# training"), each a study of its own.
 PUBLISHED_STEPS ?= 3 9
 published-steps: $(STAMP)
 	status=0; for k in $(PUBLISHED_STEPS); do \
-		name=published-steps$$k; res=experiments/results/published_steps$$k; mkdir -p runs/$$name; \
-		test -f runs/$$name/published.parquet || cp $$res.parquet runs/$$name/published.parquet 2>/dev/null || true; \
-		test -f runs/$$name/plan.json || cp $${res}_plan.json runs/$$name/plan.json 2>/dev/null || true; \
-		$(BIN)/composer fidelity --published kimi2025_ratio --protocol text --steps-scale $$k --seeds 2 --depth 12 \
-			--workers 2 --name $$name --no-progress || status=$$?; \
-		cp runs/$$name/published.parquet $$res.parquet; cp runs/$$name/published.md $$res.md; \
-		cp runs/$$name/plan.json $${res}_plan.json; cp runs/$$name/summary.json $${res}_summary.json; \
-		cp runs/$$name/published-text_steps_$$k.png $$res-text.png 2>/dev/null || true; \
+		$(call published_study,published-steps$${k},experiments/results/published_steps$${k},--published \
+			kimi2025_ratio --protocol text --steps-scale $${k} --seeds 2 --depth 12); \
 	done; exit $$status
 
 bench: $(STAMP)

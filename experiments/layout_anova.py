@@ -1,5 +1,6 @@
-"""Is there any layout effect among a set's hybrids under a proxy? A one-way ANOVA of the seed scores
-over layouts (scipy's ``f_oneway``), pure attention (``AM...``) left out, on a published-judge table::
+"""Is there any layout effect among a set's recurrent layouts under a proxy? A one-way ANOVA of the seed
+scores over layouts (scipy's ``f_oneway``), the Transformer (only ``A`` and ``M``) left out, on a
+published-judge table::
 
     python experiments/layout_anova.py experiments/results/published_d24.parquet text
     python experiments/layout_anova.py experiments/results/published.parquet text \\
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,9 +29,10 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="set_name")
     args = p.parse_args(argv)
     rows = pd.read_parquet(args.table)
-    rows = rows[(rows.protocol == args.protocol) & (rows.status == "ok") & ~rows.layout.str.startswith("AM")]
+    transformer = rows.layout.map(lambda layout: set(layout) <= {"A", "M"})
+    rows = rows[(rows.protocol == args.protocol) & (rows.status == "ok") & ~transformer]
     if args.plan:
-        (layouts,) = [j["layouts"] for j in json.loads(open(args.plan).read())["judgements"]
+        (layouts,) = [j["layouts"] for j in json.loads(Path(args.plan).read_text())["judgements"]
                       if j["set"] == args.set_name and j["protocol"] == args.protocol]
         rows = rows[rows.layout.isin(layouts)]
     groups = [g.score.to_numpy() for _, g in rows.groupby("layout")]
