@@ -110,13 +110,15 @@ fidelity-grid: $(STAMP)
 # not on the 29-38-layer orderings of Press et al.
 # Resumable: a fresh clone continues from the committed rows; the report is copied to
 # experiments/results/published_* whenever it stops.
-PUBLISHED_SETS ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,press2020_orderings
-PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio
+PUBLISHED_SETS ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,press2020_orderings,gated_deltanet2025_1.3b
+PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,gated_deltanet2025_1.3b
 # `text-lr` (a candidate judged 2026-12-07) on the sets it was run on: the held-out sets where `text`
 # falls short of the rule of thumb, and Samba's position set (docs/published.md).
 PUBLISHED_TEXT_LR ?= kimi2025_ratio,samba2025_position,mamba2_2024_num_attention
 # `text-noconv` (a candidate judged 2026-12-07): the two held-out sets `text` misses, then Samba's and Bae et al.'s.
-PUBLISHED_TEXT_NOCONV ?= kimi2025_ratio,mamba2_2024_num_attention,samba2025_position,samba2025_layers_1.3b,samba2025_layers_438m,bae2025_1b,bae2025_350m
+PUBLISHED_TEXT_NOCONV ?= kimi2025_ratio,mamba2_2024_num_attention,samba2025_position,samba2025_layers_1.3b,samba2025_layers_438m,bae2025_1b,bae2025_350m,gated_deltanet2025_1.3b
+# `text-short` (a candidate judged 2026-12-02) on the mapped sets but Mamba-2's 2.7B hybrids.
+PUBLISHED_TEXT_SHORT ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,kimi2025_ratio,gated_deltanet2025_1.3b
 # `text-long` (a candidate judged 2026-12-07): Kimi Linear's set, where its judgement stopped by its rule.
 PUBLISHED_TEXT_LONG ?= kimi2025_ratio
 PUBLISHED_ARGS ?= --seeds 2 --depth 12 --workers 2 --name published --no-progress
@@ -126,6 +128,7 @@ published: $(STAMP)
 	test -f runs/published/plan.json || cp experiments/results/published_plan.json runs/published/plan.json 2>/dev/null || true
 	$(BIN)/composer fidelity --published $(PUBLISHED_SETS) --protocol capacity $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_FEW) --protocol text,mix,cpu $(PUBLISHED_ARGS) && \
+	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_SHORT) --protocol text-short $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_LR) --protocol text-lr $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_NOCONV) --protocol text-noconv $(PUBLISHED_ARGS) && \
 	$(BIN)/composer fidelity --published $(PUBLISHED_TEXT_LONG) --protocol text-long $(PUBLISHED_ARGS); status=$$?; \

@@ -5,7 +5,8 @@ Reads the published judge's ``published_summary.json``, the fair real-text study
 (``experiments/bench/results/protocols*.json``, as a ratio to ``capacity`` timed beside it; see
 ``costs``) and any directly timed ``make search`` (``SEARCH_RUNS``; see ``search_minutes``),
 then prints and writes, for every candidate, its selection
-score, eligibility and held-out numbers, winner or loser:
+score, eligibility and held-out numbers, winner or loser, and its scores on the judges reported
+outside the target (``EXTRA_JUDGES``):
 
     python experiments/choose_default.py
 
@@ -18,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from search.published.selection import DEFAULT_RULE, choose, held_out, scores_from_reports
+from search.published.selection import DEFAULT_RULE, EXTRA_JUDGES, choose, held_out, scores_from_reports
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -100,7 +101,8 @@ def main() -> int:
                      f"{fmt(c.selection_score)} | {c.heuristic_wins} | {c.reason} | {fmt(h.mean_spearman)} | "
                      f"{h.beats} of {n_ho} judged ({len(h.judges)}) | {'met' if h.meets_target else 'missed'} |")
     by = {(s.protocol, s.judge): s for s in scores}
-    judges = DEFAULT_RULE.selection + DEFAULT_RULE.heldout
+    # every judge, the ones outside the target (reported, never read by the rule) last
+    judges = DEFAULT_RULE.selection + DEFAULT_RULE.heldout + EXTRA_JUDGES
     lines += ["", "| protocol | " + " | ".join(judges) + " |", "|---|" + "---|" * len(judges)]
     for c in sel.candidates:
         cells = []
@@ -110,8 +112,11 @@ def main() -> int:
                 "" if s.heuristic_spearman is None else f" (rule {s.heuristic_spearman:+.2f})"))
         lines.append(f"| `{c.protocol}` | " + " | ".join(cells) + " |")
     print("\n".join(lines))
-    out = {"selection": sel.to_dict(), "held_out": {p: h.to_dict() for p, h in held.items()}, "costs_s": cost,
-           "search_minutes": timed}
+    outside = {c.protocol: {j: {"spearman": by[c.protocol, j].spearman,
+                                "heuristic": by[c.protocol, j].heuristic_spearman}
+                            for j in EXTRA_JUDGES if (c.protocol, j) in by} for c in sel.candidates}
+    out = {"selection": sel.to_dict(), "held_out": {p: h.to_dict() for p, h in held.items()},
+           "outside_target": outside, "costs_s": cost, "search_minutes": timed}
     (RESULTS / "default_choice.json").write_text(json.dumps(out, indent=2) + "\n")
     return 0
 

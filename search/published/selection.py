@@ -9,7 +9,9 @@ judges split into two halves, named here once:
 * the **held-out half** (``HELDOUT_JUDGES``): Bae et al. at 1B, Mamba-2's number of attention layers
   at 350M, Kimi Linear's delta-rule:attention ratio and Samba's 1.3B arrangements, reported for every
   candidate, winner or loser, and never read by the choice. ``EXTRA_JUDGES`` (Mamba-2's 2.7B hybrids,
-  Press et al.'s sublayer orderings) are reported beside them but are not part of the target.
+  Press et al.'s sublayer orderings, and Gated DeltaNet's 1.3B models, a set added after the rule
+  was fixed that no candidate was defined from) are reported beside them but are not part of the
+  target.
 
 The rule (``choose``):
 
@@ -42,7 +44,7 @@ __all__ = ["JudgeScore", "SelectionRule", "DEFAULT_RULE", "Candidate", "Selectio
 FAIR_TEXT = "fair_real_text"
 SELECTION_JUDGES = ("bae2025_350m", "samba2025_position", "samba2025_layers_438m", FAIR_TEXT)
 HELDOUT_JUDGES = ("bae2025_1b", "mamba2_2024_num_attention", "kimi2025_ratio", "samba2025_layers_1.3b")
-EXTRA_JUDGES = ("mamba2_2024_hybrids_2.7b", "press2020_orderings")
+EXTRA_JUDGES = ("mamba2_2024_hybrids_2.7b", "press2020_orderings", "gated_deltanet2025_1.3b")
 
 
 @dataclasses.dataclass(frozen=True)

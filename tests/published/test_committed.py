@@ -27,4 +27,4 @@ def test_committed_table_is_reproduced_from_the_committed_rows(tmp_path):
             if key in j:
                 assert c[key]["value"] == pytest.approx(j[key]["value"], nan_ok=True)
     capacity = [j for j in again["judgements"] if j["protocol"] == "capacity"]
-    assert len(capacity) == 9 and all(j["complete"] and len(j["seeds"]) == 2 for j in capacity)
+    assert len(capacity) == 10 and all(j["complete"] and len(j["seeds"]) == 2 for j in capacity)

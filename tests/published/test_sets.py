@@ -54,6 +54,20 @@ def test_press_orderings_hold_sixteen_of_each_and_parameter_matched_ones_match()
         assert 4 * row.layout.count("A") + 8 * row.layout.count("M") == 192, row.label
 
 
+def test_gated_deltanet_set_follows_the_released_configurations_and_the_published_order():
+    sets = _by_name()
+    s = sets["gated_deltanet2025_1.3b"]
+    rows = {r.label: r.layout for r in s.layouts}
+    assert rows["Gated DeltaNet"] == "GM" * 16  # 16 layers, each a Gated DeltaNet mixer and an MLP
+    h1, h2 = rows["Gated DeltaNet-H1"], rows["Gated DeltaNet-H2"]
+    assert h1[0::2] == "GW" * 9 and set(h1[1::2]) == {"M"}  # 18 layers alternating, Gated DeltaNet first
+    assert h2[0::2] == "SGW" * 6 and set(h2[1::2]) == {"M"}  # H2 assumed at H1's 18 mixers
+    assert rows["Samba"] == {r.label: r.layout for r in sets["samba2025_layers_1.3b"].layouts}["Samba"]
+    order = [r.label for r in sorted(s.layouts, key=lambda r: r.value)]
+    assert order == ["Gated DeltaNet-H2", "Gated DeltaNet-H1", "Samba", "Gated DeltaNet", "Mamba-2", "Transformer++"]
+    assert s.citation.arxiv == "2412.06464" and s.heuristic == "recurrent_and_attention"
+
+
 def _write(tmp_path, **changes):
     raw = json.loads((SETS_DIR / "samba2025_position.json").read_text())
     raw.update(changes)
