@@ -89,6 +89,32 @@ def _steps27_kimi() -> str:
     return f"to {gap:.4f} at 27x ({len(seeds)} seeds)"
 
 
+def _gdn_text() -> str:
+    """``text`` on Gated DeltaNet's set, and the claim beside it: every text variant judged there scores
+    the hybrid with sliding-window attention (H1) below the pure Gated DeltaNet stack."""
+    for protocol in ("text", "text-short", "text-noconv", "text-lr"):
+        j = _judgement("gated_deltanet2025_1.3b", protocol)
+        assert j["complete"], protocol
+        mean = {row["evaluated"]: sum(row["scores"].values()) / len(row["scores"]) for row in j["layouts"]}
+        assert mean["GMWMGMWMGMWM"] < mean["GMGMGMGMGM"], protocol
+    j = _judgement("gated_deltanet2025_1.3b", "text")
+    return (f"`text` has Spearman {j['spearman']['value']:+.2f} against the rule of thumb's "
+            f"{j['heuristic']['spearman']['value']:+.2f}")
+
+
+def _gdn_cpu() -> str:
+    """``cpu`` on Gated DeltaNet's set: the nearest of all protocols, ordering H1 above the pure Gated
+    DeltaNet stack as published, and below the rule of thumb."""
+    judged = [j for j in _json(RESULTS / "published_summary.json")["judgements"]
+              if j["set"] == "gated_deltanet2025_1.3b" and j["complete"]]
+    j = _judgement("gated_deltanet2025_1.3b", "cpu")
+    assert j["complete"] and j["spearman"]["value"] == max(k["spearman"]["value"] for k in judged)
+    assert not j["beats_heuristic"]
+    mean = {row["evaluated"]: sum(row["scores"].values()) / len(row["scores"]) for row in j["layouts"]}
+    assert mean["GMWMGMWMGMWM"] > mean["GMGMGMGMGM"]
+    return f"comes nearest ({j['spearman']['value']:+.2f}), still below the rule"
+
+
 def _fair_budget_kendall() -> str:
     # the 1M -> 4M agreement over the six contenders (a later rung of one pair has its own entry)
     (agree,) = [b for b in _json(RESULTS / "fidelity_fair_summary.json")["budget_agreement"]
@@ -239,6 +265,8 @@ EXPECTED = {
     "PUB_D24_MAMBA2": _d24_mamba2,
     "PUB_STEPS_KIMI": _steps_kimi,
     "PUB_STEPS27_KIMI": _steps27_kimi,
+    "PUB_GDN_TEXT": _gdn_text,
+    "PUB_GDN_CPU": _gdn_cpu,
     "PUB_TEXT_NOCONV": lambda: f"rule of thumb on {_published('text-noconv')} published",
     "PUB_TEXT_SHORT": lambda: _published("text-short"),  # before PUB_TEXT: fill() replaces names as substrings
     "PUB_TEXT": lambda: _published("text"),
