@@ -36,7 +36,7 @@ def attention_share_10_25(layout: str) -> float:
 
 def recurrent_and_attention(layout: str) -> float:
     """1 for a hybrid with both a recurrent and an attention-like layer, else 0 (Samba Table 3, Mamba-2
-    Table 3, Jamba: hybrids beat both pure models)."""
+    Table 3, Gated DeltaNet Table 2, Jamba: hybrids beat both pure models)."""
     chars = set(layout)
     return float(bool(chars & RECURRENT) and bool(chars & ATTENTION))
 
