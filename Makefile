@@ -113,8 +113,8 @@ fidelity-grid: $(STAMP)
 PUBLISHED_SETS ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,press2020_orderings,gated_deltanet2025_1.3b
 PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,gated_deltanet2025_1.3b
 # `text-lr` (a candidate judged 2026-12-07) on the sets it was run on: the held-out sets where `text`
-# falls short of the rule of thumb, and Samba's position set (docs/published.md).
-PUBLISHED_TEXT_LR ?= kimi2025_ratio,samba2025_position,mamba2_2024_num_attention
+# falls short of the rule of thumb, Samba's position set and Gated DeltaNet's set (docs/published.md).
+PUBLISHED_TEXT_LR ?= kimi2025_ratio,samba2025_position,mamba2_2024_num_attention,gated_deltanet2025_1.3b
 # `text-noconv` (a candidate judged 2026-12-07): the two held-out sets `text` misses, then Samba's and Bae et al.'s.
 PUBLISHED_TEXT_NOCONV ?= kimi2025_ratio,mamba2_2024_num_attention,samba2025_position,samba2025_layers_1.3b,samba2025_layers_438m,bae2025_1b,bae2025_350m,gated_deltanet2025_1.3b
 # `text-short` (a candidate judged 2026-12-02) on the mapped sets but Mamba-2's 2.7B hybrids.
