@@ -109,7 +109,8 @@ fidelity-grid: $(STAMP)
 # cost); the costlier `cpu`, `text` and `mix` (from the stored parts) on the mapped sets (PUBLISHED_FEW),
 # not on the 29-38-layer orderings of Press et al.
 # Resumable: a fresh clone continues from the committed rows; the report is copied to
-# experiments/results/published_* whenever it stops.
+# experiments/results/published_* whenever it stops, and `text-recall` (from the stored `text` and `cpu`
+# rows, experiments/recall_composite.py) is judged again from them.
 PUBLISHED_SETS ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,press2020_orderings,gated_deltanet2025_1.3b
 PUBLISHED_FEW ?= bae2025_1b,bae2025_350m,samba2025_position,samba2025_layers_438m,samba2025_layers_1.3b,mamba2_2024_num_attention,mamba2_2024_hybrids_2.7b,kimi2025_ratio,gated_deltanet2025_1.3b
 # `text-lr` (a candidate judged 2026-12-07) on the sets it was run on: the held-out sets where `text`
@@ -135,7 +136,8 @@ published: $(STAMP)
 	cp runs/published/published.parquet runs/published/published.md runs/published/published-*.png \
 		experiments/results/; \
 	cp runs/published/plan.json experiments/results/published_plan.json; \
-	cp runs/published/summary.json experiments/results/published_summary.json; exit $$status
+	cp runs/published/summary.json experiments/results/published_summary.json; \
+	$(BIN)/python experiments/recall_composite.py > /dev/null || status=$$?; exit $$status
 
 # A published-judge study of its own, resumable from its committed rows: $(1) the study's name under
 # runs/, $(2) its prefix under experiments/results/, $(3) the `composer fidelity` arguments. The report

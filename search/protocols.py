@@ -119,8 +119,8 @@ for _spec in (
                  "sets", chance=1 / 1024),
     ProtocolSpec("cpu", "mad", "the six MAD tasks at CPU size (recall, noisy recall, fuzzy recall, "
                  "selective copying, compression, memorization)", "62 s per six-layer evaluation on 2 cores (3.8x "
-                 "capacity); 183 s median at 12 layers", "fair real text: Spearman +0.47 over 13 layouts; "
-                 "published: above the rule of thumb on 0 of 1 sets with both seeds, and on 2 of 7 more at one seed"),
+                 "capacity); 230 s median at 12 layers", "fair real text: Spearman +0.47 over 13 layouts; "
+                 "published: above the rule of thumb on 3 of 9 sets"),
     ProtocolSpec("paper", "mad", "the six MAD tasks at the paper's widths (d=128), learning rate x weight "
                  "decay swept per task and the best kept", "accelerator-sized; not measured on CPU"),
     ProtocolSpec("paper-full", "mad", "paper, over the paper's full grid of task settings",
