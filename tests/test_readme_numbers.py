@@ -300,7 +300,8 @@ EXPECTED = {
     "PUB_STEPS27_KIMI": _steps27_kimi,
     "PUB_GDN_TEXT": _gdn_text,
     "PUB_GDN_CPU": _gdn_cpu,
-    "PUB_CPU_BOTH": lambda: f"With both seeds on every\nmapped set `cpu` beats the rule of thumb on {_published('cpu')} sets",
+    "PUB_CPU_BOTH": lambda: (f"With both seeds on every\nmapped set `cpu` beats the rule of thumb on "
+                             f"{_published('cpu')} sets"),
     "PUB_TEXT_RECALL": _text_recall,
     "PUB_RECALL_ATTENTION": _recall_attention,
     "PUB_TEXT_NOCONV": lambda: f"rule of thumb on {_published('text-noconv')} published",
