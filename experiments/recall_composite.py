@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from composer.atomic import write_json, write_text
 from search.fidelity.proxy import rows_from_file
 from search.fidelity.truth_report import build_summary
 from search.fidelity.truth_rows import ProxyScore, TruthRow
@@ -162,9 +163,8 @@ def main(argv: list[str]) -> int:
     published = judge_published(parquet, plan)
     fair = judge_fair(RESULTS / "fidelity_fair.parquet")
     text = report(published, fair)
-    (RESULTS / "recall_composite.md").write_text(text)
-    (RESULTS / "recall_composite.json").write_text(json.dumps({"published": published, "fair": fair}, indent=1,
-                                                              default=float) + "\n")
+    write_text(RESULTS / "recall_composite.md", text)
+    write_json(RESULTS / "recall_composite.json", {"published": published, "fair": fair}, indent=1, default=float)
     print(text)
     return 0
 
