@@ -36,6 +36,7 @@ from search.fidelity.truth_report import build_summary
 from search.fidelity.truth_rows import ProxyScore, TruthRow
 from search.published.judge_records import Judgement, JudgeRow
 from search.published.judge_report import judge
+from search.published.selection import HELDOUT_JUDGES
 from search.published.sets import resolve_sets
 from search.results.parquet import read_parquet
 
@@ -45,7 +46,6 @@ TEXT_CENTER, TEXT_SCALE = 0.607, 0.034
 RECALL_CENTER, RECALL_SCALE = 0.696, 0.188
 NAME = "text-recall"
 PROTOCOLS = (NAME, "text", "cpu")
-HELD_OUT = ("bae2025_1b", "mamba2_2024_num_attention", "kimi2025_ratio", "samba2025_layers_1.3b")
 
 
 def recall(tasks: dict[str, float]) -> float:
@@ -77,10 +77,10 @@ def published_rows(rows: list[JudgeRow]) -> list[JudgeRow]:
     """The stored published-judge rows plus one ``text-recall`` row per (layout, seed) with both parts."""
     out = list(rows)
     for (layout, seed), (t, tasks) in sorted(_pairs(rows).items()):
-        score = combine(t, recall(tasks))
-        if math.isfinite(score):
-            out.append(JudgeRow(layout=layout, seed=seed, protocol=NAME, score=score, source="parts",
-                                tasks_json=json.dumps({"text": t, "recall": recall(tasks)})))
+        r = recall(tasks)
+        if math.isfinite(r):
+            out.append(JudgeRow(layout=layout, seed=seed, protocol=NAME, score=combine(t, r), source="parts",
+                                tasks_json=json.dumps({"text": t, "recall": r})))
     return out
 
 
@@ -135,18 +135,18 @@ def report(published: list[dict], fair: dict[str, dict]) -> str:
              "| set | rule of thumb | " + " | ".join(f"`{p}`" for p in PROTOCOLS) + " |",
              "|---|---|" + "---|" * len(PROTOCOLS)]
     by = {(r["set"], r["protocol"]): r for r in published}
-    for name in dict.fromkeys(r["set"] for r in published):
+    names = list(dict.fromkeys(r["set"] for r in published))
+    for name in names:
         cells = []
         for p in PROTOCOLS:
             r = by[(name, p)]
             cell = f"{_f(r['spearman'])} [{_f(r['lo'])}, {_f(r['hi'])}]" + ("*" if r["beats_heuristic"] else "")
             cells.append(cell + ("" if r["complete"] else " (partial)"))
-        held = " (held out)" if name in HELD_OUT else ""
+        held = " (held out)" if name in HELDOUT_JUDGES else ""
         lines.append(f"| {name}{held} | {_f(by[(name, PROTOCOLS[0])]['heuristic'])} | " + " | ".join(cells) + " |")
     for p in PROTOCOLS:
-        rs = [by[(n, p)] for n in dict.fromkeys(r["set"] for r in published)]
-        done = [r for r in rs if r["spearman"] is not None and r["complete"]]
-        held = [r for r in done if r["set"] in HELD_OUT]
+        done = [by[(n, p)] for n in names if by[(n, p)]["spearman"] is not None and by[(n, p)]["complete"]]
+        held = [r for r in done if r["set"] in HELDOUT_JUDGES]
         mean = lambda rs: _f(np.mean([r["spearman"] for r in rs]) if rs else None)  # noqa: E731
         wins = lambda rs: sum(bool(r["beats_heuristic"]) for r in rs)  # noqa: E731
         sp = fair[p]["all"]["spearman"]
