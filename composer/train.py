@@ -28,7 +28,7 @@ from composer.model import LM
 from composer.optim import make_optimizer
 from composer.spec import ArchSpec
 from composer.steps import eval_step_fn, train_step_fn
-from composer.train_config import DTYPES, TrainConfig, TrainResult
+from composer.train_config import TrainConfig, TrainResult
 
 __all__ = ["TrainConfig", "TrainResult", "DivergenceError", "train", "init_params", "validation_windows",
            "evaluate_run", "finished_run"]
@@ -38,7 +38,7 @@ Record = dict[str, Any]
 
 def init_params(spec: ArchSpec, config: TrainConfig):
     """``(graphdef, params)``: the static model graph and its float32 parameters as a nested dict."""
-    model = LM(spec, rngs=nnx.Rngs(config.seed), dtype=DTYPES[config.dtype])
+    model = LM(spec, rngs=nnx.Rngs(config.seed), dtype=getattr(jax.numpy, config.dtype))
     graphdef, state = nnx.split(model)
     return graphdef, nnx.to_pure_dict(state)
 

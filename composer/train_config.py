@@ -6,14 +6,13 @@ import dataclasses
 import math
 from typing import Any
 
-import jax.numpy as jnp
-
 from composer.errors import UsageError
 
 __all__ = ["DTYPES", "TrainConfig", "TrainResult"]
 
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-"""Compute dtypes; parameters and optimiser state always stay float32."""
+DTYPES = ("float32", "bfloat16")
+"""Compute dtypes, by their ``jax.numpy`` names (names, so the config loads no JAX); parameters and
+optimiser state always stay float32."""
 
 # Fields that change neither the optimiser nor the compiled step (they may differ on resume too).
 _BOOKKEEPING = ("eval_every", "eval_batches", "eval_split", "checkpoint_every", "keep_checkpoints", "log_every",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from composer.errors import UsageError
-from composer.spec import ArchSpec, load_spec
+
+if TYPE_CHECKING:  # the spec module loads the primitive registry and with it JAX: not at parser build
+    from composer.spec import ArchSpec
 
 
 def add_spec_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +27,8 @@ def spec_file_or_none(args: argparse.Namespace, missing: str) -> ArchSpec | None
     if args.spec and args.pattern:
         raise UsageError("give either SPEC.json or --pattern, not both")
     if args.spec:
+        from composer.spec import load_spec
+
         return load_spec(args.spec)
     if not args.pattern:
         raise UsageError(missing)
