@@ -5,6 +5,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
 export XLA_PYTHON_CLIENT_PREALLOCATE ?= false
+# Test processes (pytest-xdist; 0 runs in this process). Whole files go to one worker (--dist loadfile),
+# so a module's fixture (a Ray cluster, a trained model) is built once.
+TEST_WORKERS ?= 2
 
 .PHONY: install test test-slow lint search demo bench clean data fidelity fidelity-head fidelity-grid published published-d24 published-steps
 
@@ -20,10 +23,10 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --timeout=600 tests
+	$(BIN)/python -m pytest -q --timeout=600 -n $(TEST_WORKERS) --dist loadfile tests
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q --timeout=3600 -m slow tests
+	$(BIN)/python -m pytest -q --timeout=3600 -n $(TEST_WORKERS) --dist loadfile -m slow tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check primitives composer scaling search cli experiments tests

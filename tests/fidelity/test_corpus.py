@@ -37,6 +37,27 @@ def test_damaged_cache_names_the_fix(fake_corpus):
     assert load_documents(corpus, root=root)["train"]["alpha.txt"].size == len(DOCS["alpha.txt"])
 
 
+def test_a_fetch_that_finishes_second_keeps_the_cache_another_process_placed(fake_corpus, monkeypatch):
+    """Two processes fetching at once on a fresh machine (two test or search workers): the one that
+    finishes second must not delete the cache the first placed, which the first may be reading."""
+    corpus, tarball, root = fake_corpus
+    unpack = corpus_mod._unpack
+
+    def unpack_while_another_process_finishes(corpus_, src, staged):
+        manifest = unpack(corpus_, src, staged)
+        monkeypatch.setattr(corpus_mod, "_unpack", unpack)
+        fetch(corpus_, tarball=tarball, root=root)  # the other process wins the rename meanwhile
+        (root / corpus_.cache_name / "being-read").write_text("open by the first process")
+        return manifest
+
+    monkeypatch.setattr(corpus_mod, "_unpack", unpack_while_another_process_finishes)
+    folder = fetch(corpus, tarball=tarball, root=root)
+    assert (folder / "being-read").exists()
+    docs = load_documents(corpus, root=root)
+    assert sorted([*docs["train"], *docs["validation"]]) == sorted(DOCS)
+    assert not [p for p in root.iterdir() if p.name.startswith(".fetch-")]  # our staging copy is gone
+
+
 def test_missing_cache_without_fetch_names_the_command(fake_corpus):
     corpus, _, root = fake_corpus
     with pytest.raises(CorpusError, match="composer data"):
