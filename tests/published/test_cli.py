@@ -49,7 +49,7 @@ def test_small_set_end_to_end(tmp_path):
 
 def test_resume_after_sigkill_repeats_nothing(tmp_path):
     args = [sys.executable, "-m", "cli", "fidelity", "--runs-dir", str(tmp_path), "--published",
-            "bae2025_350m", "--seeds", "3", "--depth", "8", "--name", "k", *CHEAP]
+            "kimi2025_ratio", "--seeds", "3", "--depth", "8", "--name", "k", *CHEAP]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     rows = tmp_path / "k" / "published.parquet"
     deadline = time.time() + 300
