@@ -174,6 +174,7 @@ bench: $(STAMP)
 	$(BIN)/python experiments/bench/train_throughput.py
 	$(BIN)/python experiments/bench/kernels.py
 	$(BIN)/python experiments/bench/evaluator.py
+	$(BIN)/python experiments/bench/cli_startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
