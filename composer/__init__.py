@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     if name in __all__:
-        return getattr(importlib.import_module("composer.spec"), name)
+        value = globals()[name] = getattr(importlib.import_module("composer.spec"), name)
+        return value
     raise AttributeError(f"module 'composer' has no attribute {name!r}")
 
 
