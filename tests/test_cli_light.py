@@ -40,7 +40,7 @@ def test_import_composer_loads_no_jax_but_its_names_still_resolve():
     (["leaderboard", "nope"], "no search run at 'nope'"),
     (["export", "nope"], "nope"),
 ])
-def test_a_bad_run_folder_is_refused_without_loading_jax(argv, words, tmp_path):
+def test_a_bad_run_folder_is_refused_without_loading_jax(argv, words):
     loaded = _loaded_after(f"from cli.main import main\n"
                            f"import contextlib, io\n"
                            f"err = io.StringIO()\n"

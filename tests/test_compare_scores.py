@@ -1,21 +1,15 @@
 """``experiments/bench/compare_scores.py``: how far two search runs' scores are apart."""
 
-import importlib.util
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.scripts import load_script
 
 
 def _compare():
-    path = ROOT / "experiments" / "bench" / "compare_scores.py"
-    spec = importlib.util.spec_from_file_location("compare_scores", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.compare
+    return load_script("bench/compare_scores.py").compare
 
 
 def test_identical_runs_agree_and_a_moved_score_shows(tmp_path, monkeypatch):

@@ -137,13 +137,11 @@ def _text_recall() -> str:
 def _recall_attention() -> str:
     """How many attention-recurrent hybrids out-recall pure attention under ``cpu`` (mean of its three recall
     tasks over seeds)."""
-    import importlib.util
-
     import pandas as pd
 
-    spec = importlib.util.spec_from_file_location("recall_composite", ROOT / "experiments" / "recall_composite.py")
-    rc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rc)  # the candidate's own definition of recall, not a restatement of it
+    from tests.scripts import load_script
+
+    rc = load_script("recall_composite.py")  # the candidate's own definition of recall, not a restatement of it
     d = pd.read_parquet(RESULTS / "published.parquet")
     cpu = d[(d.protocol == "cpu") & (d.status == "ok")]
     recall = cpu.assign(recall=[rc.recall(json.loads(t)) for t in cpu.tasks_json])

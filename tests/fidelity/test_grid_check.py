@@ -1,19 +1,15 @@
 """experiments/grid_check.py on synthetic tables: the chosen rate against its neighbours at a longer budget."""
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("grid_check", ROOT / "experiments" / "grid_check.py")
-grid_check = importlib.util.module_from_spec(_spec)
-sys.modules["grid_check"] = grid_check  # dataclasses resolve their module by name
-_spec.loader.exec_module(grid_check)
+from tests.scripts import load_script
+
+grid_check = load_script("grid_check.py")
 
 T = 4_001_792
 

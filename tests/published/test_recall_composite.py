@@ -1,21 +1,15 @@
 """experiments/recall_composite.py: the ``text-recall`` candidate built from stored ``text`` and ``cpu`` rows."""
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from search.published.judge_records import JudgeRow
+from tests.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("recall_composite", ROOT / "experiments" / "recall_composite.py")
-rc = importlib.util.module_from_spec(_spec)
-sys.modules["recall_composite"] = rc
-_spec.loader.exec_module(rc)
+rc = load_script("recall_composite.py")
 
 TASKS = {"in_context_recall": 0.9, "noisy_in_context_recall": 0.6, "fuzzy_in_context_recall": 0.3,
          "selective_copying": 0.0, "compression": 0.0, "memorization": 0.0}

@@ -2,7 +2,6 @@
 reproducing the score a search stored for a layout."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -56,12 +55,9 @@ def test_composer_protocols_lists_the_registry(capsys):
 def test_the_default_is_the_protocol_the_selection_rule_chose():
     """The default is not a matter of taste: it is what ``experiments/choose_default.py`` picked from the
     committed judges and costs, and the committed choice is what the rule gives on them today."""
-    import importlib.util
+    from tests.scripts import load_script
 
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("choose_default", root / "experiments" / "choose_default.py")
-    choose_default = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(choose_default)
+    choose_default = load_script("choose_default.py")
     committed = json.loads((choose_default.RESULTS / "default_choice.json").read_text())
     assert committed["selection"]["protocol"] == protocols.DEFAULT_PROTOCOL
     again = choose_default.choose_now()
